@@ -1,0 +1,1 @@
+"""thinkdial data package."""

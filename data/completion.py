@@ -1,0 +1,51 @@
+"""Parse `<think>reasoning</think>answer` completions and count reasoning tokens.
+
+DESIGN.md, "Completion format": reasoning tokens are the tokens strictly inside the think block,
+counted with the policy's tokenizer. A completion with no closed think block has no parseable
+answer; its reasoning is everything after the opening tag, or all of it when there is none (which
+also covers prompts that open the think block themselves, R1-style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+
+@dataclass(frozen=True)
+class ParsedCompletion:
+    """One completion split at its think tags."""
+
+    reasoning: str
+    answer: str | None  # None when the think block never closes
+    closed: bool
+
+
+def parse_completion(text: str) -> ParsedCompletion:
+    """Return the reasoning (inside the think block) and the answer (after it; None if unclosed)."""
+    start = text.find(THINK_OPEN)
+    start = 0 if start < 0 else start + len(THINK_OPEN)
+    close = text.find(THINK_CLOSE, start)
+    if close < 0:
+        return ParsedCompletion(reasoning=text[start:], answer=None, closed=False)
+    return ParsedCompletion(reasoning=text[start:close], answer=text[close + len(THINK_CLOSE):].strip(), closed=True)
+
+
+def format_completion(reasoning: str, answer: str) -> str:
+    """Return the canonical completion text `<think>{reasoning}</think>{answer}`."""
+    return f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{answer}"
+
+
+def count_tokens(tokenizer, texts: list[str]) -> list[int]:
+    """Return the number of tokens of each text under `tokenizer` (no special tokens added)."""
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+def reasoning_token_counts(tokenizer, completions: list[str]) -> list[int]:
+    """Return the reasoning-token count of each completion (tokens strictly inside the think block)."""
+    return count_tokens(tokenizer, [parse_completion(c).reasoning for c in completions])

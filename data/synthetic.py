@@ -1,0 +1,122 @@
+"""Synthetic task families whose difficulty and minimum reasoning length are known exactly.
+
+Both families are a chain of k operations applied in order to a running value mod 10; the level is k.
+The prompt has a fixed number of operation slots (8): slot j sits at a fixed distance from step j
+of the trace, which a tiny model learns far faster than labelled steps. Slots past the k-th hold an
+*inactive* operation (drawn at random, marked inactive) so that even level 1 has millions of
+distinct prompts and train / test can be split by content hash.
+
+- `permchain`: each op is a letter naming a fixed random permutation of 0-9 (the "world", fixed by
+  `WORLD_SEED`); active ops are upper case A-J, inactive ones lower case a-j.
+  `5:CFAhbgde=` -> apply C, F, A to 5.
+- `affinechain`: each op is `+d` (add d) or `*d` (multiply by d in {3, 7, 9}) mod 10; inactive slots
+  are `.d`. `4:+3*7.2.5.1.0.8.6=`. Non-commutative, so no one-pass shortcut like a digit sum.
+
+The minimal trace is the k intermediate values, one digit (one token) each, so
+`min_reasoning_tokens = k`. Direct answers are a single lookup at level 1 and a composition of k
+random maps at level k: near chance (10%) for a tiny model once k >= 3.
+
+Reasoning styles (used to build SFT warm-start mixtures, `render_reasoning`):
+  direct   ""                                  (0 tokens)
+  minimal  "v1v2...vk"                         (k tokens)
+  verbose  "A:v1 B:v2 ..." op, colon, value, space   (4k tokens)
+  recheck  verbose, then "?", then the minimal chain again (5k + 1 tokens)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+NUM_SLOTS = 8
+MODULUS = 10
+WORLD_SEED = 20261128
+STYLES = ("direct", "minimal", "verbose", "recheck")
+
+
+def _world_permutations() -> dict[str, list[int]]:
+    rng = random.Random(WORLD_SEED)
+    perms = {}
+    for letter in "ABCDEFGHIJ":
+        perm = list(range(MODULUS))
+        rng.shuffle(perm)
+        perms[letter] = perm
+    return perms
+
+
+PERMUTATIONS = _world_permutations()
+AFFINE_MULTIPLIERS = (3, 7, 9)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One chain problem: its prompt, the active op labels and the running values."""
+
+    prompt: str
+    ops: tuple[str, ...]
+    values: tuple[int, ...]  # value after each active op; values[-1] is the answer
+
+    @property
+    def answer(self) -> str:
+        return str(self.values[-1])
+
+
+def _permchain(rng: random.Random, level: int) -> Problem:
+    start = rng.randrange(MODULUS)
+    ops = [rng.choice("ABCDEFGHIJ") for _ in range(level)]
+    inactive = [rng.choice("abcdefghij") for _ in range(NUM_SLOTS - level)]
+    values, v = [], start
+    for op in ops:
+        v = PERMUTATIONS[op][v]
+        values.append(v)
+    return Problem(f"{start}:{''.join(ops)}{''.join(inactive)}=", tuple(ops), tuple(values))
+
+
+def _affine_op(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return f"+{rng.randrange(1, MODULUS)}"
+    return f"*{rng.choice(AFFINE_MULTIPLIERS)}"
+
+
+def _affinechain(rng: random.Random, level: int) -> Problem:
+    start = rng.randrange(MODULUS)
+    ops = [_affine_op(rng) for _ in range(level)]
+    inactive = [f".{rng.randrange(MODULUS)}" for _ in range(NUM_SLOTS - level)]
+    values, v = [], start
+    for op in ops:
+        d = int(op[1])
+        v = (v + d) % MODULUS if op[0] == "+" else (v * d) % MODULUS
+        values.append(v)
+    return Problem(f"{start}:{''.join(ops)}{''.join(inactive)}=", tuple(ops), tuple(values))
+
+
+FAMILIES: dict[str, Callable[[random.Random, int], Problem]] = {
+    "permchain": _permchain,
+    "affinechain": _affinechain,
+}
+MAX_LEVEL = NUM_SLOTS
+
+
+def make_problem(family: str, rng: random.Random, level: int) -> Problem:
+    """Return a random problem of `family` at difficulty `level` (= number of active ops)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown synthetic family {family!r}; choices: {sorted(FAMILIES)}")
+    if not 1 <= level <= MAX_LEVEL:
+        raise ValueError(f"level {level} out of range for {family!r}: levels are 1..{MAX_LEVEL}")
+    return FAMILIES[family](rng, level)
+
+
+def render_reasoning(problem: Problem, style: str) -> str:
+    """Return the reasoning text of `problem` in `style` (one of STYLES)."""
+    digits = "".join(str(v) for v in problem.values)
+    if style == "direct":
+        return ""
+    if style == "minimal":
+        return digits
+    verbose = "".join(f"{op[-1] if len(op) == 1 else op}:{v} " for op, v in zip(problem.ops, problem.values))
+    if style == "verbose":
+        return verbose
+    if style == "recheck":
+        return f"{verbose}?{digits}"
+    raise ValueError(f"unknown reasoning style {style!r}; choices: {list(STYLES)}")

@@ -1,0 +1,1 @@
+"""thinkdial eval package."""

@@ -1,0 +1,1 @@
+"""thinkdial train package."""
