@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the chosen stage; return the process exit code."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "recipe_stage", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.recipe_args = extra
     try:
         result = args.func(args)
     except (ValueError, FileNotFoundError, KeyError) as err:

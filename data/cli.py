@@ -1,0 +1,61 @@
+"""`thinkdial data`: build a split of rows, write it as JSONL, print per-level statistics."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from data.config import load_data_config
+from data.sources import build_rows
+
+
+def register(subparsers) -> None:
+    """Add the `data` subcommand."""
+    p = subparsers.add_parser("data", help="build difficulty-tagged rows from a data config")
+    p.add_argument("--config", required=True, help="data config YAML (e.g. configs/tiny/data.yaml)")
+    p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    p.add_argument("--out", default=None, help="write rows to this JSONL file (atomically)")
+    p.add_argument("--stats", action="store_true", help="print rows and mean min_reasoning_tokens per level")
+    p.set_defaults(func=run)
+
+
+def level_stats(rows: list[dict]) -> dict:
+    """Return {level: {"rows": n, "min_reasoning_tokens_mean": mean or None}} sorted by level."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row["difficulty"]].append(row.get("min_reasoning_tokens"))
+    stats = {}
+    for level in sorted(groups):
+        known = [v for v in groups[level] if v is not None]
+        stats[level] = {"rows": len(groups[level]),
+                        "min_reasoning_tokens_mean": sum(known) / len(known) if known else None}
+    return stats
+
+
+def write_jsonl(rows: list[dict], out: str | Path) -> Path:
+    """Write `rows` to `out` as JSONL via a temporary file and rename (never half-written); return the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    with os.fdopen(fd, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def run(args) -> int:
+    """Build the split; write and/or summarise it; return 0."""
+    rows = build_rows(load_data_config(args.config), args.split, args.limit)
+    if args.out:
+        print(f"wrote {len(rows)} {args.split} rows to {write_jsonl(rows, args.out)}")
+    if args.stats or not args.out:
+        print(f"{'level':>6} {'rows':>7} {'min_reasoning_tokens_mean':>26}")
+        for level, s in level_stats(rows).items():
+            m = s["min_reasoning_tokens_mean"]
+            print(f"{level:>6} {s['rows']:>7} {('%.2f' % m) if m is not None else '-':>26}")
+    return 0

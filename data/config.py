@@ -1,0 +1,102 @@
+"""Data config: where rows come from, how many, and which difficulty levels (YAML-loadable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from data.synthetic import FAMILIES, MAX_LEVEL, STYLES
+
+FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
+ADAPTERS = ("gsm8k", "math")
+SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_SOURCES
+
+
+@dataclass
+class DataConfig:
+    """One data source with its split and size settings. Unknown keys are refused."""
+
+    source: str = field(metadata={"help": f"One of {SOURCES}: a synthetic family, a ready adapter, or a file/hub source."})
+    path: str | None = field(default=None, metadata={"help": "File, folder or hub id (adapters and file sources). "
+                                                               "Relative paths resolve against the config file."})
+    splits: dict[str, str] = field(default_factory=dict, metadata={
+        "help": "Split name -> file (relative to `path`) or hub split name, e.g. {train: train.jsonl}."})
+    columns: dict[str, str] = field(default_factory=dict, metadata={
+        "help": "Row field -> source column, for file/hub sources, e.g. {prompt: question, difficulty: level}."})
+    prompt_format: str = field(default="plain", metadata={
+        "help": "'plain' (prompt is the raw text) or 'chat' (system + user messages; the chat template renders it)."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System message for prompt_format=chat."})
+    seed: int = field(default=0, metadata={"help": "Seed of synthetic generation and of row sampling."})
+    levels: list[int] = field(default_factory=lambda: list(range(1, MAX_LEVEL + 1)),
+                              metadata={"help": "Difficulty levels to generate (synthetic families)."})
+    train_rows: int = field(default=20000, metadata={"help": "Rows in the synthetic train split."})
+    test_rows_per_level: int = field(default=200, metadata={"help": "Held-out rows per level (synthetic test split)."})
+    level_weights: list[float] | None = field(default=None, metadata={
+        "help": "Sampling weight of each entry of `levels` in the synthetic train split (default: uniform)."})
+    reasoning_styles: dict[str, float] | None = field(default=None, metadata={
+        "help": f"Synthetic train split: mixture over reasoning styles {STYLES} used to render the `reasoning` "
+                "column (the SFT target), drawn per row independently of the level. Default: minimal only."})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "Share of the problem-hash space reserved for the test split (synthetic families)."})
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
+        if self.source in FILE_SOURCES + ADAPTERS and not self.path:
+            raise ValueError(f"data config: source {self.source!r} needs `path` (a file, folder or hub id)")
+        if self.prompt_format not in ("plain", "chat"):
+            raise ValueError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
+        bad = [lv for lv in self.levels if not isinstance(lv, int) or not 1 <= lv <= MAX_LEVEL]
+        if self.source in FAMILIES and bad:
+            raise ValueError(f"data config: levels {bad} out of range; synthetic levels are 1..{MAX_LEVEL}")
+        if self.level_weights is not None and (
+            len(self.level_weights) != len(self.levels) or any(w < 0 for w in self.level_weights)
+            or sum(self.level_weights) <= 0
+        ):
+            raise ValueError(
+                f"data config: level_weights needs one non-negative weight per level ({len(self.levels)} levels), "
+                f"not all zero; got {self.level_weights}"
+            )
+        if self.reasoning_styles is not None:
+            unknown = sorted(set(self.reasoning_styles) - set(STYLES))
+            if unknown or sum(self.reasoning_styles.values()) <= 0:
+                raise ValueError(f"data config: reasoning_styles keys must be among {STYLES} with positive total; "
+                                 f"got {self.reasoning_styles}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.train_rows < 1 or self.test_rows_per_level < 1:
+            raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
+
+
+def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
+    """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
+
+    Relative `path` entries inside the file resolve against the file's folder, so recipes work from
+    any working directory. Unknown keys raise a ValueError naming them and the valid keys.
+    """
+    if isinstance(path, dict):
+        raw, base = dict(path), Path.cwd()
+    else:
+        file = Path(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"data config not found: {file}")
+        try:
+            raw = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"data config {file}: invalid YAML: {err}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"data config {file}: expected a mapping at the top level")
+        base = file.parent
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(DataConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"data config: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    if "source" not in raw:
+        raise ValueError("data config: missing required key 'source'")
+    p = raw.get("path")
+    if p and raw["source"] != "hub" and not Path(p).is_absolute() and (base / p).exists():
+        raw["path"] = str((base / p).resolve())
+    return DataConfig(**raw)

@@ -1,0 +1,229 @@
+"""Build difficulty-tagged rows (DESIGN.md "A row of data") from any configured source.
+
+Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens.
+Every user-caused failure (missing column, empty file, non-integer level) raises one ValueError
+naming the file, the row and the column, before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from pathlib import Path
+
+from data.completion import THINK_CLOSE, THINK_OPEN
+from data.config import ADAPTERS, DataConfig
+from data.synthetic import FAMILIES, make_problem, render_reasoning
+
+DEFAULT_SYSTEM_PROMPT = (
+    f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "
+    "the final answer. Put a math answer in \\boxed{}."
+)
+_HASH_BUCKETS = 10_000
+
+
+def problem_hash(prompt) -> str:
+    """Return the sha256 hex digest of a prompt (text, or chat messages) — the problem's identity."""
+    text = prompt if isinstance(prompt, str) else "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def in_test_split(prompt, test_fraction: float) -> bool:
+    """Return True when the problem's content hash falls in the test share of the hash space."""
+    return int(problem_hash(prompt)[:12], 16) % _HASH_BUCKETS < test_fraction * _HASH_BUCKETS
+
+
+def _split_rng(cfg: DataConfig, split: str) -> random.Random:
+    return random.Random(f"{cfg.source}:{cfg.seed}:{split}")
+
+
+def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
+    want_test = split == "test"
+    rng = _split_rng(cfg, split)
+    style_rng = random.Random(f"styles:{cfg.seed}")
+    if want_test:
+        plan = [lv for lv in cfg.levels for _ in range(cfg.test_rows_per_level)]
+    else:
+        weights = cfg.level_weights or [1.0] * len(cfg.levels)
+        plan = rng.choices(cfg.levels, weights=weights, k=cfg.train_rows)
+    styles = cfg.reasoning_styles or {"minimal": 1.0}
+    names, probs = list(styles), list(styles.values())
+    rows, seen = [], set()
+    for level in plan:
+        for _ in range(10_000):
+            problem = make_problem(cfg.source, rng, level)
+            if in_test_split(problem.prompt, cfg.test_fraction) == want_test and (
+                not want_test or problem.prompt not in seen
+            ):
+                break
+        else:
+            raise ValueError(f"{cfg.source}: could not draw a {split} problem at level {level}")
+        seen.add(problem.prompt)
+        style = style_rng.choices(names, weights=probs)[0] if not want_test else "minimal"
+        rows.append({
+            "prompt": problem.prompt,
+            "answer": problem.answer,
+            "difficulty": level,
+            "source": cfg.source,
+            "reasoning": render_reasoning(problem, style),
+            "reasoning_style": style,
+            "min_reasoning_tokens": level,
+        })
+    return rows
+
+
+_CALC = re.compile(r"<<[^>]*>>")
+
+
+def _gsm8k_row(raw: dict) -> dict:
+    solution = str(raw["answer"])
+    if "####" not in solution:
+        raise ValueError("no '#### <answer>' line in column 'answer'")
+    steps_text, final = solution.rsplit("####", 1)
+    steps = [line for line in steps_text.strip().splitlines() if line.strip()]
+    return {
+        "prompt": raw["question"],
+        "answer": final.strip().replace(",", ""),
+        "difficulty": max(1, len(steps)),
+        "reasoning": _CALC.sub("", "\n".join(steps)),
+    }
+
+
+def _math_row(raw: dict) -> dict:
+    return {"prompt": raw["problem"], "answer": raw["answer"], "difficulty": raw["level"],
+            "reasoning": raw["solution"], "subject": raw.get("subject", "")}
+
+
+ADAPTER_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "answer", "level", "solution")}
+ADAPTER_FILES = {"gsm8k": {"train": "train.jsonl", "test": "test.jsonl"}, "math": {"test": "test.jsonl"}}
+
+
+def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
+    path = Path(cfg.path)
+    splits = cfg.splits or ADAPTER_FILES.get(cfg.source, {})
+    if path.is_dir():
+        if split not in splits:
+            raise ValueError(f"{cfg.path}: no file for split {split!r}; set `splits: {{{split}: FILE}}`")
+        path = path / splits[split]
+    if not path.exists():
+        raise FileNotFoundError(f"data file not found: {path}")
+    return path
+
+
+def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
+    """Return (where, raw records) for a file, adapter or hub source."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if cfg.source == "hub":
+        ds = datasets.load_dataset(cfg.path, split=cfg.splits.get(split, split))
+        return f"{cfg.path}[{split}]", ds.to_list()
+    file = _resolve_file(cfg, split)
+    kind = cfg.source if cfg.source not in ADAPTERS else "jsonl"
+    kind = {"jsonl": "json"}.get(kind, kind)
+    if file.stat().st_size == 0:
+        raise ValueError(f"{file}: the file is empty")
+    try:
+        ds = datasets.load_dataset(kind, data_files=str(file), split="train")
+    except Exception as err:  # datasets wraps parse errors in many types; report the file and the cause
+        raise ValueError(f"{file}: cannot read as {kind}: {err}") from None
+    if len(ds) == 0:
+        raise ValueError(f"{file}: the file has no rows")
+    return str(file), ds.to_list()
+
+
+def _as_level(value, where: str, index: int, column: str) -> int | float:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
+    if isinstance(value, float) and 0.0 <= value <= 1.0 and not value.is_integer():
+        return value  # estimated difficulty in [0, 1]
+    try:
+        level = int(str(value).strip().removeprefix("Level ").strip())
+    except ValueError:
+        raise ValueError(
+            f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
+        ) from None
+    if float(str(value).strip().removeprefix("Level ")) != level or level < 1:
+        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
+    return level
+
+
+def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
+    where, records = _load_records(cfg, split)
+    if cfg.source in ADAPTERS:
+        needed = {c: c for c in ADAPTER_COLUMNS[cfg.source]}
+        convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
+        difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
+    else:
+        mapping = {"prompt": "prompt", "answer": "answer", **cfg.columns}
+        needed = {field: col for field, col in mapping.items()}
+        difficulty_column = mapping.get("difficulty")
+
+        def convert(raw):
+            row = {field: raw[col] for field, col in mapping.items() if col in raw}
+            row.setdefault("difficulty", 1)
+            return row
+    present = set(records[0])
+    missing = sorted(col for field, col in needed.items() if col not in present
+                     and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
+    rows = []
+    for i, raw in enumerate(records):
+        for col in needed.values():
+            if col in present and raw.get(col) is None and col != needed.get("reasoning"):
+                raise ValueError(f"{where}: row {i}: column {col!r} is empty")
+        try:
+            row = convert(raw)
+        except ValueError as err:
+            raise ValueError(f"{where}: row {i}: {err}") from None
+        row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
+        row["answer"] = str(row["answer"])
+        row["source"] = cfg.source if cfg.source != "hub" else cfg.path
+        rows.append(row)
+    return rows
+
+
+def format_prompt(text: str, cfg: DataConfig):
+    """Return the TRL prompt for `text`: the text itself (plain) or system + user messages (chat)."""
+    if cfg.prompt_format == "plain":
+        return text
+    return [{"role": "system", "content": cfg.system_prompt or DEFAULT_SYSTEM_PROMPT},
+            {"role": "user", "content": text}]
+
+
+def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[dict]:
+    """Return the rows of `split` ('train' or 'test') for `cfg`, at most `limit` of them."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    rows = _synthetic_rows(cfg, split) if cfg.source in FAMILIES else _file_rows(cfg, split)
+    if cfg.source not in FAMILIES:
+        for row in rows:
+            row["prompt"] = format_prompt(row["prompt"], cfg)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
+    if not rows:
+        raise ValueError(f"{cfg.source}: the {split} split is empty")
+    return rows
+
+
+def _per_level_limit(rows: list[dict], limit: int) -> list[dict]:
+    """Keep the first rows of each level, round-robin, so a limited test split still spans every level."""
+    by_level: dict = {}
+    for row in rows:
+        by_level.setdefault(row["difficulty"], []).append(row)
+    out, i = [], 0
+    while len(out) < limit and any(i < len(v) for v in by_level.values()):
+        out.extend(v[i] for v in by_level.values() if i < len(v) and len(out) < limit)
+        i += 1
+    return out
+
+
+def build_dataset(cfg: DataConfig, split: str, limit: int | None = None):
+    """Return the rows of `split` as a `datasets.Dataset` (TRL's input)."""
+    import datasets
+
+    return datasets.Dataset.from_list(build_rows(cfg, split, limit))

@@ -1,0 +1,132 @@
+"""GRPO entry (open-r1 style): recipe -> data + rewards + model -> TRL GRPOTrainer -> checkpoints.
+
+`thinkdial grpo --config configs/tiny/grpo.yaml [--key value ...] [--resume]`. Everything a user can
+get wrong (unknown key, missing file, reward config error, num_generations not dividing the batch) is
+refused while parsing, before any model loads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig, GRPOTrainer
+
+from data.config import load_data_config
+from data.sources import build_dataset
+from rewards.config import load_reward_config
+from train.recipe import EMBEDDED, load_tokenizer, parse_recipe, resolve_model_path, save_run_config
+
+GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
+
+
+@dataclass
+class ThinkdialGRPOConfig(GRPOConfig):
+    """TRL's GRPOConfig plus thinkdial's data, reward, eval and LoRA fields."""
+
+    model_name_or_path: str = field(default=EMBEDDED, metadata={
+        "help": f"HF model id or local path (an SFT output dir); '{EMBEDDED}' builds the embedded tiny model."})
+    data_config: str = field(default="configs/tiny/grpo_data.yaml", metadata={
+        "help": "Data config YAML; its train split feeds GRPO (columns answer, difficulty, ... reach rewards)."})
+    reward_config: str = field(default="configs/rewards/adaptive.yaml", metadata={
+        "help": "Reward config YAML (rewards/config.py); validated before the model loads."})
+    train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
+    eval_config: str | None = field(default=None, metadata={
+        "help": "Eval config YAML for the in-training scaling eval (eval/callback.py); None disables it."})
+    eval_every_steps: int = field(default=0, metadata={"help": "Run the scaling eval every N steps (0: never)."})
+    use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={
+        "help": "Modules that get LoRA adapters ('all-linear' or names such as q_proj v_proj)."})
+    resume: bool = field(default=False, metadata={
+        "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("data_config", "reward_config") + (("eval_config",) if self.eval_config else ()):
+            path = getattr(self, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{name} not found: {path}")
+        load_reward_config(self.reward_config)  # raises a one-line ValueError on any reward config error
+        if self.eval_every_steps and not self.eval_config:
+            raise ValueError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
+        if self.use_peft and self.lora_r < 1:
+            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
+
+
+def grpo_dataset(config: ThinkdialGRPOConfig):
+    """Return the GRPO train `datasets.Dataset` (prompt + the columns rewards read)."""
+    ds = build_dataset(load_data_config(config.data_config), "train", config.train_limit)
+    return ds.remove_columns([c for c in ds.column_names if c not in GRPO_COLUMNS])
+
+
+def peft_config(config: ThinkdialGRPOConfig):
+    """Return the LoRA `peft.LoraConfig` when config.use_peft, else None."""
+    if not config.use_peft:
+        return None
+    from peft import LoraConfig
+
+    targets = config.lora_target_modules
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """Return the latest complete `checkpoint-N` folder in output_dir, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
+    """Return a ready GRPOTrainer for `config` (data, rewards, model, LoRA, eval callback)."""
+    from transformers import AutoModelForCausalLM
+
+    from rewards.registry import build_reward_funcs
+
+    dataset = grpo_dataset(config)
+    model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
+    tokenizer = load_tokenizer(model_path, config.trust_remote_code)
+    reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
+    config.reward_weights = weights
+    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=config.trust_remote_code,
+                                                 **(config.model_init_kwargs or {}))
+    callbacks = []
+    if config.eval_every_steps:
+        from eval.callback import ScalingEvalCallback
+
+        callbacks.append(ScalingEvalCallback.from_config_path(
+            config.eval_config, tokenizer, config.eval_every_steps, os.path.join(config.output_dir, "eval")))
+    return GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
+                       processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+
+
+def train_grpo(config: ThinkdialGRPOConfig) -> str:
+    """Train with GRPO, save the final model + tokenizer to config.output_dir; return that path."""
+    resume_from = None
+    if config.resume:
+        resume_from = last_checkpoint(config.output_dir)
+        print(f"resuming from {resume_from}" if resume_from else
+              f"--resume: no checkpoint in {config.output_dir}, starting from scratch")
+    trainer = build_trainer(config)
+    save_run_config(config, config.output_dir, "grpo_config")
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(config.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(config.output_dir)
+    return config.output_dir
+
+
+def register(subparsers) -> None:
+    """Add the `grpo` subcommand."""
+    p = subparsers.add_parser("grpo", help="GRPO training (TRL GRPOTrainer) from a YAML recipe", add_help=False,
+                              description="thinkdial grpo --config RECIPE.yaml [--key value ...] [--resume]")
+    p.set_defaults(func=run, recipe_stage=True)
+
+
+def run(args) -> int:
+    """Parse the recipe (args.recipe_args), train, print where the model went; return 0."""
+    print(f"saved GRPO model to {train_grpo(parse_recipe(ThinkdialGRPOConfig, args.recipe_args))}")
+    return 0

@@ -1,0 +1,76 @@
+"""Shared pieces of the training entries: recipe parsing, model + tokenizer loading, run config saving."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+from trl import TrlParser
+
+EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
+_SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
+
+
+def parse_recipe(config_cls, argv: list[str]):
+    """Return `config_cls` filled from `--config RECIPE.yaml` plus `--key value` overrides.
+
+    Unknown keys, in the YAML or on the command line, raise a ValueError naming them.
+    """
+    argv = list(argv)
+    if "--config" in argv:
+        path = Path(argv[argv.index("--config") + 1])
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe not found: {path}")
+    try:
+        (config,) = TrlParser(config_cls).parse_args_and_config(argv)
+    except SystemExit as err:  # argparse already printed the offending argument
+        raise ValueError("bad recipe arguments (see the message above)") from err
+    return config
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    """Return the tokenizer at `path` (left padding, pad token set)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def resolve_model_path(name_or_path: str, output_dir: str, seed: int) -> str:
+    """Return a loadable model path: builds the embedded tiny model under output_dir when asked for `tiny`."""
+    if name_or_path != EMBEDDED:
+        local = Path(name_or_path)
+        if (local.is_absolute() or name_or_path.startswith(".")) and not local.exists():
+            raise FileNotFoundError(f"model path not found: {name_or_path}")
+        return name_or_path
+    from train.tiny import TinyModelConfig, build_tiny
+
+    return str(build_tiny(Path(output_dir) / "init", TinyModelConfig(seed=seed)))
+
+
+def scrub_secrets(obj):
+    """Return `obj` with the values of token/key/secret/password-like keys replaced by '<redacted>'."""
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if _SECRET.search(str(k)) and v not in (None, "", False) and not isinstance(v, bool)
+                    else scrub_secrets(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub_secrets(v) for v in obj]
+    return obj
+
+
+def save_run_config(config, output_dir: str, name: str) -> Path:
+    """Write the resolved config (secrets redacted) to output_dir/NAME.json; return the path."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = {k: v for k, v in asdict(config).items() if not k.startswith("_")}
+    path = out / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(scrub_secrets(raw), indent=2, default=str))
+    os.replace(tmp, path)
+    return path
