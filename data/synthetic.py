@@ -120,3 +120,10 @@ def render_reasoning(problem: Problem, style: str) -> str:
     if style == "recheck":
         return f"{verbose}?{digits}"
     raise ValueError(f"unknown reasoning style {style!r}; choices: {list(STYLES)}")
+
+ANSWER_SPACE = MODULUS  # every synthetic answer is one digit 0-9
+
+
+def chance_accuracy(source: str) -> float | None:
+    """Return the accuracy of a uniform guess over `source`'s answers (synthetic families), else None."""
+    return 1.0 / ANSWER_SPACE if source in FAMILIES else None

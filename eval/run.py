@@ -1,0 +1,89 @@
+"""Run the scaling eval of several checkpoints on the same held-out rows and write its files.
+
+Every input a user can get wrong (config, model paths, an empty eval set) is checked before the
+first model loads, so a mistake stops with one clear line and no generation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from data.config import load_data_config
+from data.sources import build_rows
+from eval.backends import check_checkpoint, load_backend
+from eval.budget import budget_completions
+from eval.config import EvalConfig
+from eval.report import SCHEMA, format_table, write_outputs
+from eval.summary import comparisons, example_records, model_summary
+
+
+def parse_models(specs: list[str]) -> dict[str, str]:
+    """Return label -> path from `LABEL=PATH` specs (a bare PATH is labelled by its folder name)."""
+    if not specs:
+        raise ValueError("give at least one --model LABEL=PATH")
+    models: dict[str, str] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = Path(spec).name, spec
+        if not label or not path:
+            raise ValueError(f"--model {spec!r}: expected LABEL=PATH")
+        if label in models:
+            raise ValueError(f"--model: label {label!r} given twice; labels must be unique")
+        check_checkpoint(path)
+        models[label] = path
+    return models
+
+
+def load_eval_rows(config: EvalConfig) -> list[dict]:
+    """Return the held-out rows of `config` (raises on an empty set)."""
+    rows = build_rows(load_data_config(config.data_config), config.split, config.limit)
+    if not rows:
+        raise ValueError(f"{config.data_config}: the {config.split} split has no rows to evaluate")
+    return rows
+
+
+def evaluate(backend, rows: list[dict], config: EvalConfig) -> list[dict]:
+    """Return the per-sequence records of `backend`'s model on `rows` at every budget of `config`."""
+    torch.manual_seed(config.seed)
+    return example_records(rows, budget_completions(backend, [r["prompt"] for r in rows], config), config)
+
+
+def results_header(config: EvalConfig, rows: list[dict]) -> dict:
+    """Return the top of results.json: schema, data description and the eval settings."""
+    return {"schema": SCHEMA, "data": {"config": config.data_config, "split": config.split, "rows": len(rows)},
+            "eval": {**asdict(config), "budget_tokens": config.budget_tokens}, "models": {}}
+
+
+def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print) -> dict:
+    """Evaluate every `LABEL=PATH` checkpoint, write the eval's files under out_dir, print the
+    summary table through `log`; return the results.json dict."""
+    models = parse_models(model_specs)
+    rows = load_eval_rows(config)
+    results = results_header(config, rows)
+    records_by_model = {}
+    threads = torch.get_num_threads()
+    if config.cpu_threads and not torch.cuda.is_available():
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        for label, path in models.items():
+            start = time.perf_counter()
+            backend = load_backend(path, config)
+            records_by_model[label] = evaluate(backend, rows, config)
+            summary = model_summary(records_by_model[label], config, path)
+            summary["backend"] = backend.name
+            summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+            results["models"][label] = summary
+            log(f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {summary['wall_seconds']} s")
+    finally:
+        torch.set_num_threads(threads)
+    if len(models) > 1:
+        results["comparisons"] = comparisons(results["models"])
+    paths = write_outputs(results, records_by_model, config, out_dir)
+    log(format_table(results))
+    log(f"[eval] wrote {paths['results']}, {paths['per_example']}, {paths['report']} and plots/")
+    return results
