@@ -43,7 +43,9 @@ class Completion:
 
 
 @dataclass
-class _Trace:
+class FreeTrace:
+    """One uncapped completion, split for budget forcing."""
+
     prompt_ids: list[int]
     head: str  # completion text up to where reasoning starts (the `<think>` tag, or nothing)
     reasoning_ids: list[int]
@@ -66,7 +68,9 @@ def _decode(tokenizer, ids: list[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True)
 
 
-def _free_pass(backend, prompt_ids: list[list[int]], config: EvalConfig) -> list[_Trace]:
+def free_pass(backend, prompt_ids: list[list[int]], config: EvalConfig) -> list[FreeTrace]:
+    """Return one FreeTrace per sequence (prompt-major, `num_samples` per prompt): the completion
+    decoded up to `max_reasoning_tokens` of reasoning plus the answer, split at its think tags."""
     tok = backend.tokenizer
     extra = len(_ids(tok, THINK_OPEN)) + len(_ids(tok, THINK_CLOSE))
     gens = backend.generate(prompt_ids, config.max_reasoning_tokens + config.max_answer_tokens + extra,
@@ -84,7 +88,7 @@ def _free_pass(backend, prompt_ids: list[list[int]], config: EvalConfig) -> list
             head = "" if prompt_texts[row].rstrip().endswith(THINK_OPEN) else THINK_OPEN
         reasoning_ids = _ids(tok, parsed.reasoning)
         free = Completion(text, parsed.answer, len(reasoning_ids), forced=False)
-        traces.append(_Trace(prompt_ids[row], head, reasoning_ids, parsed.closed, free))
+        traces.append(FreeTrace(prompt_ids[row], head, reasoning_ids, parsed.closed, free))
     return traces
 
 
@@ -139,7 +143,7 @@ def budget_completions(backend, prompts: list, config: EvalConfig) -> list[dict[
 
     Budgets are `config.budget_tokens`; the largest is the free-reasoning cap `max_reasoning_tokens`.
     """
-    traces = _free_pass(backend, encode_prompts(backend.tokenizer, prompts), config)
+    traces = free_pass(backend, encode_prompts(backend.tokenizer, prompts), config)
     results: list[dict[int, Completion]] = [{} for _ in traces]
     jobs = []
     for i, t in enumerate(traces):
