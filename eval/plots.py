@@ -28,7 +28,7 @@ def _accuracy_vs_budget(ax, models: dict, budget_tokens: list[int]) -> None:
     for label, m in models.items():
         ax.plot([budget_x(b) for b in budget_tokens], list(m["budget_curve"].values()), marker="o", label=label)
     labels = list(next(iter(models.values()))["budget_curve"])
-    ax.set_xticks([budget_x(b) for b in budget_tokens], labels)
+    ax.set_xticks([budget_x(b) for b in budget_tokens], labels, rotation=35, ha="right")
     ax.set_xlabel("thinking budget B (reasoning tokens; axis log2(1+B))")
     ax.set_ylabel("accuracy (fraction correct)")
     ax.set_title("Accuracy vs thinking budget (budget forcing)")
