@@ -42,6 +42,10 @@ def count_tokens(tokenizer, texts: list[str]) -> list[int]:
     """Return the number of tokens of each text under `tokenizer` (no special tokens added)."""
     if not texts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # fast tokenizer: skip transformers' per-row output conversion (2-3x faster)
+        encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # _fast: tokenizers >= 0.21
+        return [len(e) for e in encode(list(texts), add_special_tokens=False)]
     encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     return [len(ids) for ids in encoded]
 

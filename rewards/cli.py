@@ -1,0 +1,68 @@
+"""`thinkdial rewards score | list`: try a reward config on completions before launching a job."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+
+from rewards.config import load_reward_config
+
+
+def register(subparsers) -> None:
+    """Add the `rewards` subcommand with `score` and `list`."""
+    p = subparsers.add_parser("rewards", help="score completions with a reward config; list rewards")
+    sub = p.add_subparsers(dest="rewards_command", required=True, metavar="ACTION")
+    s = sub.add_parser("score", help="score JSONL completions: one JSON line per row, level summary on stderr")
+    s.add_argument("--config", required=True, help="reward config YAML (configs/rewards/*.yaml)")
+    s.add_argument("--input", required=True, help="JSONL rows: prompt, completion, answer, [difficulty], [budget]")
+    s.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the embedded tiny one)")
+    s.add_argument("--out", default=None, help="output JSONL (default: stdout)")
+    s.set_defaults(func=run_score)
+    ls = sub.add_parser("list", help="list the registered rewards and their params")
+    ls.set_defaults(func=run_list)
+
+
+def load_tokenizer(path: str | None):
+    """Return the tokenizer at `path` (local files only), or the embedded tiny one when None."""
+    if path is None:
+        from train.tiny import build_tokenizer
+
+        return build_tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def run_score(args) -> int:
+    """Score `args.input` with `args.config`; write JSON lines and print a level summary; return 0."""
+    from rewards.registry import build_reward_funcs
+    from rewards.score import level_summary, read_rows, score_rows
+
+    config = load_reward_config(args.config)  # validated before anything heavy loads
+    rows = read_rows(args.input)
+    funcs, weights = build_reward_funcs(config, load_tokenizer(args.tokenizer))
+    start = time.perf_counter()
+    results = score_rows(rows, funcs, weights)
+    lines = "".join(json.dumps(r) + "\n" for r in results)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(lines)
+    else:
+        sys.stdout.write(lines)
+    print(level_summary(rows, results), file=sys.stderr)
+    print(f"scored {len(rows)} rows in {time.perf_counter() - start:.2f}s", file=sys.stderr)
+    return 0
+
+
+def run_list(args) -> int:
+    """Print every registered reward with its params (type, default, help); return 0."""
+    from rewards.registry import REWARDS
+
+    for name, cls in sorted(REWARDS.items()):
+        print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        for f in dataclasses.fields(cls.Params):
+            default = "required" if f.default is dataclasses.MISSING else f"default {f.default!r}"
+            print(f"    {f.name} ({f.type}, {default}): {f.metadata.get('help', '')}")
+    return 0

@@ -1,0 +1,46 @@
+"""Per-difficulty-level summaries: mean reasoning tokens and accuracy of a batch, by level."""
+
+from __future__ import annotations
+
+import math
+
+
+def level_name(difficulty) -> str | None:
+    """Return the level label of a difficulty: `3` for an int level, `0.4` (tenths) for a float; None if absent."""
+    if difficulty is None or isinstance(difficulty, bool):
+        return None
+    value = float(difficulty)
+    if not math.isfinite(value):
+        return None
+    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+
+
+def _label_order(label: str) -> tuple:
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def means_by_label(labels: list[str | None], columns: dict[str, list]) -> dict[str, dict[str, float]]:
+    """Return {label: {"n": rows, column: mean over the label's rows}}, skipping None values and
+    None labels; numeric labels first, in increasing order."""
+    rows_by_level: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        if label is not None:
+            rows_by_level.setdefault(label, []).append(i)
+    out = {}
+    for label in sorted(rows_by_level, key=_label_order):
+        out[label] = {"n": float(len(rows_by_level[label]))}
+        for name, values in columns.items():
+            present = [float(values[i]) for i in rows_by_level[label] if values[i] is not None]
+            if present:
+                out[label][name] = math.fsum(present) / len(present)
+    return out
+
+
+def level_metrics(difficulty: list, reasoning_tokens: list[int], correct: list[bool | None]) -> dict[str, float]:
+    """Return `level_<k>/reasoning_tokens` and `level_<k>/accuracy` for every difficulty level present."""
+    means = means_by_label([level_name(d) for d in difficulty], {"reasoning_tokens": reasoning_tokens, "accuracy": correct})
+    return {f"level_{label}/{name}": value for label, stats in means.items()
+            for name, value in stats.items() if name != "n"}
