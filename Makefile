@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+demo: install
+	$(PY) -m train.cli demo --out $(RUN) --seed $(SEED)
+
 test: install
 	$(PY) -m pytest -q
 
@@ -23,6 +26,31 @@ test-fast: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# make train RECIPE=configs/qwen2.5-math-1.5b/grpo_adaptive.yaml ACCEL=configs/accelerate/zero2.yaml NPROC=8
+# Without ACCEL: one process. NPROC overrides the accelerate config's num_processes; ARGS="--key value ..."
+# overrides recipe keys; STAGE=sft trains the SFT warm start instead of GRPO.
+RECIPE ?= configs/tiny/grpo.yaml
+STAGE ?= grpo
+ACCEL ?=
+NPROC ?=
+ARGS ?=
+
+train: install
+ifeq ($(ACCEL),)
+	$(VENV)/bin/thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
+else
+	$(VENV)/bin/accelerate launch --config_file $(ACCEL) $(if $(NPROC),--num_processes $(NPROC)) \
+		-m train.cli $(STAGE) --config $(RECIPE) $(ARGS)
+endif
+
+# make export CHECKPOINT=runs/demo/grpo OUT=runs/demo/export [HUB=user/repo]
+CHECKPOINT ?= $(RUN)/grpo
+OUT ?= $(RUN)/export
+HUB ?=
+
+export: install
+	$(VENV)/bin/thinkdial export --checkpoint $(CHECKPOINT) --out $(OUT) $(if $(HUB),--push-to-hub $(HUB))
 
 clean:
 	rm -rf runs

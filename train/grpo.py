@@ -7,9 +7,12 @@ refused while parsing, before any model loads.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from dataclasses import dataclass, field
 
+import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from data.config import load_data_config
@@ -44,12 +47,20 @@ class ThinkdialGRPOConfig(GRPOConfig):
         "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state)."})
 
     def __post_init__(self):
+        # accelerate's multi-process launcher on a machine without an accelerator (configs/accelerate/cpu2.yaml)
+        # does not tell the Trainer to use the CPU, and the Trainer then runs each process alone (world size 1).
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
+            self.use_cpu = True
         super().__post_init__()
         for name in ("data_config", "reward_config") + (("eval_config",) if self.eval_config else ()):
             path = getattr(self, name)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{name} not found: {path}")
         load_reward_config(self.reward_config)  # raises a one-line ValueError on any reward config error
+        if self.eval_config:
+            from eval.config import load_eval_config
+
+            load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
             raise ValueError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
         if self.use_peft and self.lora_r < 1:
@@ -73,11 +84,45 @@ def peft_config(config: ThinkdialGRPOConfig):
                       target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
 
 
+def checkpoint_complete(path: str) -> bool:
+    """Return True when checkpoint folder `path` was written to the end.
+
+    The Trainer writes `trainer_state.json` last (after weights, optimizer, scheduler and RNG state) and
+    before it deletes older checkpoints, so a folder whose state file parses and names its own step is
+    complete; a run killed mid-save leaves a folder without it (or with a truncated one).
+    """
+    step = os.path.basename(os.path.normpath(path)).rpartition("-")[2]
+    try:
+        with open(os.path.join(path, "trainer_state.json")) as f:
+            return str(json.load(f)["global_step"]) == step
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def last_checkpoint(output_dir: str) -> str | None:
     """Return the latest complete `checkpoint-N` folder in output_dir, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if not os.path.isdir(output_dir):
+        return None
+    steps = sorted((int(name.rpartition("-")[2]), name) for name in os.listdir(output_dir)
+                   if name.startswith(PREFIX_CHECKPOINT_DIR + "-") and name.rpartition("-")[2].isdigit())
+    complete = [name for _, name in steps if checkpoint_complete(os.path.join(output_dir, name))]
+    return os.path.join(output_dir, complete[-1]) if complete else None
+
+
+def drop_incomplete_checkpoints(output_dir: str) -> list[str]:
+    """Delete the half-written `checkpoint-N` folders of output_dir (a killed save); return their paths."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not os.path.isdir(output_dir):
+        return []
+    dropped = [os.path.join(output_dir, name) for name in sorted(os.listdir(output_dir))
+               if name.startswith(PREFIX_CHECKPOINT_DIR + "-") and os.path.isdir(os.path.join(output_dir, name))
+               and not checkpoint_complete(os.path.join(output_dir, name))]
+    for path in dropped:
+        shutil.rmtree(path)
+    return dropped
 
 
 def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
@@ -87,7 +132,8 @@ def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     from rewards.registry import build_reward_funcs
 
     dataset = grpo_dataset(config)
-    model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
+    with config.main_process_first(desc="building the model files"):  # one writer for the embedded tiny model
+        model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
     tokenizer = load_tokenizer(model_path, config.trust_remote_code)
     reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
     config.reward_weights = weights
@@ -96,22 +142,35 @@ def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     callbacks = []
     if config.eval_every_steps:
         from eval.callback import ScalingEvalCallback
+        from eval.config import load_eval_config
 
-        callbacks.append(ScalingEvalCallback.from_config_path(
-            config.eval_config, tokenizer, config.eval_every_steps, os.path.join(config.output_dir, "eval")))
+        callbacks.append(ScalingEvalCallback(load_eval_config(config.eval_config), tokenizer, config.eval_every_steps,
+                                             os.path.join(config.output_dir, "eval")))
     return GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
                        processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
 
 
 def train_grpo(config: ThinkdialGRPOConfig) -> str:
     """Train with GRPO, save the final model + tokenizer to config.output_dir; return that path."""
+    if config.hub_token:  # keep the token out of training_args.bin and the run config: hand it over by env
+        os.environ.setdefault("HF_TOKEN", config.hub_token)
+        config.hub_token = None
+    main = config.process_index == 0
     resume_from = None
     if config.resume:
-        resume_from = last_checkpoint(config.output_dir)
-        print(f"resuming from {resume_from}" if resume_from else
-              f"--resume: no checkpoint in {config.output_dir}, starting from scratch")
+        with config.main_process_first(desc="finding the checkpoint to resume from"):
+            for path in drop_incomplete_checkpoints(config.output_dir):
+                print(f"removed half-written checkpoint {path}")
+            resume_from = last_checkpoint(config.output_dir)
+        if main:
+            print(f"resuming from {resume_from}" if resume_from else
+                  f"--resume: no checkpoint in {config.output_dir}, starting from scratch")
+    if main:
+        print(f"grpo: {config.world_size} process(es), {config.generation_batch_size} completions "
+              f"({config.generation_batch_size // config.num_generations} prompts) per generation step")
     trainer = build_trainer(config)
-    save_run_config(config, config.output_dir, "grpo_config")
+    if main:
+        save_run_config(config, config.output_dir, "grpo_config")
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(config.output_dir)
     if trainer.accelerator.is_main_process:

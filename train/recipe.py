@@ -5,29 +5,49 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
+import yaml
 from trl import TrlParser
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
 _SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
 
 
+class _RecipeParser(TrlParser):
+    """TrlParser whose argument errors raise one ValueError line instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
+def _check_recipe_keys(config_cls, path: Path) -> None:
+    """Raise a ValueError naming the keys of recipe `path` that `config_cls` does not have."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {path}: invalid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"recipe {path}: expected a mapping of config keys at the top level")
+    unknown = sorted(set(raw) - {f.name for f in fields(config_cls)} - {"env"})  # `env`: TrlParser's env block
+    if unknown:
+        raise ValueError(f"recipe {path}: unknown key(s) {unknown}; `--help` lists the valid keys")
+
+
 def parse_recipe(config_cls, argv: list[str]):
     """Return `config_cls` filled from `--config RECIPE.yaml` plus `--key value` overrides.
 
-    Unknown keys, in the YAML or on the command line, raise a ValueError naming them.
+    Unknown keys, in the YAML or on the command line, raise a ValueError naming them, before the
+    config's own checks run (so the message names the real mistake).
     """
     argv = list(argv)
     if "--config" in argv:
         path = Path(argv[argv.index("--config") + 1])
         if not path.is_file():
             raise FileNotFoundError(f"recipe not found: {path}")
-    try:
-        (config,) = TrlParser(config_cls).parse_args_and_config(argv)
-    except SystemExit as err:  # argparse already printed the offending argument
-        raise ValueError("bad recipe arguments (see the message above)") from err
+        _check_recipe_keys(config_cls, path)
+    (config,) = _RecipeParser(config_cls).parse_args_and_config(argv)
     return config
 
 
@@ -51,7 +71,7 @@ def resolve_model_path(name_or_path: str, output_dir: str, seed: int) -> str:
         return name_or_path
     from train.tiny import TinyModelConfig, build_tiny
 
-    return str(build_tiny(Path(output_dir) / "init", TinyModelConfig(seed=seed)))
+    return str(build_tiny(Path(output_dir).resolve() / "init", TinyModelConfig(seed=seed)))
 
 
 def scrub_secrets(obj):
