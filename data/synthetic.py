@@ -7,8 +7,8 @@ of the trace, which a tiny model learns far faster than labelled steps. Slots pa
 distinct prompts and train / test can be split by content hash.
 
 - `permchain`: each op is a letter naming a fixed random permutation of 0-9 (the "world", fixed by
-  `WORLD_SEED`); active ops are upper case A-J, inactive ones lower case a-j.
-  `5:CFAhbgde=` -> apply C, F, A to 5.
+  `WORLD_SEED`); active ops are upper case A-F, inactive ones lower case a-f.
+  `5:CFAhbfde=` -> apply C, F, A to 5.
 - `affinechain`: each op is `+d` (add d) or `*d` (multiply by d in {3, 7, 9}) mod 10; inactive slots
   are `.d`. `4:+3*7.2.5.1.0.8.6=`. Non-commutative, so no one-pass shortcut like a digit sum.
 
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 NUM_SLOTS = 8
 MODULUS = 10
 WORLD_SEED = 20261128
+OP_LETTERS = "ABCDEF"  # six fixed permutations: 60 lookup facts, learnt in a few hundred SFT steps
 STYLES = ("direct", "minimal", "verbose", "recheck")
 
 
 def _world_permutations() -> dict[str, list[int]]:
     rng = random.Random(WORLD_SEED)
     perms = {}
-    for letter in "ABCDEFGHIJ":
+    for letter in OP_LETTERS:
         perm = list(range(MODULUS))
         rng.shuffle(perm)
         perms[letter] = perm
@@ -64,8 +65,8 @@ class Problem:
 
 def _permchain(rng: random.Random, level: int) -> Problem:
     start = rng.randrange(MODULUS)
-    ops = [rng.choice("ABCDEFGHIJ") for _ in range(level)]
-    inactive = [rng.choice("abcdefghij") for _ in range(NUM_SLOTS - level)]
+    ops = [rng.choice(OP_LETTERS) for _ in range(level)]
+    inactive = [rng.choice(OP_LETTERS.lower()) for _ in range(NUM_SLOTS - level)]
     values, v = [], start
     for op in ops:
         v = PERMUTATIONS[op][v]

@@ -1,0 +1,183 @@
+"""data/: synthetic families, splits, real-set adapters, file sources and their errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data.completion import parse_completion
+from data.config import load_data_config
+from data.sources import build_rows, problem_hash
+from data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROW_KEYS = {"prompt", "answer", "difficulty", "source"}
+
+
+def synth(source="permchain", **kw):
+    return load_data_config({"source": source, "train_rows": 2000, "test_rows_per_level": 30, **kw})
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_rows_follow_schema_and_traces_are_exact(family):
+    cfg = synth(family, reasoning_styles={s: 1.0 for s in STYLES})
+    for row in build_rows(cfg, "train")[:400]:
+        assert ROW_KEYS <= set(row)
+        assert isinstance(row["difficulty"], int) and 1 <= row["difficulty"] <= 8
+        assert row["min_reasoning_tokens"] == row["difficulty"]
+        assert row["answer"] in "0123456789" and len(row["answer"]) == 1
+    for row in build_rows(cfg, "test"):
+        # the canonical (minimal) trace has exactly min_reasoning_tokens digits and ends on the answer
+        assert len(row["reasoning"]) == row["min_reasoning_tokens"]
+        assert row["reasoning"][-1] == row["answer"]
+
+
+def test_permchain_values_follow_the_world_permutations():
+    import random
+
+    p = make_problem("permchain", random.Random(0), 5)
+    start, ops = int(p.prompt[0]), p.prompt[2:2 + 5]
+    v = start
+    for op, got in zip(ops, p.values):
+        v = PERMUTATIONS[op][v]
+        assert v == got
+    assert p.prompt[2 + 5:-1].islower() and len(p.prompt) == len("5:") + 8 + 1
+
+
+def test_reasoning_styles_have_documented_lengths():
+    import random
+
+    p = make_problem("permchain", random.Random(1), 3)
+    lengths = {s: len(render_reasoning(p, s)) for s in STYLES}
+    assert lengths == {"direct": 0, "minimal": 3, "verbose": 12, "recheck": 16}
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds():
+    assert build_rows(synth(seed=1), "train") == build_rows(synth(seed=1), "train")
+    assert build_rows(synth(seed=1), "test") == build_rows(synth(seed=1), "test")
+    assert build_rows(synth(seed=1), "train") != build_rows(synth(seed=2), "train")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_train_and_test_never_share_a_problem(family):
+    cfg = synth(family, train_rows=20000)
+    train = {problem_hash(r["prompt"]) for r in build_rows(cfg, "train")}
+    test = [problem_hash(r["prompt"]) for r in build_rows(cfg, "test")]
+    assert not train & set(test)
+    assert len(test) == len(set(test)) == 8 * 30  # unique, every level filled
+
+
+def test_style_mixture_is_independent_of_level():
+    cfg = synth(train_rows=8000, reasoning_styles={"direct": 0.5, "verbose": 0.5})
+    rows = build_rows(cfg, "train")
+    for level in (1, 8):
+        at = [r for r in rows if r["difficulty"] == level]
+        share = sum(r["reasoning"] == "" for r in at) / len(at)
+        assert 0.4 < share < 0.6
+
+
+def test_level_weights_shape_the_train_split():
+    rows = build_rows(synth(train_rows=4000, level_weights=[7, 1, 1, 1, 0, 0, 0, 0]), "train")
+    share1 = sum(r["difficulty"] == 1 for r in rows) / len(rows)
+    assert 0.6 < share1 < 0.8 and not any(r["difficulty"] > 4 for r in rows)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
+def test_gsm8k_rows_load_with_step_count_difficulty():
+    cfg = load_data_config({"source": "gsm8k", "path": str(SHARED / "gsm8k")})
+    rows = build_rows(cfg, "test")
+    assert len(rows) == 1319
+    first = rows[0]
+    assert first["answer"] == "18" and first["difficulty"] == 2  # two solution lines before ####
+    assert "<<" not in first["reasoning"] and first["prompt"].startswith("Janet")
+    assert len(build_rows(cfg, "train")) == 7473
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
+def test_math500_rows_load_with_level_difficulty_and_chat_prompts():
+    cfg = load_data_config({"source": "math", "path": str(SHARED / "math500"), "prompt_format": "chat"})
+    rows = build_rows(cfg, "test")
+    raw = [json.loads(line) for line in (SHARED / "math500" / "test.jsonl").open()]
+    assert len(rows) == 500 and [r["difficulty"] for r in rows] == [r["level"] for r in raw]
+    assert rows[0]["prompt"][0]["role"] == "system" and rows[0]["prompt"][1]["content"] == raw[0]["problem"]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def file_cfg(path, **kw):
+    return load_data_config({"source": "jsonl", "path": str(path), "columns": {"prompt": "q", "difficulty": "lvl"},
+                             **kw})
+
+
+def test_jsonl_source_with_column_mapping(tmp_path):
+    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "1+1?", "answer": 2, "lvl": 1}, {"q": "2+3?", "answer": 5, "lvl": "3"}])
+    rows = build_rows(file_cfg(f), "train")
+    assert [(r["prompt"], r["answer"], r["difficulty"]) for r in rows] == [("1+1?", "2", 1), ("2+3?", "5", 3)]
+
+
+def test_parquet_and_csv_sources(tmp_path):
+    import datasets
+
+    ds = datasets.Dataset.from_list([{"q": "a", "answer": "1", "lvl": 2}])
+    ds.to_parquet(str(tmp_path / "d.parquet"))
+    ds.to_csv(str(tmp_path / "d.csv"))
+    for kind in ("parquet", "csv"):
+        rows = build_rows(file_cfg(tmp_path / f"d.{kind}", source=kind), "train")
+        assert rows[0]["difficulty"] == 2 and rows[0]["answer"] == "1"
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "lvl": 1}])
+    with pytest.raises(ValueError, match=r"d\.jsonl.*missing column.*'answer'"):
+        build_rows(file_cfg(f), "train")
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    (tmp_path / "e.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"e\.jsonl.*empty"):
+        build_rows(file_cfg(tmp_path / "e.jsonl"), "train")
+
+
+def test_non_integer_level_names_file_row_and_column(tmp_path):
+    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": "hard"}])
+    with pytest.raises(ValueError, match=r"d\.jsonl: row 1: column 'lvl'"):
+        build_rows(file_cfg(f), "train")
+    f2 = write_jsonl(tmp_path / "e.jsonl", [{"q": "x", "answer": 1, "lvl": 2.5}])
+    with pytest.raises(ValueError, match=r"row 0: column 'lvl'"):
+        build_rows(file_cfg(f2), "train")
+
+
+def test_missing_file_and_bad_config_keys(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        build_rows(file_cfg(tmp_path / "nope.jsonl"), "train")
+    with pytest.raises(ValueError, match="unknown key"):
+        load_data_config({"source": "permchain", "levles": [1]})
+    with pytest.raises(ValueError, match="unknown source"):
+        load_data_config({"source": "nope"})
+    with pytest.raises(ValueError, match="levels"):
+        load_data_config({"source": "permchain", "levels": [0, 9]})
+
+
+def test_data_cli_writes_rows_and_stats(tmp_path, capsys):
+    from train.cli import main
+
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("source: permchain\ntest_rows_per_level: 5\n")
+    out = tmp_path / "rows.jsonl"
+    assert main(["data", "--config", str(cfg), "--split", "test", "--out", str(out), "--stats"]) == 0
+    rows = [json.loads(line) for line in out.open()]
+    assert len(rows) == 40
+    printed = capsys.readouterr().out
+    assert "min_reasoning_tokens_mean" in printed and "8.00" in printed
+
+
+def test_parse_completion_rules():
+    assert parse_completion("<think>ab</think> 7 ") == parse_completion("<think>ab</think>7")
+    p = parse_completion("<think>ab")
+    assert p.answer is None and p.reasoning == "ab" and not p.closed
+    assert parse_completion("no tags").reasoning == "no tags"
+    q = parse_completion("reasoning</think>5")  # the prompt opened the think block (R1-style)
+    assert q.reasoning == "reasoning" and q.answer == "5"
