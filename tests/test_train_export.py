@@ -1,0 +1,53 @@
+"""LoRA GRPO then export: merged weights reproduce base + adapter, the export is standalone and carded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_train_grpo import ROOT, TINY_ARGS, use_varied_reward
+
+from train.export import export, load_checkpoint_model
+from train.grpo import ThinkdialGRPOConfig, train_grpo
+from train.recipe import load_tokenizer, parse_recipe
+
+
+@pytest.mark.slow
+def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    use_varied_reward(monkeypatch)
+    monkeypatch.chdir(ROOT)
+    run, out = tmp_path / "run", tmp_path / "export"
+    config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [
+        "--output_dir", str(run), "--use_peft", "true", "--lora_r", "4", "--learning_rate", "1e-2"])
+    train_grpo(config)
+    assert (run / "adapter_config.json").is_file()
+    # A finished run's eval, as eval/ writes it: the model card must carry its table and plots.
+    (run / "eval" / "plots").mkdir(parents=True)
+    (run / "eval" / "results.json").write_text(json.dumps({"schema": "thinkdial.eval/1", "models": {}}))
+    (run / "eval" / "report.md").write_text("# Scaling eval\n\n| metric | grpo |\n\n![budget](plots/budget.png)\n")
+    (run / "eval" / "plots" / "budget.png").write_bytes(b"\x89PNG")
+
+    export(run, out)
+
+    reference, is_lora = load_checkpoint_model(run)
+    assert is_lora
+    lora_b = [p for n, p in reference.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().max() > 0 for p in lora_b), "the adapter did not train: the test would be vacuous"
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    ids = load_tokenizer(str(out))(["3 1 2 | apply 2 1 3 ->", "<think>x</think>"], padding=True,
+                                   return_tensors="pt")
+    with torch.no_grad():
+        diff = (merged(**ids).logits - reference.eval()(**ids).logits).abs().max().item()
+    assert diff <= 1e-5, f"merged logits differ from base + adapter by {diff}"
+
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert (out / "generation_config.json").is_file()
+    assert "<think>" in (out / "chat_template.jinja").read_text()
+    card = (out / "README.md").read_text()
+    assert "## Training recipe" in card and "use_peft: true" in card
+    assert "## Reward config" in card and "correctness" in card
+    assert "## Evaluation" in card and "](eval/plots/budget.png)" in card
+    assert (out / "eval" / "plots" / "budget.png").is_file()

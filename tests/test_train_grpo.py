@@ -1,0 +1,134 @@
+"""GRPO entry: training changes every parameter, secrets stay out of saved files, bad recipes stop early,
+every recipe in configs/ parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from train.grpo import ThinkdialGRPOConfig, train_grpo
+from train.recipe import parse_recipe
+from train.sft import ThinkdialSFTConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+# A few tiny GRPO steps on the randomly initialised embedded model (about 1 s per step on 2 CPU cores).
+TINY_ARGS = [
+    "--config", "configs/tiny/grpo.yaml", "--model_name_or_path", "tiny",
+    "--reward_config", "configs/rewards/correct_only.yaml", "--train_limit", "64",
+    "--max_steps", "4", "--per_device_train_batch_size", "8", "--num_generations", "4",
+    "--max_completion_length", "12", "--logging_steps", "1", "--save_strategy", "no",
+    "--report_to", "none", "--disable_tqdm", "true",
+]
+SECRET = "hf_thinkdialTestSecret123"
+
+
+def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Return the finished `python -m train.cli ARGS` run in the repo root (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "train.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def accelerate_launch(config: str, launch_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m train.cli ARGS` run in the repo root."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, *launch_args,
+           "-m", "train.cli", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def varied_reward(prompts, completions, **kwargs):
+    """Mean character code of each completion: varies inside every group of a random model's samples."""
+    return [sum(map(ord, c)) / max(len(c), 1) / 128 for c in completions]
+
+
+def use_varied_reward(monkeypatch) -> None:
+    """Make build_trainer use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
+    monkeypatch.setattr("rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0]))
+
+
+@pytest.mark.slow
+def test_grpo_steps_change_every_trainable_parameter_and_keep_secrets_out(tmp_path, monkeypatch):
+    use_varied_reward(monkeypatch)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    out = tmp_path / "run"
+    config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [
+        "--output_dir", str(out), "--learning_rate", "1e-2", "--save_strategy", "steps", "--save_steps", "4",
+        "--hub_token", SECRET])
+    train_grpo(config)
+    before, after = load_file(out / "init" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert before.keys() == after.keys()
+    unchanged = [name for name in before if before[name].equal(after[name])]
+    assert not unchanged, f"parameters not updated by GRPO: {unchanged}"
+    leaked = [str(p) for p in out.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaked, f"hub token written to {leaked}"
+    assert json.loads((out / "grpo_config.json").read_text())["hub_token"] in (None, "<redacted>")
+    assert (out / "checkpoint-4" / "model.safetensors").is_file()
+
+
+BAD_RECIPES = {
+    "unknown_yaml_key": ("recipe.yaml: unknown key(s) ['bogus_key']", {"bogus_key": 1}, []),
+    "unknown_cli_key": ("--bogus", {}, ["--bogus", "3"]),
+    "missing_data_config": ("data_config not found: nope.yaml", {}, ["--data_config", "nope.yaml"]),
+    "reward_config_error": ("unknown reward 'nope'", {}, ["--reward_config", "BAD_REWARDS"]),
+    "num_generations_not_dividing": ("must be divisible by num_generations (4)", {},
+                                     ["--per_device_train_batch_size", "6"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECIPES))
+def test_bad_recipe_stops_before_the_model_loads_with_one_line(tmp_path, case):
+    expected, extra_keys, extra_args = BAD_RECIPES[case]
+    recipe = yaml.safe_load((ROOT / "configs/tiny/grpo.yaml").read_text()) | extra_keys
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (tmp_path / "bad_rewards.yaml").write_text("rewards:\n  - {name: nope, weight: 1.0}\n")
+    out = tmp_path / "run"
+    args = [a.replace("BAD_REWARDS", str(tmp_path / "bad_rewards.yaml")) for a in extra_args]
+    result = thinkdial("grpo", "--config", str(tmp_path / "recipe.yaml"), "--model_name_or_path", "tiny",
+                       "--output_dir", str(out), "--num_generations", "4", "--per_device_train_batch_size", "8",
+                       *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("thinkdial grpo: error: "), result.stderr[-2000:]
+    assert expected in errors[0]
+    assert not out.exists(), "the embedded model was built before the recipe was refused"
+    assert "Loading weights" not in result.stdout + result.stderr
+
+
+def recipe_files() -> list[Path]:
+    """Return every recipe YAML under configs/<dir>/ (a YAML with a top-level output_dir)."""
+    found = []
+    for path in sorted(ROOT.glob("configs/*/*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict) and "output_dir" in raw:
+            found.append(path)
+    return found
+
+
+def test_recipes_include_the_real_model_ones():
+    names = {str(p.relative_to(ROOT)) for p in recipe_files()}
+    assert {"configs/tiny/grpo.yaml", "configs/qwen2.5-math-1.5b/grpo_adaptive.yaml",
+            "configs/qwen2.5-math-1.5b/grpo_adaptive_lora.yaml", "configs/r1-distill-qwen-1.5b/grpo_adaptive.yaml",
+            "configs/r1-distill-qwen-1.5b/grpo_adaptive_lora.yaml"} <= names
+
+
+@pytest.mark.parametrize("recipe", recipe_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_recipe_parses_on_cpu_without_loading_a_model(recipe, monkeypatch):
+    from data.config import load_data_config
+
+    monkeypatch.chdir(ROOT)
+    raw = yaml.safe_load(recipe.read_text())
+    config_cls = ThinkdialGRPOConfig if "reward_config" in raw else ThinkdialSFTConfig
+    # bf16 needs a GPU; everything else (vLLM settings, LoRA, data and reward configs) is checked on CPU.
+    config = parse_recipe(config_cls, ["--config", str(recipe), "--bf16", "false"])
+    load_data_config(config.data_config)
+    if raw.get("report_to") not in (None, "none"):
+        assert raw["report_to"] == "wandb"
+    if "qwen" in recipe.parent.name:
+        assert raw["bf16"] is True and raw["use_vllm"] is True and raw["vllm_mode"] == "colocate"
