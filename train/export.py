@@ -77,8 +77,13 @@ def think_chat_template(template: str | None) -> str | None:
     return THINK_NOTE + template
 
 
-def find_eval(run: Path) -> Path | None:
-    """Return the folder of the run's eval results: run/eval if it has results.json, else its latest step_N."""
+def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
+    """Return the folder of the eval results for the card: `eval_dir` when given, else run/eval if it has
+    results.json, else its latest step_N (the training callback's); None when there is none."""
+    if eval_dir is not None:
+        if not (eval_dir / "results.json").is_file():
+            raise FileNotFoundError(f"--eval-dir {eval_dir} has no results.json")
+        return eval_dir
     folder = run / "eval"
     if (folder / "results.json").is_file():
         return folder
@@ -98,7 +103,7 @@ def _recipe_yaml(run: Path) -> tuple[str, dict]:
     return "", {}
 
 
-def model_card(run: Path, out: Path) -> str:
+def model_card(run: Path, out: Path, eval_dir: Path | None = None) -> str:
     """Return README.md for the export in `out`: format, recipe, reward config, eval results (copied to out/eval)."""
     recipe, config = _recipe_yaml(run)
     sections = [f"# {out.name}\n\nTrained with thinkdial (length-aware GRPO on TRL) to "
@@ -112,7 +117,7 @@ def model_card(run: Path, out: Path) -> str:
         shutil.copy(reward_path, out / "reward_config.yaml")
         sections.append(f"## Reward config\n\n`{reward_path}` (copied to reward_config.yaml)\n\n"
                         f"```yaml\n{reward_path.read_text().rstrip()}\n```\n")
-    evaluation = find_eval(run)
+    evaluation = find_eval(run, eval_dir)
     if evaluation is not None:
         shutil.copytree(evaluation, out / "eval", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("per_example.jsonl"))
@@ -133,7 +138,8 @@ def _results_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = None, private: bool = True) -> Path:
+def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = None, private: bool = True,
+           eval_dir: str | Path | None = None) -> Path:
     """Write the standalone export of `checkpoint` to `out`, verify it, optionally push it; return `out`.
 
     Raises ValueError when the reloaded export's greedy outputs differ from the checkpoint's.
@@ -155,7 +161,7 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.chat_template = think_chat_template(tokenizer.chat_template)
     tokenizer.save_pretrained(out)
-    (out / "README.md").write_text(model_card(run_dir_of(checkpoint), out))
+    (out / "README.md").write_text(model_card(run_dir_of(checkpoint), out, Path(eval_dir) if eval_dir else None))
 
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype="auto")
     got = greedy_outputs(reloaded, load_tokenizer(str(out)))
@@ -182,10 +188,12 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="export folder")
     p.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload to this hub repo (uses HF_TOKEN)")
     p.add_argument("--public", action="store_true", help="create the hub repo public (default: private)")
+    p.add_argument("--eval-dir", default=None, help="eval output folder for the model card (default: <run>/eval)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Export args.checkpoint to args.out; return 0."""
-    print(f"exported to {export(args.checkpoint, args.out, args.push_to_hub, private=not args.public)}")
+    out = export(args.checkpoint, args.out, args.push_to_hub, private=not args.public, eval_dir=args.eval_dir)
+    print(f"exported to {out}")
     return 0

@@ -18,7 +18,15 @@ from trl import GRPOConfig, GRPOTrainer
 from data.config import load_data_config
 from data.sources import build_dataset
 from rewards.config import load_reward_config
-from train.recipe import EMBEDDED, load_tokenizer, parse_recipe, resolve_model_path, save_run_config
+from train.recipe import (
+    CPU_THREADS_HELP,
+    EMBEDDED,
+    load_tokenizer,
+    parse_recipe,
+    resolve_model_path,
+    save_run_config,
+    set_cpu_threads,
+)
 
 GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
 
@@ -45,6 +53,7 @@ class ThinkdialGRPOConfig(GRPOConfig):
         "help": "Modules that get LoRA adapters ('all-linear' or names such as q_proj v_proj)."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state)."})
+    cpu_threads: int = field(default=0, metadata={"help": CPU_THREADS_HELP})
 
     def __post_init__(self):
         # accelerate's multi-process launcher on a machine without an accelerator (configs/accelerate/cpu2.yaml)
@@ -155,6 +164,7 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
     if config.hub_token:  # keep the token out of training_args.bin and the run config: hand it over by env
         os.environ.setdefault("HF_TOKEN", config.hub_token)
         config.hub_token = None
+    set_cpu_threads(config.cpu_threads)
     main = config.process_index == 0
     resume_from = None
     if config.resume:

@@ -51,6 +51,20 @@ def parse_recipe(config_cls, argv: list[str]):
     return config
 
 
+CPU_THREADS_HELP = ("torch intra-op threads when training on CPU (0: torch's default). One thread is fastest for "
+                    "the tiny default: two threads on two cores stall whenever anything else runs.")
+
+
+def set_cpu_threads(threads: int) -> None:
+    """Set torch's intra-op thread count when no accelerator is present and `threads` > 0; return None."""
+    import torch
+
+    if threads < 0:
+        raise ValueError(f"cpu_threads must be >= 0, got {threads}")
+    if threads and not torch.accelerator.is_available():
+        torch.set_num_threads(threads)
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     """Return the tokenizer at `path` (left padding, pad token set)."""
     from transformers import AutoTokenizer

@@ -15,7 +15,15 @@ from trl import SFTConfig, SFTTrainer
 from data.completion import format_completion
 from data.config import load_data_config
 from data.sources import build_rows
-from train.recipe import EMBEDDED, load_tokenizer, parse_recipe, resolve_model_path, save_run_config
+from train.recipe import (
+    CPU_THREADS_HELP,
+    EMBEDDED,
+    load_tokenizer,
+    parse_recipe,
+    resolve_model_path,
+    save_run_config,
+    set_cpu_threads,
+)
 
 
 @dataclass
@@ -27,6 +35,7 @@ class ThinkdialSFTConfig(SFTConfig):
     data_config: str = field(default="configs/tiny/sft_data.yaml", metadata={
         "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."})
     train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
+    cpu_threads: int = field(default=0, metadata={"help": CPU_THREADS_HELP})
 
     def __post_init__(self):
         super().__post_init__()
@@ -52,6 +61,7 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
     """Run SFT and save the final model + tokenizer to config.output_dir; return that path."""
     from transformers import AutoModelForCausalLM
 
+    set_cpu_threads(config.cpu_threads)
     dataset = sft_dataset(config)
     model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
     tokenizer = load_tokenizer(model_path, config.trust_remote_code)
