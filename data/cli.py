@@ -57,5 +57,6 @@ def run(args) -> int:
         print(f"{'level':>6} {'rows':>7} {'min_reasoning_tokens_mean':>26}")
         for level, s in level_stats(rows).items():
             m = s["min_reasoning_tokens_mean"]
-            print(f"{level:>6} {s['rows']:>7} {('%.2f' % m) if m is not None else '-':>26}")
+            shown = "-" if m is None else f"{m:.2f}"
+            print(f"{level:>6} {s['rows']:>7} {shown:>26}")
     return 0

@@ -70,6 +70,22 @@ class DataConfig:
             raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
 
 
+def read_yaml_mapping(path: str | Path, what: str) -> dict:
+    """Return the top-level mapping of YAML file `path`; errors name `what` (e.g. 'data config') and the file."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} not found: {file}")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ValueError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
+    return raw
+
+
 def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
     """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
 
@@ -79,16 +95,7 @@ def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
     if isinstance(path, dict):
         raw, base = dict(path), Path.cwd()
     else:
-        file = Path(path)
-        if not file.is_file():
-            raise FileNotFoundError(f"data config not found: {file}")
-        try:
-            raw = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"data config {file}: invalid YAML: {err}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"data config {file}: expected a mapping at the top level")
-        base = file.parent
+        raw, base = read_yaml_mapping(path, "data config"), Path(path).parent
     raw.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(DataConfig)}
     unknown = sorted(set(raw) - known)

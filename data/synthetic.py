@@ -19,7 +19,7 @@ random maps at level k: near chance (10%) for a tiny model once k >= 3.
 Reasoning styles (used to build SFT warm-start mixtures, `render_reasoning`):
   direct   ""                                  (0 tokens)
   minimal  "v1v2...vk"                         (k tokens)
-  verbose  "A:v1 B:v2 ..." op, colon, value, space   (4k tokens)
+  verbose  "A:v1 B:v2 ..." op label, colon, value, space   (4k tokens for permchain, 5k for affinechain)
   recheck  verbose, then "?", then the minimal chain again (5k + 1 tokens)
 """
 
@@ -115,7 +115,7 @@ def render_reasoning(problem: Problem, style: str) -> str:
         return ""
     if style == "minimal":
         return digits
-    verbose = "".join(f"{op[-1] if len(op) == 1 else op}:{v} " for op, v in zip(problem.ops, problem.values))
+    verbose = "".join(f"{op}:{v} " for op, v in zip(problem.ops, problem.values, strict=True))
     if style == "verbose":
         return verbose
     if style == "recheck":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
+from data.config import read_yaml_mapping
 
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
@@ -101,16 +101,7 @@ def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
     if isinstance(path, dict):
         raw, base = dict(path), Path.cwd()
     else:
-        file = Path(path)
-        if not file.is_file():
-            raise FileNotFoundError(f"eval config not found: {file}")
-        try:
-            raw = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"eval config {file}: invalid YAML: {err}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"eval config {file}: expected a mapping at the top level")
-        base = file.parent
+        raw, base = read_yaml_mapping(path, "eval config"), Path(path).parent
     raw.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(EvalConfig)}
     unknown = sorted(set(raw) - known)

@@ -38,7 +38,7 @@ def test_permchain_values_follow_the_world_permutations():
     p = make_problem("permchain", random.Random(0), 5)
     start, ops = int(p.prompt[0]), p.prompt[2:2 + 5]
     v = start
-    for op, got in zip(ops, p.values):
+    for op, got in zip(ops, p.values, strict=True):
         v = PERMUTATIONS[op][v]
         assert v == got
     assert p.prompt[2 + 5:-1].islower() and len(p.prompt) == len("5:") + 8 + 1

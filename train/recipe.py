@@ -8,8 +8,9 @@ import re
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import yaml
 from trl import TrlParser
+
+from data.config import read_yaml_mapping
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
 _SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
@@ -24,12 +25,7 @@ class _RecipeParser(TrlParser):
 
 def _check_recipe_keys(config_cls, path: Path) -> None:
     """Raise a ValueError naming the keys of recipe `path` that `config_cls` does not have."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"recipe {path}: invalid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"recipe {path}: expected a mapping of config keys at the top level")
+    raw = read_yaml_mapping(path, "recipe")
     unknown = sorted(set(raw) - {f.name for f in fields(config_cls)} - {"env"})  # `env`: TrlParser's env block
     if unknown:
         raise ValueError(f"recipe {path}: unknown key(s) {unknown}; `--help` lists the valid keys")
