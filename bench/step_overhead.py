@@ -4,8 +4,10 @@
 
 Both sides train the same embedded tiny model (built once), on the same rows, with the same reward
 functions and GRPO settings, in separate processes, alternating thinkdial / plain / thinkdial / plain
-so a neighbour's load hits both alike. Seconds per step are TRL's own `step_time` log (generation,
-rewards, loss and backward of one optimizer step); the first `--warmup-steps` of each run are dropped.
+so a neighbour's load hits both alike. Each gets one torch thread (OMP_NUM_THREADS=1): two threads on
+two shared cores stall generation by an order of magnitude (measured 6.3 vs 0.11 s/step), which would
+swamp any overhead. Seconds per step are TRL's own `step_time` log (generation, rewards, loss and
+backward of one optimizer step); the first `--warmup-steps` of each run are dropped.
 Prints both medians and their ratio (target <= 1.10).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import statistics
 import subprocess
 import sys
@@ -59,7 +62,7 @@ def step_times(stdout: str, warmup_steps: int) -> list[float]:
 
 def run(cmd: list[str]) -> str:
     """Run `cmd` in the repo root; return its stdout (raises with the stderr tail on failure)."""
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if result.returncode:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{result.stderr[-3000:]}")
     return result.stdout
