@@ -10,6 +10,7 @@ and its greedy outputs on a few prompts must equal those of the checkpoint it ca
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def model_card(run: Path, out: Path, eval_dir: Path | None = None) -> str:
         shutil.copytree(evaluation, out / "eval", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("per_example.jsonl"))
         report = out / "eval" / "report.md"
-        body = (report.read_text().replace("](plots/", "](eval/plots/").replace("\n# ", "\n### ")
+        body = (re.sub(r"^(#+) ", r"##\1 ", report.read_text().replace("](plots/", "](eval/plots/"), flags=re.M)
                 if report.is_file() else _results_table(json.loads((out / "eval" / "results.json").read_text())))
         sections.append(f"## Evaluation\n\nFrom `{evaluation}` (files in eval/).\n\n{body}\n")
     return "\n".join(sections)
