@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -161,8 +162,10 @@ def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
 
 def train_grpo(config: ThinkdialGRPOConfig) -> str:
     """Train with GRPO, save the final model + tokenizer to config.output_dir; return that path."""
-    if config.hub_token:  # keep the token out of training_args.bin and the run config: hand it over by env
+    if config.hub_token:  # keep the token out of every file: hand it to the hub client by env
         os.environ.setdefault("HF_TOKEN", config.hub_token)
+        # trackers record the command line (wandb's run metadata does): redact it there too
+        sys.argv = [arg.replace(config.hub_token, "<redacted>") for arg in sys.argv]
         config.hub_token = None
     set_cpu_threads(config.cpu_threads)
     main = config.process_index == 0
