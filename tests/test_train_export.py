@@ -51,3 +51,18 @@ def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
     assert "## Reward config" in card and "correctness" in card
     assert "## Evaluation" in card and "](eval/plots/budget.png)" in card
     assert (out / "eval" / "plots" / "budget.png").is_file()
+
+
+def test_full_model_export_is_standalone_and_checked(tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    from train.tiny import build_tiny
+
+    checkpoint = build_tiny(tmp_path / "model")
+    export(checkpoint, tmp_path / "export")
+    assert "greedy outputs of 4 prompts equal the checkpoint's" in capsys.readouterr().out
+    original = AutoModelForCausalLM.from_pretrained(checkpoint).state_dict()
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "export").state_dict()
+    assert all(original[k].equal(exported[k]) for k in original)
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "## Output format" in card and "## Training recipe" not in card and "## Evaluation" not in card
