@@ -23,7 +23,7 @@ from train.recipe import (
     CPU_THREADS_HELP,
     EMBEDDED,
     load_tokenizer,
-    parse_recipe,
+    register_recipe_stage,
     resolve_model_path,
     save_run_config,
     set_cpu_threads,
@@ -193,12 +193,5 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
 
 def register(subparsers) -> None:
     """Add the `grpo` subcommand."""
-    p = subparsers.add_parser("grpo", help="GRPO training (TRL GRPOTrainer) from a YAML recipe", add_help=False,
-                              description="thinkdial grpo --config RECIPE.yaml [--key value ...] [--resume]")
-    p.set_defaults(func=run, recipe_stage=True)
-
-
-def run(args) -> int:
-    """Parse the recipe (args.recipe_args), train, print where the model went; return 0."""
-    print(f"saved GRPO model to {train_grpo(parse_recipe(ThinkdialGRPOConfig, args.recipe_args))}")
-    return 0
+    register_recipe_stage(subparsers, "grpo", "GRPO training (TRL GRPOTrainer) from a YAML recipe",
+                          ThinkdialGRPOConfig, train_grpo)

@@ -47,6 +47,20 @@ def parse_recipe(config_cls, argv: list[str]):
     return config
 
 
+def register_recipe_stage(subparsers, name: str, help: str, config_cls, train_fn) -> None:
+    """Add subcommand `name`: `thinkdial NAME --config RECIPE.yaml [--key value ...]` runs `train_fn(config)`.
+
+    The stage's arguments are the recipe's (parsed by `parse_recipe`), so the subparser takes none itself.
+    """
+    def run(args) -> int:
+        print(f"saved {name} model to {train_fn(parse_recipe(config_cls, args.recipe_args))}")
+        return 0
+
+    p = subparsers.add_parser(name, help=help, add_help=False,
+                              description=f"thinkdial {name} --config RECIPE.yaml [--key value ...]")
+    p.set_defaults(func=run, recipe_stage=True)
+
+
 CPU_THREADS_HELP = ("torch intra-op threads when training on CPU (0: torch's default). One thread is fastest for "
                     "the tiny default: two threads on two cores stall whenever anything else runs.")
 

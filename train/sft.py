@@ -19,7 +19,7 @@ from train.recipe import (
     CPU_THREADS_HELP,
     EMBEDDED,
     load_tokenizer,
-    parse_recipe,
+    register_recipe_stage,
     resolve_model_path,
     save_run_config,
     set_cpu_threads,
@@ -76,12 +76,5 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
 
 def register(subparsers) -> None:
     """Add the `sft` subcommand."""
-    p = subparsers.add_parser("sft", help="SFT warm start (TRL SFTTrainer) from a YAML recipe", add_help=False,
-                              description="thinkdial sft --config RECIPE.yaml [--key value ...]")
-    p.set_defaults(func=run, recipe_stage=True)
-
-
-def run(args) -> int:
-    """Parse the recipe (args.recipe_args), train, print where the model went; return 0."""
-    print(f"saved SFT model to {train_sft(parse_recipe(ThinkdialSFTConfig, args.recipe_args))}")
-    return 0
+    register_recipe_stage(subparsers, "sft", "SFT warm start (TRL SFTTrainer) from a YAML recipe",
+                          ThinkdialSFTConfig, train_sft)
