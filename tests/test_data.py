@@ -181,3 +181,17 @@ def test_parse_completion_rules():
     assert parse_completion("no tags").reasoning == "no tags"
     q = parse_completion("reasoning</think>5")  # the prompt opened the think block (R1-style)
     assert q.reasoning == "reasoning" and q.answer == "5"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
+def test_sft_targets_from_gsm8k_worked_solutions(tmp_path):
+    from train.sft import ThinkdialSFTConfig, sft_dataset
+
+    data = tmp_path / "gsm8k.yaml"
+    data.write_text(f"source: gsm8k\npath: {SHARED / 'gsm8k'}\nprompt_format: chat\n")
+    config = ThinkdialSFTConfig(output_dir=str(tmp_path / "out"), data_config=str(data), train_limit=5,
+                                bf16=False, report_to="none")
+    ds = sft_dataset(config)
+    assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
+    parsed = parse_completion(ds[0]["completion"])
+    assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning
