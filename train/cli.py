@@ -1,7 +1,7 @@
 """`thinkdial` console script: one subcommand per stage.
 
 Each stage module exposes `register(subparsers)`, which adds its parser and sets `func` to a
-callable taking the parsed args. A stage that is not built is absent, not a stub.
+callable taking the parsed args.
 """
 
 from __future__ import annotations
@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thinkdial", description="Teach language models when to think longer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in STAGE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # stage not built yet: absent from the CLI
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
