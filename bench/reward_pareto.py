@@ -99,7 +99,7 @@ def plot(table: dict, path: Path) -> None:
                     capsize=3, label=name)
     ax.set_xlabel("mean reasoning tokens per problem (tokens)")
     ax.set_ylabel("accuracy (free reasoning, greedy)")
-    ax.set_title("Reward configs from the same SFT start (mean +- half-range over seeds)")
+    ax.set_title("Reward configs, same SFT start\n(mean, bars = half-range over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
