@@ -86,21 +86,28 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict:
     return raw
 
 
+def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:
+    """Return (raw keys with non-None `overrides` applied, folder that relative paths resolve against)
+    for a YAML file or dict of `config_cls`; unknown keys raise a ValueError naming them."""
+    if isinstance(path, dict):
+        raw, base = dict(path), Path.cwd()
+    else:
+        raw, base = read_yaml_mapping(path, what), Path(path).parent
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{what}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    return raw, base
+
+
 def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
     """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
 
     Relative `path` entries inside the file resolve against the file's folder, so recipes work from
     any working directory. Unknown keys raise a ValueError naming them and the valid keys.
     """
-    if isinstance(path, dict):
-        raw, base = dict(path), Path.cwd()
-    else:
-        raw, base = read_yaml_mapping(path, "data config"), Path(path).parent
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(DataConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"data config: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    raw, base = config_mapping(path, "data config", DataConfig, overrides)
     if "source" not in raw:
         raise ValueError("data config: missing required key 'source'")
     p = raw.get("path")

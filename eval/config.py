@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.config import read_yaml_mapping
+from data.config import config_mapping
 
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
@@ -98,15 +98,7 @@ def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
 
     Unknown keys raise a ValueError naming them; `data_config` resolves as its help string says.
     """
-    if isinstance(path, dict):
-        raw, base = dict(path), Path.cwd()
-    else:
-        raw, base = read_yaml_mapping(path, "eval config"), Path(path).parent
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(EvalConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"eval config: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    raw, base = config_mapping(path, "eval config", EvalConfig, overrides)
     data = raw.get("data_config")
     if data and not Path(data).is_absolute() and (base / data).is_file():
         raw["data_config"] = str(base / data)
