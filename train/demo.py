@@ -30,9 +30,10 @@ def demo_stages(out: Path, seed: int) -> list[tuple[str, list[str], Path]]:
     sft, grpo = out / "sft", out / f"grpo{suffix}"
     evaluation, export = out / f"eval{suffix}", out / f"export{suffix}"
     return [
-        ("sft", ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "model.safetensors"),
+        # markers are the last file each stage writes (the tokenizer is saved after the weights)
+        ("sft", ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "tokenizer_config.json"),
         ("grpo", ["grpo", "--config", GRPO_RECIPE, "--model_name_or_path", str(sft), "--output_dir", str(grpo),
-                  "--seed", str(seed)], grpo / "model.safetensors"),
+                  "--seed", str(seed)], grpo / "tokenizer_config.json"),
         ("eval", ["eval", "--config", EVAL_CONFIG, "--model", f"sft={sft}", "--model", f"grpo={grpo}",
                   "--out", str(evaluation)], evaluation / "report.md"),
         ("export", ["export", "--checkpoint", str(grpo), "--out", str(export), "--eval-dir", str(evaluation)],

@@ -162,8 +162,6 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.chat_template = think_chat_template(tokenizer.chat_template)
     tokenizer.save_pretrained(out)
-    (out / "README.md").write_text(model_card(run_dir_of(checkpoint), out, Path(eval_dir) if eval_dir else None))
-
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype="auto")
     got = greedy_outputs(reloaded, load_tokenizer(str(out)))
     bad = [p for p, a, b in zip(CHECK_PROMPTS, expected, got, strict=True) if a != b]
@@ -171,6 +169,8 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
         raise ValueError(f"export check failed: greedy output of the export differs from the checkpoint on {bad[0]!r}")
     print(f"export check: greedy outputs of {len(got)} prompts equal the checkpoint's"
           f"{' (LoRA merged)' if is_lora else ''}")
+    # the model card comes last: its presence marks a verified export
+    (out / "README.md").write_text(model_card(run_dir_of(checkpoint), out, Path(eval_dir) if eval_dir else None))
     if push_to_hub:
         from huggingface_hub import HfApi
 
