@@ -20,11 +20,9 @@ from data.config import load_data_config
 from data.sources import build_dataset
 from rewards.config import load_reward_config
 from train.recipe import (
-    CPU_THREADS_HELP,
-    EMBEDDED,
-    load_tokenizer,
+    RecipeFields,
+    load_policy,
     register_recipe_stage,
-    resolve_model_path,
     save_run_config,
     set_cpu_threads,
 )
@@ -33,16 +31,13 @@ GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_token
 
 
 @dataclass
-class ThinkdialGRPOConfig(GRPOConfig):
+class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
     """TRL's GRPOConfig plus thinkdial's data, reward, eval and LoRA fields."""
 
-    model_name_or_path: str = field(default=EMBEDDED, metadata={
-        "help": f"HF model id or local path (an SFT output dir); '{EMBEDDED}' builds the embedded tiny model."})
     data_config: str = field(default="configs/tiny/grpo_data.yaml", metadata={
         "help": "Data config YAML; its train split feeds GRPO (columns answer, difficulty, ... reach rewards)."})
     reward_config: str = field(default="configs/rewards/adaptive.yaml", metadata={
         "help": "Reward config YAML (rewards/config.py); validated before the model loads."})
-    train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
     eval_config: str | None = field(default=None, metadata={
         "help": "Eval config YAML for the in-training scaling eval (eval/callback.py); None disables it."})
     eval_every_steps: int = field(default=0, metadata={"help": "Run the scaling eval every N steps (0: never)."})
@@ -54,7 +49,6 @@ class ThinkdialGRPOConfig(GRPOConfig):
         "help": "Modules that get LoRA adapters ('all-linear' or names such as q_proj v_proj)."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state)."})
-    cpu_threads: int = field(default=0, metadata={"help": CPU_THREADS_HELP})
 
     def __post_init__(self):
         # accelerate's multi-process launcher on a machine without an accelerator (configs/accelerate/cpu2.yaml)
@@ -137,18 +131,12 @@ def drop_incomplete_checkpoints(output_dir: str) -> list[str]:
 
 def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     """Return a ready GRPOTrainer for `config` (data, rewards, model, LoRA, eval callback)."""
-    from transformers import AutoModelForCausalLM
-
     from rewards.registry import build_reward_funcs
 
     dataset = grpo_dataset(config)
-    with config.main_process_first(desc="building the model files"):  # one writer for the embedded tiny model
-        model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
-    tokenizer = load_tokenizer(model_path, config.trust_remote_code)
+    model, tokenizer = load_policy(config)
     reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
     config.reward_weights = weights
-    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=config.trust_remote_code,
-                                                 **(config.model_init_kwargs or {}))
     callbacks = []
     if config.eval_every_steps:
         from eval.callback import ScalingEvalCallback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from trl import TrlParser
@@ -61,8 +61,30 @@ def register_recipe_stage(subparsers, name: str, help: str, config_cls, train_fn
     p.set_defaults(func=run, recipe_stage=True)
 
 
-CPU_THREADS_HELP = ("torch intra-op threads when training on CPU (0: torch's default). One thread is fastest for "
-                    "the tiny default: two threads on two cores stall whenever anything else runs.")
+@dataclass
+class RecipeFields:
+    """The fields every thinkdial training recipe adds to its TRL config (mixed into SFT and GRPO configs)."""
+
+    model_name_or_path: str = field(default=EMBEDDED, metadata={
+        "help": f"HF model id or local path (e.g. an SFT output dir); '{EMBEDDED}' builds the embedded tiny "
+                "default under output_dir/init."})
+    train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
+    cpu_threads: int = field(default=0, metadata={
+        "help": "torch intra-op threads when training on CPU (0: torch's default). One thread is fastest for "
+                "the tiny default's GRPO: two threads on two cores stall whenever anything else runs."})
+
+
+def load_policy(config):
+    """Return (model, tokenizer) for a recipe config: builds the embedded model once (main process first),
+    honours `model_init_kwargs` and `trust_remote_code`."""
+    from transformers import AutoModelForCausalLM
+
+    with config.main_process_first(desc="building the model files"):  # one writer for the embedded tiny model
+        model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
+    tokenizer = load_tokenizer(model_path, config.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=config.trust_remote_code,
+                                                 **(config.model_init_kwargs or {}))
+    return model, tokenizer
 
 
 def set_cpu_threads(threads: int) -> None:

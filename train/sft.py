@@ -16,26 +16,20 @@ from data.completion import format_completion
 from data.config import load_data_config
 from data.sources import build_rows
 from train.recipe import (
-    CPU_THREADS_HELP,
-    EMBEDDED,
-    load_tokenizer,
+    RecipeFields,
+    load_policy,
     register_recipe_stage,
-    resolve_model_path,
     save_run_config,
     set_cpu_threads,
 )
 
 
 @dataclass
-class ThinkdialSFTConfig(SFTConfig):
+class ThinkdialSFTConfig(SFTConfig, RecipeFields):
     """TRL's SFTConfig plus thinkdial's model and data fields."""
 
-    model_name_or_path: str = field(default=EMBEDDED, metadata={
-        "help": f"HF model id or local path; '{EMBEDDED}' builds the embedded tiny default under output_dir/init."})
     data_config: str = field(default="configs/tiny/sft_data.yaml", metadata={
         "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."})
-    train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
-    cpu_threads: int = field(default=0, metadata={"help": CPU_THREADS_HELP})
 
     def __post_init__(self):
         super().__post_init__()
@@ -59,13 +53,9 @@ def sft_dataset(config: ThinkdialSFTConfig):
 
 def train_sft(config: ThinkdialSFTConfig) -> str:
     """Run SFT and save the final model + tokenizer to config.output_dir; return that path."""
-    from transformers import AutoModelForCausalLM
-
     set_cpu_threads(config.cpu_threads)
     dataset = sft_dataset(config)
-    model_path = resolve_model_path(config.model_name_or_path, config.output_dir, config.seed)
-    tokenizer = load_tokenizer(model_path, config.trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=config.trust_remote_code)
+    model, tokenizer = load_policy(config)
     save_run_config(config, config.output_dir, "sft_config")
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
