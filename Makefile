@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(PY) -m train.cli demo --out $(RUN) --seed $(SEED)
+	$(PY) -m thinkdial demo --out $(RUN) --seed $(SEED)
 
 test: install
 	$(PY) -m pytest -q
@@ -41,7 +41,7 @@ ifeq ($(ACCEL),)
 	$(VENV)/bin/thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
 else
 	$(VENV)/bin/accelerate launch --config_file $(ACCEL) $(if $(NPROC),--num_processes $(NPROC)) \
-		-m train.cli $(STAGE) --config $(RECIPE) $(ARGS)
+		-m thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
 endif
 
 # make export CHECKPOINT=runs/demo/grpo OUT=runs/demo/export [HUB=user/repo]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.config import UNLIMITED, load_eval_config  # noqa: E402
-from eval.run import run_eval  # noqa: E402
+from thinkdial.eval.config import UNLIMITED, load_eval_config  # noqa: E402
+from thinkdial.eval.run import run_eval  # noqa: E402
 
 
 def main() -> int:

@@ -17,14 +17,14 @@ import time
 from dataclasses import replace
 
 import torch
+from thinkdial.eval.backends import TransformersBackend
+from thinkdial.eval.budget import encode_prompts, free_pass
+from thinkdial.eval.config import load_eval_config
+from thinkdial.eval.run import load_eval_rows
 from transformers import AutoModelForCausalLM
 
-from eval.backends import TransformersBackend
-from eval.budget import encode_prompts, free_pass
-from eval.config import load_eval_config
-from eval.run import load_eval_rows
-from train.recipe import load_tokenizer
-from train.tiny import build_tiny
+from thinkdial.models import load_tokenizer
+from thinkdial.tiny import build_tiny
 
 
 def time_free_pass(model, tokenizer, prompt_ids: list[list[int]], config) -> tuple[float, int]:

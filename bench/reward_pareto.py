@@ -36,7 +36,7 @@ def thinkdial(log: Path, *argv: str) -> None:
     print("$ thinkdial " + " ".join(argv) + f"   (log: {log})", flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
-        subprocess.run([sys.executable, "-m", "train.cli", *argv], check=True, stdout=out, stderr=subprocess.STDOUT)
+        subprocess.run([sys.executable, "-m", "thinkdial", *argv], check=True, stdout=out, stderr=subprocess.STDOUT)
 
 
 def run_one(config: str, seed: int, args) -> dict:

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from train.cli import main
+from thinkdial.cli import main
 
 ALL_COMPONENTS = {"rewards": [
     {"name": "correctness"}, {"name": "format"}, {"name": "kimi"}, {"name": "cosine", "params": {"max_tokens": 48}},

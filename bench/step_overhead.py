@@ -36,14 +36,14 @@ TRAIN_ROWS = 256
 
 def plain_trl(model_path: str, output_dir: str, steps: int) -> None:
     """Train with a bare GRPOTrainer: no thinkdial config, recipe, callbacks or wrappers."""
+    from thinkdial.data.config import load_data_config
+    from thinkdial.data.sources import build_dataset
+    from thinkdial.rewards.config import load_reward_config
+    from thinkdial.rewards.registry import build_reward_funcs
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    from data.config import load_data_config
-    from data.sources import build_dataset
-    from rewards.config import load_reward_config
-    from rewards.registry import build_reward_funcs
-    from train.recipe import load_tokenizer
+    from thinkdial.models import load_tokenizer
 
     data_config = load_data_config(ROOT / "configs/tiny/grpo_data.yaml")
     dataset = build_dataset(data_config, "train", TRAIN_ROWS)
@@ -85,7 +85,7 @@ def main() -> int:
         for i in range(args.rounds):
             out = f"{tmp}/thinkdial{i}"
             times["thinkdial"] += step_times(run([
-                sys.executable, "-m", "train.cli", "grpo", "--config", RECIPE, "--model_name_or_path", "tiny",
+                sys.executable, "-m", "thinkdial", "grpo", "--config", RECIPE, "--model_name_or_path", "tiny",
                 "--reward_config", REWARDS, "--output_dir", out, "--max_steps", str(args.steps),
                 "--train_limit", str(TRAIN_ROWS), *overrides]), args.warmup_steps)
             times["plain"] += step_times(run([

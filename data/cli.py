@@ -8,8 +8,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from data.config import load_data_config
-from data.sources import build_rows
+from thinkdial.data.config import load_data_config
+from thinkdial.data.sources import build_rows
 
 
 def register(subparsers) -> None:

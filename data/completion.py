@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
+from thinkdial.models import THINK_CLOSE, THINK_OPEN
+
+__all__ = ["THINK_CLOSE", "THINK_OPEN", "ParsedCompletion", "count_tokens", "format_completion", "parse_completion",
+           "reasoning_token_counts"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ def count_tokens(tokenizer, texts: list[str]) -> list[int]:
     """Return the number of tokens of each text under `tokenizer` (no special tokens added)."""
     if not texts:
         return []
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+    from tokenizers import Tokenizer
+
+    backend = tokenizer if isinstance(tokenizer, Tokenizer) else getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:  # fast tokenizer: skip transformers' per-row output conversion (2-3x faster)
         encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # _fast: tokenizers >= 0.21
         return [len(e) for e in encode(list(texts), add_special_tokens=False)]

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
-
-from data.synthetic import FAMILIES, MAX_LEVEL, STYLES
+from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
 FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
 ADAPTERS = ("gsm8k", "math")

@@ -12,9 +12,9 @@ import random
 import re
 from pathlib import Path
 
-from data.completion import THINK_CLOSE, THINK_OPEN
-from data.config import ADAPTERS, DataConfig
-from data.synthetic import FAMILIES, make_problem, render_reasoning
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
+from thinkdial.data.config import ADAPTERS, DataConfig
+from thinkdial.data.synthetic import FAMILIES, make_problem, render_reasoning
 
 DEFAULT_SYSTEM_PROMPT = (
     f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "

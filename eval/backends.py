@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from thinkdial.eval.config import EvalConfig
 from tqdm.auto import tqdm
 
-from eval.config import EvalConfig
-from train.recipe import load_tokenizer
+from thinkdial.models import load_tokenizer
 
 
 def vllm_available() -> bool:

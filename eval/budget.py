@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from data.completion import THINK_CLOSE, THINK_OPEN, parse_completion
-from eval.config import EvalConfig
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, parse_completion
+from thinkdial.eval.config import EvalConfig
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from thinkdial.eval.backends import TransformersBackend
+from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.plots import PLOTS
+from thinkdial.eval.report import sample_records, write_outputs
+from thinkdial.eval.run import evaluate, load_eval_rows, results_header
+from thinkdial.eval.summary import model_summary
 from transformers import TrainerCallback
-
-from eval.backends import TransformersBackend
-from eval.config import EvalConfig
-from eval.plots import PLOTS
-from eval.report import sample_records, write_outputs
-from eval.run import evaluate, load_eval_rows, results_header
-from eval.summary import model_summary
 
 SCALARS = ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean", "spearman_difficulty_tokens",
            "budget_curve_area_log2", "overthinking_tokens_mean", "tokens_over_oracle")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eval.config import load_eval_config
-from eval.run import run_eval
+from thinkdial.eval.config import load_eval_config
 
 
 def _budgets(text: str) -> list:
@@ -30,6 +29,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Load the config, run the eval, write the files; return 0."""
+    from thinkdial.eval.run import run_eval
+
     config = load_eval_config(args.config, limit=args.limit, budgets=args.budgets, batch_size=args.batch_size,
                               backend=args.backend, progress=args.progress)
     run_eval(config, args.model, args.out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.config import config_mapping
+from thinkdial.data.config import config_mapping
 
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")

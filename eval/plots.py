@@ -8,8 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from eval.metrics import budget_x  # noqa: E402
+from thinkdial.eval.metrics import budget_x  # noqa: E402
 
 PLOTS = ("accuracy_vs_budget", "tokens_vs_difficulty", "accuracy_vs_difficulty")
 

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from eval.config import EvalConfig
-from eval.plots import PLOTS, write_plots
+from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.plots import PLOTS, write_plots
 
 SCHEMA = "thinkdial.eval/1"
 TABLE_COLUMNS = ("level", "accuracy", "acc_direct", "direct_rate", "chance", "tokens_mean", "min_tokens_mean")

@@ -11,14 +11,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from thinkdial.data.config import load_data_config
+from thinkdial.data.sources import build_rows
+from thinkdial.eval.backends import check_checkpoint, load_backend
+from thinkdial.eval.budget import budget_completions
+from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.report import SCHEMA, format_table, write_outputs
+from thinkdial.eval.summary import comparisons, example_records, model_summary
 
-from data.config import load_data_config
-from data.sources import build_rows
-from eval.backends import check_checkpoint, load_backend
-from eval.budget import budget_completions
-from eval.config import EvalConfig
-from eval.report import SCHEMA, format_table, write_outputs
-from eval.summary import comparisons, example_records, model_summary
+from thinkdial.models import set_cpu_threads
 
 
 def parse_models(specs: list[str]) -> dict[str, str]:
@@ -66,9 +67,7 @@ def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, lo
     rows = load_eval_rows(config)
     results = results_header(config, rows)
     records_by_model = {}
-    threads = torch.get_num_threads()
-    if config.cpu_threads and not torch.cuda.is_available():
-        torch.set_num_threads(config.cpu_threads)
+    previous_threads = set_cpu_threads(config.cpu_threads)
     try:
         for label, path in models.items():
             start = time.perf_counter()
@@ -80,7 +79,8 @@ def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, lo
             results["models"][label] = summary
             log(f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {summary['wall_seconds']} s")
     finally:
-        torch.set_num_threads(threads)
+        if previous_threads is not None:
+            torch.set_num_threads(previous_threads)
     if len(models) > 1:
         results["comparisons"] = comparisons(results["models"])
     paths = write_outputs(results, records_by_model, config, out_dir)

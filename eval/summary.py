@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from data.synthetic import chance_accuracy
-from eval import metrics
-from eval.budget import Completion
-from eval.config import EvalConfig
-from rewards.correctness import is_correct
+from thinkdial.data.synthetic import chance_accuracy
+from thinkdial.eval import metrics
+from thinkdial.eval.budget import Completion
+from thinkdial.eval.config import EvalConfig
+from thinkdial.rewards.correctness import is_correct
 
 
 def example_records(rows: list[dict], completions: list[dict[int, Completion]], config: EvalConfig) -> list[dict]:

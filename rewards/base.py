@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rewards.batch import Batch, RewardRowError, build_batch
-from rewards.metrics import level_metrics
+from thinkdial.rewards.batch import Batch, RewardRowError, build_batch
+from thinkdial.rewards.metrics import level_metrics
 
 
 @dataclass

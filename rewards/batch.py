@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data.completion import ParsedCompletion, parse_completion, reasoning_token_counts
-from rewards.correctness import is_correct
-from rewards.group import GroupStats, gather_rows, group_stats, prompt_key
+from thinkdial.data.completion import ParsedCompletion, parse_completion, reasoning_token_counts
+from thinkdial.rewards.correctness import is_correct
+from thinkdial.rewards.group import GroupStats, gather_rows, group_stats, prompt_key
 
 COMPLETION_PREVIEW_CHARS = 60
 

@@ -7,7 +7,9 @@ import json
 import sys
 import time
 
-from rewards.config import load_reward_config
+from thinkdial.rewards.config import load_reward_config
+
+from thinkdial.models import load_counting_tokenizer
 
 
 def register(subparsers) -> None:
@@ -24,25 +26,14 @@ def register(subparsers) -> None:
     ls.set_defaults(func=run_list)
 
 
-def load_tokenizer(path: str | None):
-    """Return the tokenizer at `path` (local files only), or the embedded tiny one when None."""
-    if path is None:
-        from train.tiny import build_tokenizer
-
-        return build_tokenizer()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
-
-
 def run_score(args) -> int:
     """Score `args.input` with `args.config`; write JSON lines and print a level summary; return 0."""
-    from rewards.registry import build_reward_funcs
-    from rewards.score import level_summary, read_rows, score_rows
+    from thinkdial.rewards.registry import build_reward_funcs
+    from thinkdial.rewards.score import level_summary, read_rows, score_rows
 
     config = load_reward_config(args.config)  # validated before anything heavy loads
     rows = read_rows(args.input)
-    funcs, weights = build_reward_funcs(config, load_tokenizer(args.tokenizer))
+    funcs, weights = build_reward_funcs(config, load_counting_tokenizer(args.tokenizer))
     start = time.perf_counter()
     results = score_rows(rows, funcs, weights)
     lines = "".join(json.dumps(r) + "\n" for r in results)
@@ -58,7 +49,7 @@ def run_score(args) -> int:
 
 def run_list(args) -> int:
     """Print every registered reward with its params (type, default, help); return 0."""
-    from rewards.registry import REWARDS
+    from thinkdial.rewards.registry import REWARDS
 
     for name, cls in sorted(REWARDS.items()):
         print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
-
-from rewards.registry import make_params
+from thinkdial.rewards.registry import make_params
 
 
 class RewardConfigError(ValueError):

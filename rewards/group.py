@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 
 
@@ -41,9 +42,8 @@ def prompt_key(prompt) -> str:
 
 def gather_rows(rows: list) -> list:
     """Return the rows of every process concatenated in process order (the local rows on one process)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    dist = sys.modules.get("torch.distributed")  # never imported: no process group (and no torch import here)
+    if dist is None or not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return rows
     from accelerate.utils import gather_object
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from rewards.base import Reward, check_range, correct_value, map_rows
-from rewards.batch import Batch
+from thinkdial.rewards.base import Reward, check_range, correct_value, map_rows
+from thinkdial.rewards.batch import Batch
 
 
 def _sigmoid(z: float) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewards.base import Reward, check_range, correct_value
-from rewards.batch import Batch
+from thinkdial.rewards.base import Reward, check_range, correct_value
+from thinkdial.rewards.batch import Batch
 
 
 class CorrectnessReward(Reward):

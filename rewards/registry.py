@@ -6,8 +6,8 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING
 
-from rewards.base import Reward
-from rewards.length import (
+from thinkdial.rewards.base import Reward
+from thinkdial.rewards.length import (
     CosineReward,
     EfficiencyReward,
     KimiReward,
@@ -16,10 +16,10 @@ from rewards.length import (
     SolveRateReward,
     TargetLengthReward,
 )
-from rewards.outcome import CorrectnessReward, FormatReward, NoThinkBonusReward
+from thinkdial.rewards.outcome import CorrectnessReward, FormatReward, NoThinkBonusReward
 
 if TYPE_CHECKING:
-    from rewards.config import RewardConfig
+    from thinkdial.rewards.config import RewardConfig
 
 REWARDS: dict[str, type[Reward]] = {}
 

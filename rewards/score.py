@@ -10,9 +10,9 @@ import json
 import math
 from pathlib import Path
 
-from rewards.base import Reward
-from rewards.batch import build_batch
-from rewards.metrics import level_name, means_by_label
+from thinkdial.rewards.base import Reward
+from thinkdial.rewards.batch import build_batch
+from thinkdial.rewards.metrics import level_name, means_by_label
 
 REQUIRED_KEYS = ("prompt", "completion", "answer")
 

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from data.completion import parse_completion
-from data.config import load_data_config
-from data.sources import build_rows, problem_hash
-from data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
+from thinkdial.data.completion import parse_completion
+from thinkdial.data.config import load_data_config
+from thinkdial.data.sources import build_rows, problem_hash
+from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROW_KEYS = {"prompt", "answer", "difficulty", "source"}
@@ -162,7 +161,7 @@ def test_missing_file_and_bad_config_keys(tmp_path):
 
 
 def test_data_cli_writes_rows_and_stats(tmp_path, capsys):
-    from train.cli import main
+    from thinkdial.cli import main
 
     cfg = tmp_path / "d.yaml"
     cfg.write_text("source: permchain\ntest_rows_per_level: 5\n")
@@ -185,7 +184,7 @@ def test_parse_completion_rules():
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
 def test_sft_targets_from_gsm8k_worked_solutions(tmp_path):
-    from train.sft import ThinkdialSFTConfig, sft_dataset
+    from thinkdial.train.sft import ThinkdialSFTConfig, sft_dataset
 
     data = tmp_path / "gsm8k.yaml"
     data.write_text(f"source: gsm8k\npath: {SHARED / 'gsm8k'}\nprompt_format: chat\n")

@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from train.demo import adaptivity_checks, run_demo
+from thinkdial.train.demo import adaptivity_checks, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,7 @@
 import math
 
 import pytest
-
-from eval import metrics
+from thinkdial.eval import metrics
 
 
 def test_pass_at_k_unbiased_estimator():

@@ -7,17 +7,17 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, count_tokens, parse_completion
+from thinkdial.eval.backends import TransformersBackend
+from thinkdial.eval.budget import budget_completions
+from thinkdial.eval.callback import ScalingEvalCallback
+from thinkdial.eval.config import EvalConfig, load_eval_config
+from thinkdial.eval.run import run_eval
+from thinkdial.cli import main
 from transformers import AutoModelForCausalLM
 
-from data.completion import THINK_CLOSE, THINK_OPEN, count_tokens, parse_completion
-from eval.backends import TransformersBackend
-from eval.budget import budget_completions
-from eval.callback import ScalingEvalCallback
-from eval.config import EvalConfig, load_eval_config
-from eval.run import run_eval
-from train.cli import main
-from train.recipe import load_tokenizer
-from train.tiny import TinyModelConfig, build_tiny
+from thinkdial.models import load_tokenizer
+from thinkdial.tiny import TinyModelConfig, build_tiny
 
 PROMPTS = ["5:CFAhbgde=", "1:Jabcdefg=", "0:ABCDEFGH=", "7:DDccbbaa="]
 

@@ -7,10 +7,10 @@ import pickle
 from types import SimpleNamespace
 
 import pytest
+from thinkdial.rewards.batch import RewardRowError
+from thinkdial.rewards.registry import get_reward
 
-from rewards.batch import RewardRowError
-from rewards.registry import get_reward
-from train.tiny import build_tokenizer
+from thinkdial.tiny import build_tokenizer
 
 
 @pytest.fixture(scope="module")

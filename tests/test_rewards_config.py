@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from thinkdial.rewards.base import Reward
+from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
+from thinkdial.rewards.registry import REWARDS, build_reward_funcs, register_reward
 
-from rewards.base import Reward
-from rewards.config import RewardConfigError, load_reward_config, parse_reward_config
-from rewards.registry import REWARDS, build_reward_funcs, register_reward
-from train.tiny import build_tokenizer
+from thinkdial.tiny import build_tokenizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
 

@@ -50,9 +50,10 @@ def score(rows: dict[str, list], funcs, step: int, metrics: dict) -> list[list]:
 
 
 def build():
-    from rewards.config import parse_reward_config
-    from rewards.registry import build_reward_funcs
-    from train.tiny import build_tokenizer
+    from thinkdial.rewards.config import parse_reward_config
+    from thinkdial.rewards.registry import build_reward_funcs
+
+    from thinkdial.tiny import build_tokenizer
 
     return build_reward_funcs(parse_reward_config(CONFIG), build_tokenizer())[0]
 

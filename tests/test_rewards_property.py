@@ -6,9 +6,9 @@ import math
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from thinkdial.rewards.registry import REWARDS, get_reward
 
-from rewards.registry import REWARDS, get_reward
-from train.tiny import build_tokenizer
+from thinkdial.tiny import build_tokenizer
 
 TOKENIZER = build_tokenizer()
 PARAMS = {"cosine": {"max_tokens": 16}, "solve_rate": {"max_tokens": 16, "history": "ema"},
@@ -38,6 +38,6 @@ def test_any_text_gives_finite_float_or_none(completions, gold, budget):
 @settings(max_examples=30, deadline=None)
 @given(texts=st.lists(texts, min_size=1, max_size=5))
 def test_fast_token_count_matches_tokenizer_call(texts):
-    from data.completion import count_tokens
+    from thinkdial.data.completion import count_tokens
 
     assert count_tokens(TOKENIZER, texts) == [len(ids) for ids in TOKENIZER(texts, add_special_tokens=False)["input_ids"]]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from train.cli import main
+from thinkdial.cli import main
 
 
 def write_rows(path, rows):

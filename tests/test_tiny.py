@@ -1,10 +1,10 @@
 """The embedded default: tokenizer and model round trip, think tags survive TRL's decoding."""
 
 import torch
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from data.completion import THINK_CLOSE, THINK_OPEN
-from train.tiny import TinyModelConfig, build_tiny, build_tokenizer
+from thinkdial.tiny import TinyModelConfig, build_tiny, build_tokenizer
 
 
 def test_think_tags_are_single_tokens_that_decoding_keeps():

@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 from test_train_grpo import ROOT, TINY_ARGS, use_varied_reward
+from thinkdial.train.export import export, load_checkpoint_model
+from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+from thinkdial.train.recipe import parse_recipe
 
-from train.export import export, load_checkpoint_model
-from train.grpo import ThinkdialGRPOConfig, train_grpo
-from train.recipe import load_tokenizer, parse_recipe
+from thinkdial.models import load_tokenizer
 
 
 @pytest.mark.slow
@@ -56,7 +57,7 @@ def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
 def test_full_model_export_is_standalone_and_checked(tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
-    from train.tiny import build_tiny
+    from thinkdial.tiny import build_tiny
 
     checkpoint = build_tiny(tmp_path / "model")
     export(checkpoint, tmp_path / "export")

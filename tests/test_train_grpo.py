@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 from safetensors.torch import load_file
-
-from train.grpo import ThinkdialGRPOConfig, train_grpo
-from train.recipe import parse_recipe
-from train.sft import ThinkdialSFTConfig
+from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+from thinkdial.train.recipe import parse_recipe
+from thinkdial.train.sft import ThinkdialSFTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # A few tiny GRPO steps on the randomly initialised embedded model (about 1 s per step on 2 CPU cores).
@@ -30,15 +29,15 @@ SECRET = "hf_thinkdialTestSecret123"
 
 
 def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Return the finished `python -m train.cli ARGS` run in the repo root (text output captured)."""
-    return subprocess.run([sys.executable, "-m", "train.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    """Return the finished `python -m thinkdial ARGS` run in the repo root (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "thinkdial", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def accelerate_launch(config: str, launch_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m train.cli ARGS` run in the repo root."""
+    """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m thinkdial ARGS` run in the repo root."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, *launch_args,
-           "-m", "train.cli", *args]
+           "-m", "thinkdial", *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -49,7 +48,7 @@ def varied_reward(prompts, completions, **kwargs):
 
 def use_varied_reward(monkeypatch) -> None:
     """Make build_trainer use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
-    monkeypatch.setattr("rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0]))
+    monkeypatch.setattr("thinkdial.rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0]))
 
 
 @pytest.mark.slow
@@ -120,7 +119,7 @@ def test_recipes_include_the_real_model_ones():
 
 @pytest.mark.parametrize("recipe", recipe_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_recipe_parses_on_cpu_without_loading_a_model(recipe, monkeypatch):
-    from data.config import load_data_config
+    from thinkdial.data.config import load_data_config
 
     monkeypatch.chdir(ROOT)
     raw = yaml.safe_load(recipe.read_text())
@@ -139,7 +138,7 @@ def test_wandb_logs_offline_by_default_and_never_sees_the_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(WANDB_DIR=str(tmp_path), WANDB_API_KEY="")
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "train.cli", "grpo", *TINY_ARGS, "--output_dir", str(out),
+    result = subprocess.run([sys.executable, "-m", "thinkdial", "grpo", *TINY_ARGS, "--output_dir", str(out),
                              "--max_steps", "2", "--report_to", "wandb", "--hub_token", SECRET],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,8 +11,7 @@ import time
 
 import pytest
 from test_train_grpo import ROOT, TINY_ARGS, thinkdial
-
-from train.grpo import checkpoint_complete, last_checkpoint
+from thinkdial.train.grpo import checkpoint_complete, last_checkpoint
 
 PLANNED_STEPS = 8
 
@@ -22,7 +21,7 @@ def test_resume_after_sigkill_continues_from_the_checkpoint_and_finishes(tmp_pat
     out = tmp_path / "run"
     args = [*TINY_ARGS, "--output_dir", str(out), "--max_steps", str(PLANNED_STEPS), "--save_strategy", "steps",
             "--save_steps", "2", "--save_total_limit", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "train.cli", "grpo", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "thinkdial", "grpo", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 480

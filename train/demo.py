@@ -51,7 +51,7 @@ def run_demo(out: str | Path = "runs/demo", seed: int = 0, force: bool = False,
     start = time.time()
     for name, argv, marker in demo_stages(out, seed):
         argv = argv + (overrides or {}).get(name, [])
-        cmd = [sys.executable, "-m", "train.cli", *argv]
+        cmd = [sys.executable, "-m", "thinkdial", *argv]
         if marker.exists() and not force:
             print(f"[demo] {name}: already done ({marker}); skipping (--force reruns it)", flush=True)
             continue
@@ -106,12 +106,3 @@ def adaptivity_checks(results: dict, before: str = "sft", after: str = "grpo") -
     checks.append((f"{before} does not already show the split", not split,
                    f"{before} direct rates " + ", ".join(f"L{lv} {b[lv]['direct_rate']:.2f}" for lv in levels)))
     return checks
-
-
-def register(subparsers) -> None:
-    """Add the `demo` subcommand."""
-    p = subparsers.add_parser("demo", help="run the whole pipeline on the embedded default")
-    p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument("--seed", type=int, default=0, help="GRPO seed (the SFT start is shared)")
-    p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
-    p.set_defaults(func=lambda args: run_demo(args.out, args.seed, args.force) and 0)

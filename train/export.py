@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 import yaml
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 
-from data.completion import THINK_CLOSE, THINK_OPEN
-from train.recipe import load_tokenizer
+from thinkdial.models import load_tokenizer
 
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
 CHECK_NEW_TOKENS = 32  # tokens generated greedily per prompt by the reload check
@@ -179,22 +179,3 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
         api.upload_folder(folder_path=str(out), repo_id=push_to_hub, commit_message="thinkdial export")
         print(f"pushed to https://huggingface.co/{push_to_hub}")
     return out
-
-
-def register(subparsers) -> None:
-    """Add the `export` subcommand."""
-    p = subparsers.add_parser("export", help="merge LoRA, write a standalone HF model + model card, verify it",
-                              description=__doc__.split("\n\n")[1])
-    p.add_argument("--checkpoint", required=True, help="trained run folder or checkpoint-N (full or LoRA)")
-    p.add_argument("--out", required=True, help="export folder")
-    p.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload to this hub repo (uses HF_TOKEN)")
-    p.add_argument("--public", action="store_true", help="create the hub repo public (default: private)")
-    p.add_argument("--eval-dir", default=None, help="eval output folder for the model card (default: <run>/eval)")
-    p.set_defaults(func=run)
-
-
-def run(args) -> int:
-    """Export args.checkpoint to args.out; return 0."""
-    out = export(args.checkpoint, args.out, args.push_to_hub, private=not args.public, eval_dir=args.eval_dir)
-    print(f"exported to {out}")
-    return 0

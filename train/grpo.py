@@ -14,18 +14,17 @@ import sys
 from dataclasses import dataclass, field
 
 import torch
-from trl import GRPOConfig, GRPOTrainer
-
-from data.config import load_data_config
-from data.sources import build_dataset
-from rewards.config import load_reward_config
-from train.recipe import (
+from thinkdial.data.config import load_data_config
+from thinkdial.data.sources import build_dataset
+from thinkdial.rewards.config import load_reward_config
+from thinkdial.train.recipe import (
     RecipeFields,
     load_policy,
-    register_recipe_stage,
     save_run_config,
-    set_cpu_threads,
 )
+from trl import GRPOConfig, GRPOTrainer
+
+from thinkdial.models import set_cpu_threads
 
 GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
 
@@ -62,7 +61,7 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
                 raise FileNotFoundError(f"{name} not found: {path}")
         load_reward_config(self.reward_config)  # raises a one-line ValueError on any reward config error
         if self.eval_config:
-            from eval.config import load_eval_config
+            from thinkdial.eval.config import load_eval_config
 
             load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
@@ -131,7 +130,7 @@ def drop_incomplete_checkpoints(output_dir: str) -> list[str]:
 
 def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     """Return a ready GRPOTrainer for `config` (data, rewards, model, LoRA, eval callback)."""
-    from rewards.registry import build_reward_funcs
+    from thinkdial.rewards.registry import build_reward_funcs
 
     dataset = grpo_dataset(config)
     model, tokenizer = load_policy(config)
@@ -139,8 +138,8 @@ def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     config.reward_weights = weights
     callbacks = []
     if config.eval_every_steps:
-        from eval.callback import ScalingEvalCallback
-        from eval.config import load_eval_config
+        from thinkdial.eval.callback import ScalingEvalCallback
+        from thinkdial.eval.config import load_eval_config
 
         callbacks.append(ScalingEvalCallback(load_eval_config(config.eval_config), tokenizer, config.eval_every_steps,
                                              os.path.join(config.output_dir, "eval")))
@@ -177,9 +176,3 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(config.output_dir)
     return config.output_dir
-
-
-def register(subparsers) -> None:
-    """Add the `grpo` subcommand."""
-    register_recipe_stage(subparsers, "grpo", "GRPO training (TRL GRPOTrainer) from a YAML recipe",
-                          ThinkdialGRPOConfig, train_grpo)

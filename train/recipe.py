@@ -8,9 +8,10 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from thinkdial.data.config import read_yaml_mapping
 from trl import TrlParser
 
-from data.config import read_yaml_mapping
+from thinkdial.models import load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
 _SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
@@ -47,20 +48,6 @@ def parse_recipe(config_cls, argv: list[str]):
     return config
 
 
-def register_recipe_stage(subparsers, name: str, help: str, config_cls, train_fn) -> None:
-    """Add subcommand `name`: `thinkdial NAME --config RECIPE.yaml [--key value ...]` runs `train_fn(config)`.
-
-    The stage's arguments are the recipe's (parsed by `parse_recipe`), so the subparser takes none itself.
-    """
-    def run(args) -> int:
-        print(f"saved {name} model to {train_fn(parse_recipe(config_cls, args.recipe_args))}")
-        return 0
-
-    p = subparsers.add_parser(name, help=help, add_help=False,
-                              description=f"thinkdial {name} --config RECIPE.yaml [--key value ...]")
-    p.set_defaults(func=run, recipe_stage=True)
-
-
 @dataclass
 class RecipeFields:
     """The fields every thinkdial training recipe adds to its TRL config (mixed into SFT and GRPO configs)."""
@@ -87,27 +74,6 @@ def load_policy(config):
     return model, tokenizer
 
 
-def set_cpu_threads(threads: int) -> None:
-    """Set torch's intra-op thread count when no accelerator is present and `threads` > 0; return None."""
-    import torch
-
-    if threads < 0:
-        raise ValueError(f"cpu_threads must be >= 0, got {threads}")
-    if threads and not torch.accelerator.is_available():
-        torch.set_num_threads(threads)
-
-
-def load_tokenizer(path: str, trust_remote_code: bool = False):
-    """Return the tokenizer at `path` (left padding, pad token set)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
 def resolve_model_path(name_or_path: str, output_dir: str, seed: int) -> str:
     """Return a loadable model path: builds the embedded tiny model under output_dir when asked for `tiny`."""
     if name_or_path != EMBEDDED:
@@ -115,7 +81,7 @@ def resolve_model_path(name_or_path: str, output_dir: str, seed: int) -> str:
         if (local.is_absolute() or name_or_path.startswith(".")) and not local.exists():
             raise FileNotFoundError(f"model path not found: {name_or_path}")
         return name_or_path
-    from train.tiny import TinyModelConfig, build_tiny
+    from thinkdial.tiny import TinyModelConfig, build_tiny
 
     return str(build_tiny(Path(output_dir).resolve() / "init", TinyModelConfig(seed=seed)))
 
@@ -140,3 +106,21 @@ def save_run_config(config, output_dir: str, name: str) -> Path:
     tmp.write_text(json.dumps(scrub_secrets(raw), indent=2, default=str))
     os.replace(tmp, path)
     return path
+
+
+def recipe_help(config_cls, stage: str) -> str:
+    """Return `thinkdial STAGE --help`: `--config` and thinkdial's own fields first, then TRL's."""
+    parser = _RecipeParser(config_cls)
+    own = {f.name for f in fields(RecipeFields)} | set(config_cls.__annotations__) | {"config"}
+    actions = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    first = [a for a in actions if a.dest in own]
+    rest = [a for a in actions if a.dest not in own]
+    formatter = parser._get_formatter()
+    formatter.add_usage(f"thinkdial {stage} --config RECIPE.yaml [--key value ...]", [], [])
+    formatter.add_text("--config RECIPE.yaml sets the fields below from a YAML file; `--key value` on the command "
+                       "line overrides them. Unknown keys, in the file or on the command line, are refused.")
+    for title, group in ((f"thinkdial {stage} fields", first), (f"{config_cls.__mro__[1].__name__} fields (TRL)", rest)):
+        formatter.start_section(title)
+        formatter.add_arguments(group)
+        formatter.end_section()
+    return formatter.format_help()

@@ -10,18 +10,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from trl import SFTConfig, SFTTrainer
-
-from data.completion import format_completion
-from data.config import load_data_config
-from data.sources import build_rows
-from train.recipe import (
+from thinkdial.data.completion import format_completion
+from thinkdial.data.config import load_data_config
+from thinkdial.data.sources import build_rows
+from thinkdial.train.recipe import (
     RecipeFields,
     load_policy,
-    register_recipe_stage,
     save_run_config,
-    set_cpu_threads,
 )
+from trl import SFTConfig, SFTTrainer
+
+from thinkdial.models import set_cpu_threads
 
 
 @dataclass
@@ -62,9 +61,3 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
     trainer.save_model(config.output_dir)
     tokenizer.save_pretrained(config.output_dir)
     return config.output_dir
-
-
-def register(subparsers) -> None:
-    """Add the `sft` subcommand."""
-    register_recipe_stage(subparsers, "sft", "SFT warm start (TRL SFTTrainer) from a YAML recipe",
-                          ThinkdialSFTConfig, train_sft)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 
-from data.completion import THINK_CLOSE, THINK_OPEN
+from thinkdial.models import THINK_CLOSE, THINK_OPEN
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PRINTABLE = [chr(c) for c in range(32, 127)]
@@ -45,24 +49,35 @@ class TinyModelConfig:
             )
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Return the character-level tokenizer with single-token, non-skipped think tags."""
+def build_core_tokenizer() -> Tokenizer:
+    """Return the bare `tokenizers.Tokenizer` of the embedded default (no transformers import): one token
+    per printable character, then the special tokens, then `<think>` / `</think>` as added tokens."""
     specials = [PAD, BOS, EOS, UNK]
     vocab = {tok: i for i, tok in enumerate(specials + PRINTABLE)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
+    core.add_tokens([AddedToken(t, special=False, normalized=False) for t in (THINK_OPEN, THINK_CLOSE)])
+    return core
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """Return the character-level transformers tokenizer with single-token, non-skipped think tags."""
+    from transformers import PreTrainedTokenizerFast
+
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=UNK,
+        tokenizer_object=build_core_tokenizer(), pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=UNK,
         padding_side="left", model_max_length=TinyModelConfig.max_position_embeddings,
     )
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in (THINK_OPEN, THINK_CLOSE)])
     tok.chat_template = CHAT_TEMPLATE
     return tok
 
 
 def build_model(tokenizer: PreTrainedTokenizerFast, config: TinyModelConfig) -> torch.nn.Module:
     """Return a randomly initialised tiny LlamaForCausalLM sized for `tokenizer`, seeded by `config.seed`."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
     torch.manual_seed(config.seed)
     shape = {k: v for k, v in asdict(config).items() if k != "seed"}
     model_config = LlamaConfig(

@@ -1,7 +1,8 @@
-"""`thinkdial` console script: one subcommand per stage.
+"""`thinkdial` console script (and `python -m thinkdial`): one subcommand per stage.
 
-Each stage module exposes `register(subparsers)`, which adds its parser and sets `func` to a
-callable taking the parsed args.
+Building the parser imports only light modules: each stage imports torch, TRL or transformers
+inside its `run`, so `thinkdial --help`, `thinkdial data` and `thinkdial rewards ...` start fast.
+A stage's output goes to stdout; logs, banners and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -11,24 +12,20 @@ import importlib
 import os
 import sys
 
-# Modules whose `register(subparsers)` adds a subcommand, in help order.
-STAGE_MODULES = (
-    "train.tiny_cli",
-    "data.cli",
-    "train.sft",
-    "train.grpo",
-    "eval.cli",
-    "train.export",
-    "rewards.cli",
-    "train.demo",
+# Modules whose `register(subparsers)` adds subcommands, in help order. Each must import no torch/TRL.
+COMMAND_MODULES = (
+    "thinkdial.train.commands",
+    "thinkdial.data.cli",
+    "thinkdial.eval.cli",
+    "thinkdial.rewards.cli",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every available stage registered."""
+    """Return the top-level parser with every stage registered."""
     parser = argparse.ArgumentParser(prog="thinkdial", description="Teach language models when to think longer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in STAGE_MODULES:
+    for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
