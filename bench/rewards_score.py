@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from thinkdial.cli import main
 
 ALL_COMPONENTS = {"rewards": [

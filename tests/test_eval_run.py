@@ -13,9 +13,9 @@ from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.callback import ScalingEvalCallback
 from thinkdial.eval.config import EvalConfig, load_eval_config
 from thinkdial.eval.run import run_eval
-from thinkdial.cli import main
 from transformers import AutoModelForCausalLM
 
+from thinkdial.cli import main
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
 
