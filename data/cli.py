@@ -59,4 +59,6 @@ def run(args) -> int:
             m = s["min_reasoning_tokens_mean"]
             shown = "-" if m is None else f"{m:.2f}"
             print(f"{level:>6} {s['rows']:>7} {shown:>26}")
+        if any(row.get("difficulty_missing") for row in rows):
+            print("note: the source has no difficulty column; every row is level 1 (see the warning above)")
     return 0

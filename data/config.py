@@ -9,6 +9,7 @@ import yaml
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
 FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
+FILE_STYLES = ("given", "direct")  # reasoning styles of file / adapter sources: the row's own reasoning, or none
 ADAPTERS = ("gsm8k", "math")
 SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_SOURCES
 
@@ -35,8 +36,13 @@ class DataConfig:
     level_weights: list[float] | None = field(default=None, metadata={
         "help": "Sampling weight of each entry of `levels` in the synthetic train split (default: uniform)."})
     reasoning_styles: dict[str, float] | None = field(default=None, metadata={
-        "help": f"Synthetic train split: mixture over reasoning styles {STYLES} used to render the `reasoning` "
-                "column (the SFT target), drawn per row independently of the level. Default: minimal only."})
+        "help": f"Train split: mixture over reasoning styles used to render the `reasoning` column (the SFT "
+                f"target), drawn per row. Synthetic families: {STYLES} (default: minimal only). File and adapter "
+                f"sources: {FILE_STYLES} ('given' = the row's own reasoning, 'direct' = empty; default: given only), "
+                "so a start learns the don't-think mode from a user's own data."})
+    reasoning_styles_by_level: dict[int, dict[str, float]] | None = field(default=None, metadata={
+        "help": "Per-level mixtures that replace `reasoning_styles` at the levels they name, e.g. "
+                "{8: {giveup: 0.4, minimal: 0.2, verbose: 0.4}} (synthetic families)."})
     test_fraction: float = field(default=0.1, metadata={
         "help": "Share of the problem-hash space reserved for the test split (synthetic families)."})
 
@@ -58,11 +64,22 @@ class DataConfig:
                 f"data config: level_weights needs one non-negative weight per level ({len(self.levels)} levels), "
                 f"not all zero; got {self.level_weights}"
             )
-        if self.reasoning_styles is not None:
-            unknown = sorted(set(self.reasoning_styles) - set(STYLES))
-            if unknown or sum(self.reasoning_styles.values()) <= 0:
-                raise ValueError(f"data config: reasoning_styles keys must be among {STYLES} with positive total; "
-                                 f"got {self.reasoning_styles}")
+        styles = STYLES if self.source in FAMILIES else FILE_STYLES
+        mixtures = {"reasoning_styles": self.reasoning_styles} if self.reasoning_styles is not None else {}
+        if self.reasoning_styles_by_level is not None:
+            if self.source not in FAMILIES:
+                raise ValueError("data config: reasoning_styles_by_level applies to synthetic families only")
+            for level, mixture in self.reasoning_styles_by_level.items():
+                if level not in self.levels:
+                    raise ValueError(f"data config: reasoning_styles_by_level names level {level!r}, "
+                                     f"which is not in levels {self.levels}")
+                mixtures[f"reasoning_styles_by_level[{level}]"] = mixture
+        for name, mixture in mixtures.items():
+            if not isinstance(mixture, dict) or set(mixture) - set(styles) or any(
+                    isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in mixture.values()) \
+                    or sum(mixture.values()) <= 0:
+                raise ValueError(f"data config: {name} must map styles among {styles} to weights >= 0 with a "
+                                 f"positive total (source {self.source!r}); got {mixture!r}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.train_rows < 1 or self.test_rows_per_level < 1:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
-from thinkdial.data.synthetic import FAMILIES, make_problem, render_reasoning
+from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
+
+from thinkdial.io import warn
 
 DEFAULT_SYSTEM_PROMPT = (
     f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "
@@ -38,6 +40,17 @@ def _split_rng(cfg: DataConfig, split: str) -> random.Random:
     return random.Random(f"{cfg.source}:{cfg.seed}:{split}")
 
 
+# Row fields read from a file source under their own names; `columns` only renames.
+CANONICAL_COLUMNS = ("prompt", "answer", "difficulty", "reasoning", "min_reasoning_tokens", "budget", "effort")
+
+
+def _style_of(cfg: DataConfig, level, rng: random.Random, default: str) -> str:
+    """Return a reasoning style drawn from the level's mixture (`reasoning_styles_by_level`, else
+    `reasoning_styles`, else `default`)."""
+    mixture = (cfg.reasoning_styles_by_level or {}).get(level) or cfg.reasoning_styles or {default: 1.0}
+    return rng.choices(list(mixture), weights=list(mixture.values()))[0]
+
+
 def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
     want_test = split == "test"
     rng = _split_rng(cfg, split)
@@ -47,8 +60,6 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
     else:
         weights = cfg.level_weights or [1.0] * len(cfg.levels)
         plan = rng.choices(cfg.levels, weights=weights, k=cfg.train_rows)
-    styles = cfg.reasoning_styles or {"minimal": 1.0}
-    names, probs = list(styles), list(styles.values())
     rows, seen = [], set()
     for level in plan:
         for _ in range(10_000):
@@ -60,16 +71,14 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
         else:
             raise ValueError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
-        style = style_rng.choices(names, weights=probs)[0] if not want_test else "minimal"
-        rows.append({
-            "prompt": problem.prompt,
-            "answer": problem.answer,
-            "difficulty": level,
-            "source": cfg.source,
-            "reasoning": render_reasoning(problem, style),
-            "reasoning_style": style,
-            "min_reasoning_tokens": level,
-        })
+        style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal")
+        row = {"prompt": problem.prompt, "answer": problem.answer, "difficulty": level, "source": cfg.source,
+               "reasoning": render_reasoning(problem, style), "reasoning_style": style,
+               "min_reasoning_tokens": level}
+        target = render_answer(problem, style, style_rng)
+        if target != problem.answer:
+            row["target_answer"] = target  # the SFT target guesses (giveup style)
+        rows.append(row)
     return rows
 
 
@@ -156,15 +165,23 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
         convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
         difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
     else:
-        mapping = {"prompt": "prompt", "answer": "answer", **cfg.columns}
+        present = set(records[0])
+        mapping = {**{c: c for c in CANONICAL_COLUMNS if c in present}, "prompt": "prompt", "answer": "answer",
+                   **cfg.columns}
         needed = {field: col for field, col in mapping.items()}
         difficulty_column = mapping.get("difficulty")
+        if difficulty_column is None:
+            warn(f"{where}: no difficulty column: every row "
+                 "is level 1, so per-level metrics and rewards see one level; name it `difficulty` or map one with "
+                 "`columns: {difficulty: YOUR_COLUMN}`")
 
         def convert(raw):
             row = {field: raw[col] for field, col in mapping.items() if col in raw}
-            row.setdefault("difficulty", 1)
+            if difficulty_column is None:
+                row["difficulty"], row["difficulty_missing"] = 1, True
             return row
     present = set(records[0])
+    required = {needed[f] for f in ("prompt", "answer", "difficulty", "question", "problem", "level") if f in needed}
     missing = sorted(col for field, col in needed.items() if col not in present
                      and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
     if missing:
@@ -172,7 +189,7 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     rows = []
     for i, raw in enumerate(records):
         for col in needed.values():
-            if col in present and raw.get(col) is None and col != needed.get("reasoning"):
+            if col in required and raw.get(col) is None:
                 raise ValueError(f"{where}: row {i}: column {col!r} is empty")
         try:
             row = convert(raw)
@@ -199,8 +216,11 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rows = _synthetic_rows(cfg, split) if cfg.source in FAMILIES else _file_rows(cfg, split)
     if cfg.source not in FAMILIES:
-        for row in rows:
+        style_rng = random.Random(f"styles:{cfg.seed}")
+        for i, row in enumerate(rows):
             row["prompt"] = format_prompt(row["prompt"], cfg)
+            if split == "train" and cfg.reasoning_styles:
+                _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), cfg, i)
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
@@ -208,6 +228,16 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
     if not rows:
         raise ValueError(f"{cfg.source}: the {split} split is empty")
     return rows
+
+
+def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> None:
+    """Set `row`'s SFT reasoning for `style`: 'given' keeps the row's own, 'direct' empties it."""
+    if style == "direct":
+        row["reasoning"] = ""
+    elif row.get("reasoning") is None:
+        raise ValueError(f"{cfg.path}: row {index}: reasoning style 'given' needs a `reasoning` column "
+                         "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
+    row["reasoning_style"] = style
 
 
 def _per_level_limit(rows: list[dict], limit: int) -> list[dict]:

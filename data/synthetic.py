@@ -21,6 +21,8 @@ Reasoning styles (used to build SFT warm-start mixtures, `render_reasoning`):
   minimal  "v1v2...vk"                         (k tokens)
   verbose  "A:v1 B:v2 ..." op label, colon, value, space   (4k tokens for permchain, 5k for affinechain)
   recheck  verbose, then "?", then the minimal chain again (5k + 1 tokens)
+  giveup   the first k // 2 values of the minimal chain, then a guessed answer (under-thinking: it
+           stops half-way and guesses; correct only by chance)
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ NUM_SLOTS = 8
 MODULUS = 10
 WORLD_SEED = 20261128
 OP_LETTERS = "ABCDEF"  # six fixed permutations: 60 lookup facts, learnt in a few hundred SFT steps
-STYLES = ("direct", "minimal", "verbose", "recheck")
+STYLES = ("direct", "minimal", "verbose", "recheck", "giveup")
 
 
 def _world_permutations() -> dict[str, list[int]]:
@@ -115,12 +117,20 @@ def render_reasoning(problem: Problem, style: str) -> str:
         return ""
     if style == "minimal":
         return digits
+    if style == "giveup":
+        return digits[: len(digits) // 2]
     verbose = "".join(f"{op}:{v} " for op, v in zip(problem.ops, problem.values, strict=True))
     if style == "verbose":
         return verbose
     if style == "recheck":
         return f"{verbose}?{digits}"
     raise ValueError(f"unknown reasoning style {style!r}; choices: {list(STYLES)}")
+
+
+def render_answer(problem: Problem, style: str, rng: random.Random) -> str:
+    """Return the answer the `style` trace ends with: the gold answer, or a uniform guess for `giveup`."""
+    return str(rng.randrange(ANSWER_SPACE)) if style == "giveup" else problem.answer
+
 
 ANSWER_SPACE = MODULUS  # every synthetic answer is one digit 0-9
 

@@ -48,7 +48,7 @@ def test_reasoning_styles_have_documented_lengths():
 
     p = make_problem("permchain", random.Random(1), 3)
     lengths = {s: len(render_reasoning(p, s)) for s in STYLES}
-    assert lengths == {"direct": 0, "minimal": 3, "verbose": 12, "recheck": 16}
+    assert lengths == {"direct": 0, "minimal": 3, "verbose": 12, "recheck": 16, "giveup": 1}
 
 
 def test_deterministic_for_a_seed_and_different_across_seeds():
@@ -194,3 +194,54 @@ def test_sft_targets_from_gsm8k_worked_solutions(tmp_path):
     assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
     parsed = parse_completion(ds[0]["completion"])
     assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning
+
+
+CANONICAL = [{"prompt": "3+4=", "answer": "7", "difficulty": 2, "reasoning": "3 4 7", "min_reasoning_tokens": 5},
+             {"prompt": "1+1=", "answer": "2", "difficulty": 1, "reasoning": "2", "min_reasoning_tokens": 1}]
+
+
+def test_a_file_whose_columns_carry_the_row_names_is_read_as_such(tmp_path, capsys):
+    f = write_jsonl(tmp_path / "own.jsonl", CANONICAL)
+    rows = build_rows(load_data_config({"source": "jsonl", "path": str(f)}), "train")
+    assert [(r["difficulty"], r["reasoning"], r["min_reasoning_tokens"]) for r in rows] == [(2, "3 4 7", 5), (1, "2", 1)]
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_columns_only_rename_and_canonical_names_still_apply(tmp_path):
+    f = write_jsonl(tmp_path / "own.jsonl", [{**r, "lvl": r["difficulty"] + 1} for r in CANONICAL])
+    rows = build_rows(load_data_config({"source": "jsonl", "path": str(f), "columns": {"difficulty": "lvl"}}), "train")
+    assert [r["difficulty"] for r in rows] == [3, 2] and rows[0]["reasoning"] == "3 4 7"
+
+
+def test_a_source_without_difficulty_warns_on_stderr_and_stats_say_so(tmp_path, capsys):
+    from thinkdial.cli import main
+
+    f = write_jsonl(tmp_path / "own.jsonl", [{k: v for k, v in r.items() if k != "difficulty"} for r in CANONICAL])
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(f"source: jsonl\npath: {f}\n")
+    assert main(["data", "--config", str(cfg), "--stats"]) == 0
+    out, err = capsys.readouterr()
+    assert "no difficulty column" in err and "level 1" in err
+    assert "no difficulty column" in out
+
+
+def test_file_sources_mix_reasoning_styles_per_row_for_sft(tmp_path):
+    f = write_jsonl(tmp_path / "own.jsonl", CANONICAL * 200)
+    cfg = load_data_config({"source": "jsonl", "path": str(f), "reasoning_styles": {"given": 0.7, "direct": 0.3}})
+    rows = build_rows(cfg, "train")
+    direct = sum(r["reasoning"] == "" for r in rows) / len(rows)
+    assert 0.22 < direct < 0.38 and {r["reasoning_style"] for r in rows} == {"given", "direct"}
+    assert all(r["reasoning"] in ("", "3 4 7", "2") for r in rows)
+    with pytest.raises(ValueError, match="reasoning_styles"):
+        load_data_config({"source": "jsonl", "path": str(f), "reasoning_styles": {"verbose": 1.0}})
+
+
+def test_per_level_style_mixtures_and_the_giveup_style_guess_halfway():
+    cfg = synth(train_rows=4000, reasoning_styles={"verbose": 1.0},
+                reasoning_styles_by_level={8: {"giveup": 1.0}})
+    rows = build_rows(cfg, "train")
+    assert {r["reasoning_style"] for r in rows if r["difficulty"] < 8} == {"verbose"}
+    hard = [r for r in rows if r["difficulty"] == 8]
+    assert {r["reasoning_style"] for r in hard} == {"giveup"} and all(len(r["reasoning"]) == 4 for r in hard)
+    guessed_right = sum(r.get("target_answer", r["answer"]) == r["answer"] for r in hard) / len(hard)
+    assert 0.03 < guessed_right < 0.2  # a uniform guess over 10 digits

@@ -46,7 +46,8 @@ def sft_dataset(config: ThinkdialSFTConfig):
         raise ValueError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
                          "map a column to `reasoning` in the data config")
     return datasets.Dataset.from_list([
-        {"prompt": r["prompt"], "completion": format_completion(r["reasoning"], r["answer"])} for r in rows
+        {"prompt": r["prompt"], "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"]))}
+        for r in rows
     ])
 
 
