@@ -15,6 +15,7 @@ from thinkdial.rewards.length import (
     ShortestCorrectReward,
     SolveRateReward,
     TargetLengthReward,
+    TwoSidedReward,
 )
 from thinkdial.rewards.outcome import CorrectnessReward, FormatReward, NoThinkBonusReward
 
@@ -33,7 +34,7 @@ def register_reward(cls: type[Reward]) -> type[Reward]:
 
 
 for _cls in (CorrectnessReward, FormatReward, KimiReward, CosineReward, EfficiencyReward, SolveRateReward,
-             ShortestCorrectReward, TargetLengthReward, OverlongReward, NoThinkBonusReward):
+             ShortestCorrectReward, TargetLengthReward, OverlongReward, NoThinkBonusReward, TwoSidedReward):
     register_reward(_cls)
 
 
