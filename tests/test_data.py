@@ -245,3 +245,20 @@ def test_per_level_style_mixtures_and_the_giveup_style_guess_halfway():
     assert {r["reasoning_style"] for r in hard} == {"giveup"} and all(len(r["reasoning"]) == 4 for r in hard)
     guessed_right = sum(r.get("target_answer", r["answer"]) == r["answer"] for r in hard) / len(hard)
     assert 0.03 < guessed_right < 0.2  # a uniform guess over 10 digits
+
+
+def test_pointerchain_follows_the_map_written_in_its_own_prompt():
+    import random
+
+    from thinkdial.data.synthetic import POINTER_KEYS
+
+    for level in (1, 5, 8):
+        p = make_problem("pointerchain", random.Random(level), level)
+        table, rest = p.prompt.split(":")
+        mapping = {POINTER_KEYS.index(table[i]): int(table[i + 1]) for i in range(0, len(table), 2)}
+        assert sorted(mapping) == list(range(10)) and sorted(mapping.values()) == list(range(10))
+        v = int(rest[0])
+        for got in p.values:
+            v = mapping[v]
+            assert v == got
+        assert rest[1:] == ">" * level + "." * (8 - level) + "="
