@@ -1,4 +1,5 @@
-"""LoRA GRPO then export: merged weights reproduce base + adapter, the export is standalone and carded."""
+"""Export: merged LoRA weights reproduce base + adapter; the export is standalone, verified and carded to the
+Hub's conventions; a wrong --checkpoint or an unsafe --out is refused; a killed export leaves the old or the new."""
 
 from __future__ import annotations
 
