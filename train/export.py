@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 import yaml
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
+from thinkdial.data.dial import dial_chat_template
+from thinkdial.train.dial_card import dial_card_section, run_prompt_format
 
 from thinkdial.models import load_tokenizer
 
@@ -126,6 +128,7 @@ def model_card(run: Path, out: Path, eval_dir: Path | None = None) -> str:
         body = (re.sub(r"^(#+) ", r"##\1 ", report.read_text().replace("](plots/", "](eval/plots/"), flags=re.M)
                 if report.is_file() else _results_table(json.loads((out / "eval" / "results.json").read_text())))
         sections.append(f"## Evaluation\n\nFrom `{evaluation}` (files in eval/).\n\n{body}\n")
+    sections.append(dial_card_section(out, config))
     return "\n".join(sections)
 
 
@@ -160,7 +163,9 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
     merged.generation_config.pad_token_id = tokenizer.pad_token_id
     merged.generation_config.eos_token_id = tokenizer.eos_token_id
     merged.save_pretrained(out, safe_serialization=True)
-    tokenizer.chat_template = think_chat_template(tokenizer.chat_template)
+    run_config = _recipe_yaml(run_dir_of(checkpoint))[1]
+    tokenizer.chat_template = dial_chat_template(think_chat_template(tokenizer.chat_template),
+                                                 run_prompt_format(run_config))
     tokenizer.save_pretrained(out)
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype="auto")
     got = greedy_outputs(reloaded, load_tokenizer(str(out)))
