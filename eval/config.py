@@ -109,22 +109,23 @@ class EvalConfig:
         if not isinstance(self.requested_budgets, list) or not isinstance(self.efforts, list) \
                 or not isinstance(self.effort_budgets, dict):
             raise ValueError("eval config: requested_budgets and efforts must be lists, effort_budgets a mapping")
-        named = [(f"requested_budgets[{i}]", b) for i, b in enumerate(self.requested_budgets)] + \
-            [(f"effort_budgets.{k}", b) for k, b in self.effort_budgets.items()]
-        for key, value in named:
-            budget = parse_budget(value, f"eval config: {key}")
-            if budget is None or budget > self.max_reasoning_tokens:
-                raise ValueError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
-                                 f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or "
-                                 "lower the budget")
-        self.requested_budgets = sorted({parse_budget(b, "") for b in self.requested_budgets})
-        self.effort_budgets = {parse_effort(k, "eval config: effort_budgets"): parse_budget(v, "")
+        self.requested_budgets = sorted({self._dial_budget(f"requested_budgets[{i}]", b)
+                                         for i, b in enumerate(self.requested_budgets)})
+        self.effort_budgets = {parse_effort(k, "eval config: effort_budgets"): self._dial_budget(f"effort_budgets.{k}", v)
                                for k, v in self.effort_budgets.items()}
         self.efforts = [parse_effort(e, f"eval config: efforts[{i}]") for i, e in enumerate(self.efforts)]
         missing = [e for e in self.efforts if e not in self.effort_budgets]
         if missing:
             raise ValueError(f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
                              f"effort_budgets: {{{missing[0]}: N}} (reasoning tokens the model was trained for)")
+
+    def _dial_budget(self, key: str, value) -> int:
+        budget = parse_budget(value, f"eval config: {key}")
+        if budget is None or budget > self.max_reasoning_tokens:
+            raise ValueError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
+                             f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or lower "
+                             "the budget")
+        return budget
 
     def _check_costs(self) -> None:
         prices = (self.input_usd_per_1m_tokens, self.output_usd_per_1m_tokens)
