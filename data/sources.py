@@ -15,7 +15,7 @@ from pathlib import Path
 
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
-from thinkdial.data.dial import apply_dial, fill_effort_budget, parse_budget, parse_effort
+from thinkdial.data.dial import DialConfig, apply_dial, fill_effort_budget, parse_budget, parse_effort
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
 from thinkdial.io import warn
@@ -205,7 +205,7 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     return rows
 
 
-def _check_dial_columns(row: dict, where: str, index: int, columns: dict, dial) -> None:
+def _check_dial_columns(row: dict, where: str, index: int, columns: dict, dial: DialConfig | None) -> None:
     """Normalise a file row's `budget` / `effort` in place (an effort alone gets its tier's budget); a bad
     value raises naming file, row and column."""
     for name, parse in (("budget", parse_budget), ("effort", parse_effort)):

@@ -36,8 +36,9 @@ def scalar_logs(summary: dict, prefix: str = "scaling_eval") -> dict[str, float]
     for level, m in summary["levels"].items():
         for k in ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean"):
             logs[f"{prefix}/level_{level}/{k}"] = m[k]
-    for axis, settings in ((a, s) for a, s in (summary["dial"] or {}).items() if a in AXES):
-        for key, m in settings.items():
+    dial = summary["dial"] or {}
+    for axis in AXES:
+        for key, m in dial.get(axis, {}).items():
             for k in ("accuracy", "reasoning_tokens_mean", "mean_error_pct", "control"):
                 logs[f"{prefix}/dial_{axis}_{key}/{k}"] = m[k]
     return {k: v for k, v in logs.items() if v is not None}

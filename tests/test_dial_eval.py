@@ -7,6 +7,7 @@ import pytest
 from test_dial_generate import tiny_checkpoint
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.eval import metrics
+from thinkdial.eval.callback import scalar_logs
 from thinkdial.eval.config import load_eval_config
 from thinkdial.eval.run import evaluate, load_eval_rows, run_eval
 from thinkdial.eval.summary import model_summary
@@ -119,6 +120,9 @@ def test_eval_writes_the_dial_axes_and_the_cost_view(dial_eval):
         assert text in report
     for name in ("dial_accuracy_vs_budget", "dial_requested_vs_used", "dial_efforts", "cost_accuracy_vs_usd"):
         assert f"](plots/{name}.png)" in report and (dial_eval / "plots" / f"{name}.png").stat().st_size > 5000
+    logs = scalar_logs(dial)  # what the training callback logs
+    assert logs["scaling_eval/dial_requested_2/control"] == dial["dial"]["requested"]["2"]["control"]
+    assert "scaling_eval/dial_efforts_low/mean_error_pct" in logs and not any("dial" in k for k in scalar_logs(base))
     record = json.loads((dial_eval / "per_example.jsonl").read_text().splitlines()[0])
     assert set(record["requested"]) == {"2", "4"} and record["efforts"]["low"]["completion_tokens"] > 0
 
