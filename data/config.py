@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
+from thinkdial.data.dial import DialConfig, dial_config
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
 FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
@@ -45,8 +46,13 @@ class DataConfig:
                 "{8: {giveup: 0.4, minimal: 0.2, verbose: 0.4}} (synthetic families)."})
     test_fraction: float = field(default=0.1, metadata={
         "help": "Share of the problem-hash space reserved for the test split (synthetic families)."})
+    dial: DialConfig | None = field(default=None, metadata={
+        "help": "Thinking budgets / effort levels of the train rows (data/dial.py `DialConfig`), e.g. "
+                "{budget_tokens_min: 2, budget_tokens_max: 32, no_budget_share: 0.2, effort_share: 0.3, "
+                "effort_budgets: {low: 4, medium: 8, high: 16}}. None: rows keep only their own columns."})
 
     def __post_init__(self):
+        self.dial = dial_config(self.dial)
         if self.source not in SOURCES:
             raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
         if self.source in FILE_SOURCES + ADAPTERS and not self.path:

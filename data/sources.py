@@ -1,6 +1,7 @@
 """Build difficulty-tagged rows (DESIGN.md "A row of data") from any configured source.
 
-Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens.
+Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens,
+budget and effort (the dial, data/dial.py: its control text is rendered into `prompt`).
 Every user-caused failure (missing column, empty file, non-integer level) raises one ValueError
 naming the file, the row and the column, before anything is written.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
+from thinkdial.data.dial import DialConfig, apply_dial, fill_effort_budget, parse_budget, parse_effort
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
 from thinkdial.io import warn
@@ -196,17 +198,28 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
         except ValueError as err:
             raise ValueError(f"{where}: row {i}: {err}") from None
         row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
+        _check_dial_columns(row, where, i, needed, cfg.dial)
         row["answer"] = str(row["answer"])
         row["source"] = cfg.source if cfg.source != "hub" else cfg.path
         rows.append(row)
     return rows
 
 
-def format_prompt(text: str, cfg: DataConfig):
-    """Return the TRL prompt for `text`: the text itself (plain) or system + user messages (chat)."""
-    if cfg.prompt_format == "plain":
+def _check_dial_columns(row: dict, where: str, index: int, columns: dict, dial: DialConfig | None) -> None:
+    """Normalise a file row's `budget` / `effort` in place (an effort alone gets its tier's budget); a bad
+    value raises naming file, row and column."""
+    for name, parse in (("budget", parse_budget), ("effort", parse_effort)):
+        if name in row:
+            row[name] = parse(row[name], f"{where}: row {index}: column {columns.get(name, name)!r}")
+    fill_effort_budget(row, dial, f"{where}: row {index}")
+
+
+def format_prompt(text: str, prompt_format: str, system_prompt: str | None = None):
+    """Return the TRL prompt for `text`: the text itself ('plain') or system + user messages ('chat', with
+    `system_prompt` or DEFAULT_SYSTEM_PROMPT)."""
+    if prompt_format == "plain":
         return text
-    return [{"role": "system", "content": cfg.system_prompt or DEFAULT_SYSTEM_PROMPT},
+    return [{"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT},
             {"role": "user", "content": text}]
 
 
@@ -218,7 +231,7 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
     if cfg.source not in FAMILIES:
         style_rng = random.Random(f"styles:{cfg.seed}")
         for i, row in enumerate(rows):
-            row["prompt"] = format_prompt(row["prompt"], cfg)
+            row["prompt"] = format_prompt(row["prompt"], cfg.prompt_format, cfg.system_prompt)
             if split == "train" and cfg.reasoning_styles:
                 _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), cfg, i)
     if limit is not None:
@@ -227,6 +240,8 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
         rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
     if not rows:
         raise ValueError(f"{cfg.source}: the {split} split is empty")
+    seeds = [f"{cfg.seed}:{problem_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
+    apply_dial(rows, cfg.dial, seeds)
     return rows
 
 

@@ -61,8 +61,10 @@ class TransformersBackend:
 
     @torch.no_grad()
     def generate(self, prompt_ids: Sequence[list[int]], max_new_tokens: int, num_samples: int = 1,
-                 stop_token_ids: Sequence[int] = (), desc: str = "generate") -> list[list[int]]:
-        """Return `num_samples` completions (token ids) per prompt, prompt-major; see the module docstring."""
+                 stop_token_ids: Sequence[int] = (), desc: str = "generate",
+                 think_budgets: Sequence[int | None] | None = None) -> list[list[int]]:
+        """Return `num_samples` completions (token ids) per prompt, prompt-major; see the module docstring.
+        `think_budgets` (one per prompt, reasoning tokens, None: no cap) hard-caps thinking (eval/think_cap.py)."""
         cfg, tok = self.config, self.tokenizer
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         stops = [tok.eos_token_id, *stop_token_ids]
@@ -84,11 +86,19 @@ class TransformersBackend:
             gen = self.model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                 num_return_sequences=num_samples, eos_token_id=stops, pad_token_id=pad_id, use_cache=True,
+                logits_processor=self._cap([think_budgets[i] for i in batch], width) if think_budgets else None,
                 **sampling,
             )[:, width:].tolist()
             for r, i in enumerate(batch):
                 out[i] = [_cut(g, set(stops), pad_id) for g in gen[r * num_samples:(r + 1) * num_samples]]
         return [c for i in range(len(prompt_ids)) for c in out[i]]
+
+
+    def _cap(self, budgets: list[int | None], prompt_width: int):
+        from thinkdial.eval.think_cap import ThinkingBudgetProcessor
+        from transformers import LogitsProcessorList
+
+        return LogitsProcessorList([ThinkingBudgetProcessor.for_tokenizer(self.tokenizer, budgets, prompt_width)])
 
 
 class VLLMBackend:

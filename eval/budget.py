@@ -138,16 +138,18 @@ def _answer_pass(backend, jobs: list[dict], config: EvalConfig) -> list[Completi
     return out
 
 
-def budget_completions(backend, prompts: list, config: EvalConfig) -> list[dict[int, Completion]]:
+def budget_completions(backend, prompts: list, config: EvalConfig,
+                       budgets: list[int] | None = None) -> list[dict[int, Completion]]:
     """Return, per sequence (prompt-major, `num_samples` per prompt), a map budget_tokens -> Completion.
 
-    Budgets are `config.budget_tokens`; the largest is the free-reasoning cap `max_reasoning_tokens`.
+    Budgets are `budgets` (default `config.budget_tokens`, whose largest is the free-reasoning cap
+    `max_reasoning_tokens`); `[config.max_reasoning_tokens]` alone is free reasoning under the cap.
     """
     traces = free_pass(backend, encode_prompts(backend.tokenizer, prompts), config)
     results: list[dict[int, Completion]] = [{} for _ in traces]
     jobs = []
     for i, t in enumerate(traces):
-        for b in config.budget_tokens:
+        for b in config.budget_tokens if budgets is None else budgets:
             within = t.closed and len(t.reasoning_ids) <= b
             extendable = within and config.extend_waits > 0 and b > 0
             if within and not extendable:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from thinkdial.eval.adherence import AXES
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.config import EvalConfig
-from thinkdial.eval.plots import PLOTS
 from thinkdial.eval.report import sample_records, write_outputs
 from thinkdial.eval.run import evaluate, load_eval_rows, results_header
 from thinkdial.eval.summary import model_summary
@@ -30,11 +30,17 @@ SCALARS = ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean"
 
 def scalar_logs(summary: dict, prefix: str = "scaling_eval") -> dict[str, float]:
     """Return the flat scalars of a results.json model entry: overall metrics, then per-level accuracy,
-    forced-direct accuracy, direct rate and mean reasoning tokens (None values dropped)."""
+    forced-direct accuracy, direct rate and mean reasoning tokens, then per dial setting accuracy, mean
+    reasoning tokens, Mean Error (%) and Control (None values dropped)."""
     logs = {f"{prefix}/{k}": summary[k] for k in SCALARS}
     for level, m in summary["levels"].items():
         for k in ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean"):
             logs[f"{prefix}/level_{level}/{k}"] = m[k]
+    dial = summary["dial"] or {}
+    for axis in AXES:
+        for key, m in dial.get(axis, {}).items():
+            for k in ("accuracy", "reasoning_tokens_mean", "mean_error_pct", "control"):
+                logs[f"{prefix}/dial_{axis}_{key}/{k}"] = m[k]
     return {k: v for k, v in logs.items() if v is not None}
 
 
@@ -84,5 +90,5 @@ def _log_wandb(logs: dict, paths: dict, records: list[dict], step: int) -> None:
         free = r["budgets"]["unlimited"]
         table.add_data(step, r["difficulty"], str(r["prompt"]), r["gold"], free["text"], free["reasoning_tokens"],
                        free["correct"])
-    images = {f"scaling_eval/{name}": wandb.Image(str(paths[name])) for name in PLOTS}
+    images = {f"scaling_eval/{name}": wandb.Image(str(path)) for name, path in paths.items() if path.suffix == ".png"}
     wandb.log({**logs, **images, "scaling_eval/samples": table, "train/global_step": step})

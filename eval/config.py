@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thinkdial.data.config import config_mapping
+from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
 
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+GENERATE_MAX_REASONING_TOKENS = 1024  # defaults of `thinkdial generate` / eval.dial.generate, in tokens
+GENERATE_MAX_ANSWER_TOKENS = 64
 
 
 @dataclass
@@ -50,6 +53,24 @@ class EvalConfig:
                 "fastest for small models on a shared machine: more threads oversubscribe the cores."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar over generation batches."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from checkpoints."})
+    requested_budgets: list[int] = field(default_factory=list, metadata={
+        "help": "The dial's budget axis: thinking budgets in reasoning tokens (<= max_reasoning_tokens) rendered "
+                "into the prompts (data/dial.py control text), decoded freely (no forcing; the cap stays "
+                "max_reasoning_tokens). Each is also a budget-forcing budget, for the side-by-side comparison. "
+                "Empty: no budget axis."})
+    efforts: list[str] = field(default_factory=list, metadata={
+        "help": f"The dial's effort axis: effort levels among {EFFORTS} rendered into the prompts, decoded "
+                "freely; each needs its tier in effort_budgets. Empty: no effort axis."})
+    effort_budgets: dict[str, int] = field(default_factory=dict, metadata={
+        "help": "Effort tier -> budget in reasoning tokens the model was trained for, e.g. {low: 4, medium: 8, "
+                "high: 16}: adherence of an effort level is measured against it (and forced at it)."})
+    input_usd_per_1m_tokens: float | None = field(default=None, metadata={
+        "help": "Price of prompt tokens, USD per 1M tokens, for the cost view (with output_usd_per_1m_tokens)."})
+    output_usd_per_1m_tokens: float | None = field(default=None, metadata={
+        "help": "Price of completion tokens (reasoning tokens bill as output), USD per 1M tokens."})
+    decode_tokens_per_s: float | None = field(default=None, metadata={
+        "help": "Decode speed in tokens per second of one request, for the cost view's latency estimate "
+                "(completion tokens / speed; prefill not counted). None: no latency column."})
 
     def __post_init__(self):
         if self.split not in ("train", "test"):
@@ -81,12 +102,54 @@ class EvalConfig:
             raise ValueError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
         if self.extend_waits < 0 or self.samples_per_level < 0 or self.cpu_threads < 0:
             raise ValueError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
+        self._check_dial()
+        self._check_costs()
+
+    def _check_dial(self) -> None:
+        if not isinstance(self.requested_budgets, list) or not isinstance(self.efforts, list) \
+                or not isinstance(self.effort_budgets, dict):
+            raise ValueError("eval config: requested_budgets and efforts must be lists, effort_budgets a mapping")
+        self.requested_budgets = sorted({self._dial_budget(f"requested_budgets[{i}]", b)
+                                         for i, b in enumerate(self.requested_budgets)})
+        self.effort_budgets = {parse_effort(k, "eval config: effort_budgets"): self._dial_budget(f"effort_budgets.{k}", v)
+                               for k, v in self.effort_budgets.items()}
+        self.efforts = [parse_effort(e, f"eval config: efforts[{i}]") for i, e in enumerate(self.efforts)]
+        missing = [e for e in self.efforts if e not in self.effort_budgets]
+        if missing:
+            raise ValueError(f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
+                             f"effort_budgets: {{{missing[0]}: N}} (reasoning tokens the model was trained for)")
+
+    def _dial_budget(self, key: str, value) -> int:
+        budget = parse_budget(value, f"eval config: {key}")
+        if budget is None or budget > self.max_reasoning_tokens:
+            raise ValueError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
+                             f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or lower "
+                             "the budget")
+        return budget
+
+    def _check_costs(self) -> None:
+        prices = (self.input_usd_per_1m_tokens, self.output_usd_per_1m_tokens)
+        if (prices[0] is None) != (prices[1] is None):
+            raise ValueError("eval config: set both input_usd_per_1m_tokens and output_usd_per_1m_tokens (or neither)")
+        for name in ("input_usd_per_1m_tokens", "output_usd_per_1m_tokens", "decode_tokens_per_s"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+                                      or (name == "decode_tokens_per_s" and value == 0)):
+                raise ValueError(f"eval config: {name} must be a number >= 0 (speed > 0), got {value!r}")
+
+    @property
+    def dial_budgets(self) -> dict[str, dict[str, int]]:
+        """Return the dial axes: {"requested": {"B": B}, "efforts": {level: tier budget}} (reasoning tokens)."""
+        return {"requested": {str(b): b for b in self.requested_budgets},
+                "efforts": {e: self.effort_budgets[e] for e in self.efforts}}
 
     @property
     def budget_tokens(self) -> list[int]:
-        """Return the budgets to evaluate, in reasoning tokens, ascending, always with 0 and the cap."""
+        """Return the budget-forcing budgets, in reasoning tokens, ascending: `budgets`, the dial's requested
+        and effort-tier budgets, 0 and the cap."""
         numeric = {self.max_reasoning_tokens if b == UNLIMITED else b for b in self.budgets}
-        return sorted(numeric | {0, self.max_reasoning_tokens})
+        dial = {b for axis in self.dial_budgets.values() for b in axis.values()}
+        return sorted(numeric | dial | {0, self.max_reasoning_tokens})
 
     def budget_label(self, budget_tokens: int) -> str:
         """Return the results key of a budget: its token count, or 'unlimited' for the cap."""

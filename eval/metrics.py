@@ -142,3 +142,29 @@ def token_matched(reference: Sequence[tuple[float, float]], other: Sequence[tupl
         if a is not None and b is not None:
             out.append({"tokens": t, "reference": a, "other": b, "delta": b - a})
     return out
+
+
+def adherence(tokens: Sequence[int], budget_tokens: int) -> dict[str, float | None]:
+    """Return how well reasoning-token counts `tokens` obey a requested budget B, under the names of their
+    sources: L1's (Aggarwal & Welleck 2025) `mean_error_pct` = 100 (E[n] - B) / B (signed: > 0 means
+    over budget) and `rmse_error_pct` = 100 sqrt(E[(n - B)^2]) / B (both None when B = 0), the
+    `violation_rate` = share with n > B (hard violations) and s1's (Muennighoff et al. 2025) `control`
+    = share with n <= B. All None when `tokens` is empty."""
+    if not tokens:
+        return {"mean_error_pct": None, "rmse_error_pct": None, "violation_rate": None, "control": None}
+    over = mean([n > budget_tokens for n in tokens])
+    return {
+        "mean_error_pct": 100.0 * (mean(tokens) - budget_tokens) / budget_tokens if budget_tokens else None,
+        "rmse_error_pct": (100.0 * math.sqrt(mean([(n - budget_tokens) ** 2 for n in tokens])) / budget_tokens
+                           if budget_tokens else None),
+        "violation_rate": over,
+        "control": 1.0 - over,
+    }
+
+
+def usd_per_1k_requests(prompt_tokens_mean: float, completion_tokens_mean: float, input_usd_per_1m_tokens: float,
+                        output_usd_per_1m_tokens: float) -> float:
+    """Return the price in USD of 1,000 requests that each read `prompt_tokens_mean` tokens and write
+    `completion_tokens_mean` (reasoning tokens bill as output) at the given prices per 1M tokens."""
+    return 1000 * (prompt_tokens_mean * input_usd_per_1m_tokens
+                   + completion_tokens_mean * output_usd_per_1m_tokens) / 1_000_000

@@ -1,4 +1,5 @@
-"""The three PNG plots of a scaling eval, one line per checkpoint (matplotlib, Agg backend)."""
+"""The PNG plots of a scaling eval, one line per checkpoint (matplotlib, Agg backend): the three of
+budget forcing and difficulty, then the dial's and the cost view's when the results have them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from thinkdial.data.dial import EFFORTS  # noqa: E402
 from thinkdial.eval.metrics import budget_x  # noqa: E402
 
 PLOTS = ("accuracy_vs_budget", "tokens_vs_difficulty", "accuracy_vs_difficulty")
+DIAL_PLOTS = ("dial_accuracy_vs_budget", "dial_requested_vs_used", "dial_efforts", "cost_accuracy_vs_usd")
+
+
+def plot_names(models: dict) -> list[str]:
+    """Return the names of the plots `models` (results.json entries) have data for: PLOTS, then those of
+    DIAL_PLOTS whose axes were evaluated (the cost plot needs prices)."""
+    dials = [m["dial"] for m in models.values() if m.get("dial")]
+    has = {"dial_accuracy_vs_budget": any(d["requested"] for d in dials),
+           "dial_requested_vs_used": any(d["requested"] for d in dials),
+           "dial_efforts": any(d["efforts"] for d in dials),
+           "cost_accuracy_vs_usd": any(m["cost"]["free"]["usd_per_1k_requests"] is not None for m in models.values())}
+    return [*PLOTS, *(name for name in DIAL_PLOTS if has[name])]
 
 
 def _levels(model: dict) -> list[float]:
@@ -57,19 +71,103 @@ def _accuracy_vs_difficulty(ax, models: dict) -> None:
     _chance(ax, models)
 
 
+def _requested(models: dict) -> list[int]:
+    return sorted({int(b) for m in models.values() if m.get("dial") for b in m["dial"]["requested"]})
+
+
+def _dial_accuracy_vs_budget(ax, models: dict, budget_tokens: list[int]) -> None:
+    requested = _requested(models)
+    xs = [budget_x(b) for b in requested]
+    for label, m in models.items():
+        forcing = dict(zip(budget_tokens, m["budget_curve"].values(), strict=True))
+        color = None
+        if m.get("dial") and m["dial"]["requested"]:
+            line, = ax.plot(xs, [m["dial"]["requested"][str(b)]["accuracy"] for b in requested], marker="o",
+                            label=f"{label} (dial: budget in the prompt)")
+            color = line.get_color()
+        ax.plot(xs, [forcing[b] for b in requested], marker="x", linestyle="--", color=color,
+                label=f"{label} (budget forcing)")
+    ax.set_xticks(xs, [str(b) for b in requested])
+    ax.set_xlabel("requested budget B (reasoning tokens; axis log2(1+B))")
+    ax.set_ylabel("accuracy (fraction correct)")
+    ax.set_title("Accuracy vs requested budget: dial vs forcing")
+    _chance(ax, models)
+
+
+def _dial_requested_vs_used(ax, models: dict) -> None:
+    requested = _requested(models)
+    for label, m in models.items():
+        if m.get("dial") and m["dial"]["requested"]:
+            points = [m["dial"]["requested"][str(b)] for b in requested]
+            line, = ax.plot(requested, [p["reasoning_tokens_mean"] for p in points], marker="o", label=f"{label} mean")
+            ax.plot(requested, [p["reasoning_tokens_p90"] for p in points], marker=".", linestyle=":",
+                    color=line.get_color(), label=f"{label} p90")
+    ax.plot([0, requested[-1]], [0, requested[-1]], color="black", linestyle="--", linewidth=1, label="y = x (budget)")
+    ax.set_xlabel("requested budget B (reasoning tokens)")
+    ax.set_ylabel("reasoning tokens used")
+    ax.set_title("Requested vs used reasoning tokens")
+
+
+def _dial_efforts(ax, models: dict) -> None:
+    levels = [e for e in EFFORTS if any(m.get("dial") and e in m["dial"]["efforts"] for m in models.values())]
+    tokens_ax = ax.twinx()
+    for label, m in models.items():
+        if m.get("dial") and m["dial"]["efforts"]:
+            shown = [e for e in levels if e in m["dial"]["efforts"]]
+            xs = [levels.index(e) for e in shown]
+            line, = ax.plot(xs, [m["dial"]["efforts"][e]["accuracy"] for e in shown], marker="o",
+                            label=f"{label} accuracy")
+            tokens_ax.plot(xs, [m["dial"]["efforts"][e]["reasoning_tokens_mean"] for e in shown], marker="s",
+                           linestyle="--", color=line.get_color(), label=f"{label} mean tokens (right)")
+    tiers = {e: s["budget_tokens"] for m in models.values() if m.get("dial") for e, s in m["dial"]["efforts"].items()}
+    tokens_ax.plot(range(len(levels)), [tiers[e] for e in levels], marker="_", markersize=14, linestyle="none",
+                   color="black", label="tier budget (right)")
+    ax.set_xticks(range(len(levels)), levels)
+    ax.set_xlabel("effort level")
+    ax.set_ylabel("accuracy (fraction correct)")
+    tokens_ax.set_ylabel("reasoning tokens")
+    ax.set_title("Accuracy and reasoning tokens per effort level")
+
+
+def _cost_accuracy_vs_usd(ax, models: dict) -> None:
+    for label, m in models.items():
+        cost = m["cost"]
+        forcing = list(cost["forcing"].values())
+        line, = ax.plot([c["usd_per_1k_requests"] for c in forcing], [c["accuracy"] for c in forcing], marker="x",
+                        linestyle="--", label=f"{label} budget forcing")
+        color = line.get_color()
+        ax.plot([cost["free"]["usd_per_1k_requests"]], [cost["free"]["accuracy"]], marker="*", markersize=12,
+                linestyle="none", color=color, label=f"{label} free (adaptive)")
+        if cost.get("requested"):
+            dial = list(cost["requested"].values())
+            ax.plot([c["usd_per_1k_requests"] for c in dial], [c["accuracy"] for c in dial], marker="o",
+                    color=color, label=f"{label} dial budgets")
+        for effort, c in cost.get("efforts", {}).items():
+            ax.plot([c["usd_per_1k_requests"]], [c["accuracy"]], marker="s", linestyle="none", color=color)
+            ax.annotate(effort, (c["usd_per_1k_requests"], c["accuracy"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.set_xlabel("USD per 1,000 requests (measured prompt + completion tokens)")
+    ax.set_ylabel("accuracy (fraction correct)")
+    ax.set_title("Accuracy vs cost")
+
+
 def write_plots(models: dict[str, dict], budget_tokens: list[int], out_dir: str | Path) -> dict[str, Path]:
-    """Write the plots of `models` (results.json entries) under out_dir; return name -> PNG path."""
+    """Write the plots of `models` (results.json entries; `plot_names`) under out_dir; return name -> PNG path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     draw = {"accuracy_vs_budget": lambda ax: _accuracy_vs_budget(ax, models, budget_tokens),
             "tokens_vs_difficulty": lambda ax: _tokens_vs_difficulty(ax, models),
-            "accuracy_vs_difficulty": lambda ax: _accuracy_vs_difficulty(ax, models)}
+            "accuracy_vs_difficulty": lambda ax: _accuracy_vs_difficulty(ax, models),
+            "dial_accuracy_vs_budget": lambda ax: _dial_accuracy_vs_budget(ax, models, budget_tokens),
+            "dial_requested_vs_used": lambda ax: _dial_requested_vs_used(ax, models),
+            "dial_efforts": lambda ax: _dial_efforts(ax, models),
+            "cost_accuracy_vs_usd": lambda ax: _cost_accuracy_vs_usd(ax, models)}
     paths = {}
-    for name in PLOTS:
+    for name in plot_names(models):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
         draw[name](ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(handles=[h for a in fig.axes for h in a.get_legend_handles_labels()[0]], fontsize=8)
         fig.tight_layout()
         paths[name] = out / f"{name}.png"
         fig.savefig(paths[name])

@@ -7,21 +7,16 @@ import os
 from pathlib import Path
 
 from thinkdial.eval.config import EvalConfig
-from thinkdial.eval.plots import PLOTS, write_plots
+from thinkdial.eval.dial_report import dial_lines, dial_sections
+from thinkdial.eval.plots import plot_names, write_plots
+from thinkdial.eval.tables import fmt as _fmt
+from thinkdial.eval.tables import md_table as _md_table
 
 SCHEMA = "thinkdial.eval/1"
 TABLE_COLUMNS = ("level", "accuracy", "acc_direct", "direct_rate", "chance", "tokens_mean", "min_tokens_mean")
 SUMMARY_METRICS = ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean", "reasoning_tokens_median",
                    "reasoning_tokens_p90", "spearman_difficulty_tokens", "budget_curve_area_log2",
                    "overthinking_tokens_mean", "tokens_over_oracle", "truncated_rate")
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _delta(value, ref) -> str:
@@ -38,7 +33,7 @@ def format_table(results: dict) -> str:
     """Return the stdout summary: one per-level block per model, then a comparison when 2+ models.
 
     Columns: level, accuracy (free reasoning), accuracy_direct (forced B=0), direct_rate, chance
-    accuracy, mean reasoning tokens, mean oracle-minimum reasoning tokens.
+    accuracy, mean reasoning tokens, mean oracle-minimum reasoning tokens. Then the dial's block.
     """
     blocks = []
     for label, m in results["models"].items():
@@ -61,12 +56,8 @@ def format_table(results: dict) -> str:
                                                                               rref.get("reasoning_tokens_mean")) if i else "")
                            for i, x in enumerate(ms)])
         blocks.append(f"== comparison (deltas vs {labels[0]})\n" + _grid(header, rows))
-    return "\n\n".join(blocks)
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    dial = dial_lines(results["models"])
+    return "\n\n".join(blocks + ([dial] if dial else []))
 
 
 def _side_by_side(models: dict) -> str:
@@ -132,7 +123,8 @@ def _samples(records_by_model: dict[str, list[dict]], per_level: int) -> str:
 
 
 def render_report(results: dict, records_by_model: dict[str, list[dict]], config: EvalConfig) -> str:
-    """Return report.md: side-by-side table with deltas vs the first model, plots, sample completions."""
+    """Return report.md: side-by-side table with deltas vs the first model, the dial and cost sections,
+    plots, sample completions."""
     data = results["data"]
     sections = [
         "# thinkdial scaling eval",
@@ -147,7 +139,9 @@ def render_report(results: dict, records_by_model: dict[str, list[dict]], config
     ]
     if results.get("comparisons"):
         sections.append("## Token-matched comparison\n\n" + _token_matched(results))
-    sections.append("## Plots\n\n" + "\n\n".join(f"![{name}](plots/{name}.png)" for name in PLOTS))
+    sections += dial_sections(results["models"], config)
+    sections.append("## Plots\n\n" + "\n\n".join(f"![{name}](plots/{name}.png)"
+                                                   for name in plot_names(results["models"])))
     if config.samples_per_level:
         sections.append("## Sample completions\n\n" + _samples(records_by_model, config.samples_per_level))
     return "\n\n".join(sections) + "\n"

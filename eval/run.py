@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
+from thinkdial.eval.adherence import add_dial_completions, add_token_counts, check_rows
 from thinkdial.eval.backends import check_checkpoint, load_backend
 from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.config import EvalConfig
@@ -45,13 +46,19 @@ def load_eval_rows(config: EvalConfig) -> list[dict]:
     rows = build_rows(load_data_config(config.data_config), config.split, config.limit)
     if not rows:
         raise ValueError(f"{config.data_config}: the {config.split} split has no rows to evaluate")
+    check_rows(rows, config)
     return rows
 
 
-def evaluate(backend, rows: list[dict], config: EvalConfig) -> list[dict]:
-    """Return the per-sequence records of `backend`'s model on `rows` at every budget of `config`."""
+def evaluate(backend, rows: list[dict], config: EvalConfig, dial: bool = True) -> list[dict]:
+    """Return the per-sequence records of `backend`'s model on `rows` at every budget of `config` and,
+    when `dial`, every setting of its dial axes; each completion with its prompt / completion tokens."""
     torch.manual_seed(config.seed)
-    return example_records(rows, budget_completions(backend, [r["prompt"] for r in rows], config), config)
+    records = example_records(rows, budget_completions(backend, [r["prompt"] for r in rows], config), config)
+    if dial:
+        add_dial_completions(backend, rows, records, config)
+    add_token_counts(records, backend.tokenizer)
+    return records
 
 
 def results_header(config: EvalConfig, rows: list[dict]) -> dict:
@@ -60,10 +67,14 @@ def results_header(config: EvalConfig, rows: list[dict]) -> dict:
             "eval": {**asdict(config), "budget_tokens": config.budget_tokens}, "models": {}}
 
 
-def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print) -> dict:
-    """Evaluate every `LABEL=PATH` checkpoint, write the eval's files under out_dir, print the
-    summary table through `log`; return the results.json dict."""
+def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print,
+             no_dial: tuple[str, ...] = ()) -> dict:
+    """Evaluate every `LABEL=PATH` checkpoint (the labels in `no_dial` without the dial axes), write the
+    eval's files under out_dir, print the summary table through `log`; return the results.json dict."""
     models = parse_models(model_specs)
+    unknown = sorted(set(no_dial) - set(models))
+    if unknown:
+        raise ValueError(f"--no-dial: {unknown} name(s) no --model label; labels: {sorted(models)}")
     rows = load_eval_rows(config)
     results = results_header(config, rows)
     records_by_model = {}
@@ -72,7 +83,7 @@ def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, lo
         for label, path in models.items():
             start = time.perf_counter()
             backend = load_backend(path, config)
-            records_by_model[label] = evaluate(backend, rows, config)
+            records_by_model[label] = evaluate(backend, rows, config, dial=label not in no_dial)
             summary = model_summary(records_by_model[label], config, path)
             summary["backend"] = backend.name
             summary["wall_seconds"] = round(time.perf_counter() - start, 2)

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from thinkdial.data.synthetic import chance_accuracy
 from thinkdial.eval import metrics
+from thinkdial.eval.adherence import cost_metrics, dial_metrics
 from thinkdial.eval.budget import Completion
 from thinkdial.eval.config import EvalConfig
 from thinkdial.rewards.correctness import is_correct
@@ -42,7 +43,8 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
     Keys: n (rows), accuracy, accuracy_direct, direct_rate, reasoning_tokens_mean / _median / _p90,
     min_reasoning_tokens_mean, chance_accuracy, truncated_rate (free think blocks closed by the cap),
     budget_curve and budget_tokens_mean (per budget label), budget_curve_area_log2,
-    overthinking_tokens_mean (over rows right at some budget), tokens_over_oracle, pass_at_k.
+    overthinking_tokens_mean (over rows right at some budget), tokens_over_oracle, pass_at_k, dial (the
+    dial axes, eval/adherence.py; None when not evaluated).
     """
     free = [r["budgets"]["unlimited"] for r in records]
     tokens = [c["reasoning_tokens"] for c in free]
@@ -73,6 +75,7 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
         "overthinking_tokens_mean": metrics.mean(over),
         "tokens_over_oracle": metrics.oracle_ratio(tokens, oracle) if has_oracle else None,
         "pass_at_k": _pass_at_k(records, config),
+        "dial": dial_metrics(records, config),
     }
 
 
@@ -82,7 +85,7 @@ def level_key(difficulty) -> str:
 
 
 def model_summary(records: list[dict], config: EvalConfig, path: str) -> dict:
-    """Return the results.json entry of one checkpoint: overall metrics, adaptivity and `levels`."""
+    """Return the results.json entry of one checkpoint: overall metrics, adaptivity, `levels` and `cost`."""
     by_level: dict[float, list[dict]] = defaultdict(list)
     for r in records:
         by_level[float(r["difficulty"])].append(r)
@@ -96,6 +99,7 @@ def model_summary(records: list[dict], config: EvalConfig, path: str) -> dict:
         "tokens_easiest_level": levels[keys[0]]["reasoning_tokens_mean"],
         "tokens_hardest_level": levels[keys[-1]]["reasoning_tokens_mean"],
         "levels": levels,
+        "cost": cost_metrics(records, config),
     }
 
 

@@ -36,6 +36,7 @@ def heavy_imports(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["rewards", "list"], ["data", "--help"], ["eval", "--help"],
+                                  ["generate", "--help"],
                                   ["data", "--config", "configs/tiny/data.yaml", "--split", "test", "--limit", "8"]])
 def test_light_commands_import_no_torch_trl_or_transformers(argv):
     result = probe(argv)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 from thinkdial.rewards.config import load_reward_config
+from thinkdial.train.dial_card import dial_card_section
 from thinkdial.train.recipe import EMBEDDED
 
 from thinkdial.io import warn
@@ -118,15 +119,6 @@ print("answer:", answer.strip())
 """
 
 
-def thinking_budget_section(evaluation: Path | None) -> str:
-    """Return the card's thinking-budget section: how to give the model a reasoning budget / effort at inference,
-    and a table of how closely it keeps to it (from `evaluation`). Empty for now.
-
-    DIAL: the budget dial adds its usage snippet and adherence table here.
-    """
-    return ""
-
-
 def reward_section(config: dict, folder: Path) -> str:
     """Return the card's reward config section and copy the file to folder/reward_config.yaml, only when the
     file the run config names parses as a reward config (else the section says it was not included and why,
@@ -192,8 +184,9 @@ def model_card(checkpoint: Path, folder: Path, model_id: str, evaluation: Path |
     output_format = (f"## Output format\n\nCompletions are `{THINK_OPEN}reasoning{THINK_CLOSE}answer`. Reasoning "
                      "tokens are the tokens inside the think block; an empty block means the model chose to answer "
                      "directly.\n")
+    evaluation_text = eval_section(evaluation, folder)  # copies the eval files the dial section reads
     sections = [card_header(base, license) + "\n" + intro,
                 usage_section(model_id, config.get("max_completion_length") or USAGE_NEW_TOKENS),
-                thinking_budget_section(evaluation), output_format, recipe_section(config),
-                reward_section(config, folder), eval_section(evaluation, folder)]
+                dial_card_section(folder, config, model_id), output_format, recipe_section(config),
+                reward_section(config, folder), evaluation_text]
     return "\n".join(s for s in sections if s)

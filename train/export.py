@@ -22,7 +22,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_dir_of
+from thinkdial.data.dial import dial_chat_template
+from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_config, run_dir_of
+from thinkdial.train.dial_card import run_prompt_format
 
 from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
 
@@ -179,13 +181,14 @@ def swap_into_place(new: Path, out: Path) -> None:
         shutil.rmtree(aside)
 
 
-def write_model(model, tokenizer, folder: Path) -> None:
+def write_model(model, tokenizer, folder: Path, prompt_format: str) -> None:
     """Save `model` (safetensors, generation config with the tokenizer's pad/EOS) and `tokenizer` (chat
-    template with the think note) to `folder`; return None."""
+    template with the think note, taking the dial's `thinking_budget` / `reasoning_effort` for prompts of
+    `prompt_format`) to `folder`; return None."""
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.chat_template = think_chat_template(tokenizer.chat_template)
+    tokenizer.chat_template = dial_chat_template(think_chat_template(tokenizer.chat_template), prompt_format)
     tokenizer.save_pretrained(folder)
 
 
@@ -219,7 +222,8 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
     expected = greedy_outputs(model, tokenizer)
     stage = stage_folder(target)
     try:
-        write_model(model.merge_and_unload() if is_lora else model, tokenizer, stage)
+        write_model(model.merge_and_unload() if is_lora else model, tokenizer, stage,
+                    run_prompt_format(run_config(run_dir_of(checkpoint))))
         verify(stage, expected)
         print(f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
               f"{' (LoRA merged)' if is_lora else ''}")
