@@ -31,8 +31,8 @@ def register(subparsers) -> None:
 
 def run_score(args) -> int:
     """Score `args.input` with `args.config`; write JSON lines and print a level summary; return 0."""
-    from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.rewards.group import prompt_key
+    from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.rewards.score import advantages, level_summary, read_rows, score_rows
 
     config = load_reward_config(args.config)  # validated before anything heavy loads

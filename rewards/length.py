@@ -311,3 +311,43 @@ class TwoSidedReward(Reward):
             return correct
         n = batch.reasoning_tokens[i]
         return 1.0 - p.beta * rate * (n + p.think_cost_tokens * (n > 0)) / p.max_tokens
+
+
+@dataclass
+class DialParams(TwoSidedParams):
+    budget_floor: float = field(default=0.5, metadata={
+        "help": "Budget rows: share of the reward kept by a correct answer that uses its whole budget (L1-Max's "
+                "delta); the share falls linearly from 1 at 0 tokens, and is 0 past the budget."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("budget_floor", self.budget_floor, low=0.0, high=1.0)
+
+
+class DialReward(TwoSidedReward):
+    """`dial`: `two_sided` for rows without a budget; for a row with a budget of B reasoning tokens (its
+    `budget` column, also set by an effort tier) the L1-Max form (Aggarwal & Welleck 2025, multiplicative:
+    an additive budget term collapses to very short chains), with the adaptive reward inside the budget:
+
+        r = two_sided(c, n) * (1 - (1 - `budget_floor`) * n / B)    if n <= B   (B = 0: 1 at n = 0)
+        r = 0                                                       if n > B
+
+    So a chain that fits is paid (less the more of the budget it uses), one that does not fit earns nothing,
+    and where the budget is below what the problem needs, a direct answer beats a chain cut short.
+    """
+
+    name = "dial"
+    Params = DialParams
+    needs_columns = ("budget",)
+
+    def row(self, batch: Batch, i: int) -> float | None:
+        base = super().row(batch, i)
+        budget = batch.columns["budget"][i]
+        if base is None or budget is None:
+            return base
+        budget, n = float(budget), batch.reasoning_tokens[i]
+        if not math.isfinite(budget) or budget < 0:
+            raise ValueError(f"budget must be a finite number of tokens >= 0, got {budget}")
+        if n > budget:
+            return 0.0
+        return base * (1.0 - (1.0 - self.params.budget_floor) * n / budget) if budget else base

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from thinkdial.rewards.base import Reward
 from thinkdial.rewards.length import (
     CosineReward,
+    DialReward,
     EfficiencyReward,
     KimiReward,
     OverlongReward,
@@ -34,7 +35,8 @@ def register_reward(cls: type[Reward]) -> type[Reward]:
 
 
 for _cls in (CorrectnessReward, FormatReward, KimiReward, CosineReward, EfficiencyReward, SolveRateReward,
-             ShortestCorrectReward, TargetLengthReward, OverlongReward, NoThinkBonusReward, TwoSidedReward):
+             ShortestCorrectReward, TargetLengthReward, OverlongReward, NoThinkBonusReward, TwoSidedReward,
+             DialReward):
     register_reward(_cls)
 
 
