@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
+
+from thinkdial.io import read_yaml_mapping
 
 FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
 FILE_STYLES = ("given", "direct")  # reasoning styles of file / adapter sources: the row's own reasoning, or none
@@ -84,22 +85,6 @@ class DataConfig:
             raise ValueError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.train_rows < 1 or self.test_rows_per_level < 1:
             raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
-
-
-def read_yaml_mapping(path: str | Path, what: str) -> dict:
-    """Return the top-level mapping of YAML file `path`; errors name `what` (e.g. 'data config') and the file."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{what} not found: {file}")
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
-    return raw
 
 
 def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:

@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
 from thinkdial.rewards.registry import make_params
+
+from thinkdial.io import read_yaml_mapping
 
 
 class RewardConfigError(ValueError):
@@ -86,16 +87,9 @@ def parse_reward_config(data, source: str = "<reward config>") -> RewardConfig:
 
 def load_reward_config(path: str | Path) -> RewardConfig:
     """Return the validated `RewardConfig` read from the YAML file at `path`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"reward config not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise RewardConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from err
+        data = read_yaml_mapping(path, "reward config")
+    except ValueError as err:
+        raise RewardConfigError(str(err)) from None
     return parse_reward_config(data, str(path))
 
-
-validate_reward_config = load_reward_config  # loading validates: one clear RewardConfigError line

@@ -8,9 +8,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from thinkdial.data.config import read_yaml_mapping
 from trl import TrlParser
 
+from thinkdial.io import read_yaml_mapping
 from thinkdial.models import load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
