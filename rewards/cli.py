@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 
 from thinkdial.rewards.config import load_reward_config
 
+from thinkdial.io import jsonl_text, write_jsonl
 from thinkdial.models import load_counting_tokenizer
 
 
@@ -36,13 +36,12 @@ def run_score(args) -> int:
     funcs, weights = build_reward_funcs(config, load_counting_tokenizer(args.tokenizer))
     start = time.perf_counter()
     results = score_rows(rows, funcs, weights)
-    lines = "".join(json.dumps(r) + "\n" for r in results)
+    summary = level_summary(rows, results)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(lines)
+        write_jsonl(args.out, results)
     else:
-        sys.stdout.write(lines)
-    print(level_summary(rows, results), file=sys.stderr)
+        sys.stdout.write(jsonl_text(results))
+    print(summary, file=sys.stderr)
     print(f"scored {len(rows)} rows in {time.perf_counter() - start:.2f}s", file=sys.stderr)
     return 0
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
 from thinkdial.rewards.config import load_reward_config
+
+from thinkdial.io import write_atomic, write_jsonl
 
 CONFIG_LOADERS = {"data config": load_data_config, "reward config": load_reward_config,
                   "eval config": load_eval_config}
@@ -28,3 +33,26 @@ def test_every_config_reader_names_the_file_of_a_bad_yaml(tmp_path, what):
         load(listing)
     with pytest.raises(FileNotFoundError, match=rf"{what} not found: .*none\.yaml"):
         load(tmp_path / "none.yaml")
+
+
+def test_data_out_is_written_like_any_file_the_umask_allows(tmp_path):
+    from thinkdial.cli import main
+
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("source: permchain\ntest_rows_per_level: 2\n")
+    previous = os.umask(0o022)
+    try:
+        assert main(["data", "--config", str(cfg), "--split", "test", "--out", str(tmp_path / "rows.jsonl")]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "rows.jsonl").stat().st_mode) == 0o644  # not a temp file's 0o600
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):
+    out = write_jsonl(tmp_path / "rows.jsonl", [{"a": "é"}])
+    assert out.read_text(encoding="utf-8") == '{"a": "é"}\n'
+    with pytest.raises(TypeError):
+        write_jsonl(out, [{"a": 1}, {"b": object()}])
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+    assert out.read_text(encoding="utf-8") == '{"a": "é"}\n'
+    assert write_atomic(tmp_path / "new" / "x.txt", "x").read_text() == "x"  # parent folders created

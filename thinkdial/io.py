@@ -1,9 +1,12 @@
 """Base layer: input/output helpers every stage uses, one of each: warnings on stderr, the YAML-mapping
-reader of every config."""
+reader of every config, the atomic write behind every file thinkdial writes, JSONL writing."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -31,3 +34,27 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
     return raw
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` through a temporary file renamed over it, so a reader never sees a
+    half-written file and a failed write leaves the old one; create the parent folders; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def jsonl_text(rows: Iterable[dict]) -> str:
+    """Return `rows` as JSONL text: one JSON object per line (non-ASCII characters kept as they are)."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
+    """Write `rows` as JSONL (`jsonl_text`, UTF-8) to `path` atomically; return the path."""
+    return write_atomic(path, jsonl_text(rows))
