@@ -7,7 +7,6 @@ naming the file, the row and the column, before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
-from thinkdial.io import warn
+from thinkdial.io import prompt_hash, warn
 
 DEFAULT_SYSTEM_PROMPT = (
     f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "
@@ -25,15 +24,9 @@ DEFAULT_SYSTEM_PROMPT = (
 _HASH_BUCKETS = 10_000
 
 
-def problem_hash(prompt) -> str:
-    """Return the sha256 hex digest of a prompt (text, or chat messages) — the problem's identity."""
-    text = prompt if isinstance(prompt, str) else "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def in_test_split(prompt, test_fraction: float) -> bool:
     """Return True when the problem's content hash falls in the test share of the hash space."""
-    return int(problem_hash(prompt)[:12], 16) % _HASH_BUCKETS < test_fraction * _HASH_BUCKETS
+    return int(prompt_hash(prompt)[:12], 16) % _HASH_BUCKETS < test_fraction * _HASH_BUCKETS
 
 
 def _split_rng(cfg: DataConfig, split: str) -> random.Random:

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from thinkdial.data.completion import parse_completion
 from thinkdial.data.config import load_data_config
-from thinkdial.data.sources import build_rows, problem_hash
+from thinkdial.data.sources import build_rows
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
+
+from thinkdial.io import prompt_hash
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROW_KEYS = {"prompt", "answer", "difficulty", "source"}
@@ -60,8 +62,8 @@ def test_deterministic_for_a_seed_and_different_across_seeds():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_train_and_test_never_share_a_problem(family):
     cfg = synth(family, train_rows=20000)
-    train = {problem_hash(r["prompt"]) for r in build_rows(cfg, "train")}
-    test = [problem_hash(r["prompt"]) for r in build_rows(cfg, "test")]
+    train = {prompt_hash(r["prompt"]) for r in build_rows(cfg, "train")}
+    test = [prompt_hash(r["prompt"]) for r in build_rows(cfg, "test")]
     assert not train & set(test)
     assert len(test) == len(set(test)) == 8 * 30  # unique, every level filled
 

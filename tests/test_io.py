@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 
@@ -10,7 +11,7 @@ from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
 from thinkdial.rewards.config import load_reward_config
 
-from thinkdial.io import write_atomic, write_jsonl
+from thinkdial.io import prompt_hash, write_atomic, write_jsonl
 
 CONFIG_LOADERS = {"data config": load_data_config, "reward config": load_reward_config,
                   "eval config": load_eval_config}
@@ -56,3 +57,25 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
     assert out.read_text(encoding="utf-8") == '{"a": "é"}\n'
     assert write_atomic(tmp_path / "new" / "x.txt", "x").read_text() == "x"  # parent folders created
+
+
+def test_prompt_hash_keeps_the_synthetic_split_and_tells_every_chat_prompt_apart():
+    text = "5:CFAhbfde="
+    # The train/test split of every published synthetic result hashes the prompt text with sha256: keep it.
+    assert prompt_hash(text) == hashlib.sha256(text.encode()).hexdigest()
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "q", "name": "alice"}]
+    other = [chat[0], {**chat[1], "name": "bob"}]
+    assert prompt_hash(chat) != prompt_hash(other)  # every key of a message counts
+    assert prompt_hash(chat) == prompt_hash([dict(reversed(m.items())) for m in chat])  # key order does not
+    assert len(prompt_hash("\ud800 lone surrogate")) == 64  # text a JSON file can hold hashes too
+
+
+def test_a_reward_group_is_the_problem_the_data_split_names():
+    from thinkdial.rewards.batch import build_batch
+
+    from thinkdial.tiny import build_core_tokenizer
+
+    prompts = ["1:Abcdefgh=", [{"role": "user", "content": "q"}]] * 2
+    batch = build_batch(build_core_tokenizer(), prompts, ["<think>1</think>2"] * 4, {})
+    assert batch.group_keys == [prompt_hash(p) for p in prompts]
+    assert {key: g.size for key, g in batch.groups.items()} == {prompt_hash(prompts[0]): 2, prompt_hash(prompts[1]): 2}

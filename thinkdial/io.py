@@ -1,8 +1,10 @@
 """Base layer: input/output helpers every stage uses, one of each: warnings on stderr, the YAML-mapping
-reader of every config, the atomic write behind every file thinkdial writes, JSONL writing."""
+reader of every config, the atomic write behind every file thinkdial writes, JSONL writing, and the prompt
+hash (a problem's identity: the train/test split, reward groups)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -58,3 +60,10 @@ def jsonl_text(rows: Iterable[dict]) -> str:
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     """Write `rows` as JSONL (`jsonl_text`, UTF-8) to `path` atomically; return the path."""
     return write_atomic(path, jsonl_text(rows))
+
+
+def prompt_hash(prompt) -> str:
+    """Return the sha256 hex digest (64 digits) of a prompt: its text, or its chat messages as sorted-key JSON
+    (every key of every message counts). Equal prompts hash equal on every process and machine."""
+    text = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
