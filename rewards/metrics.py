@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import math
 
-
-def level_name(difficulty) -> str | None:
-    """Return the level label of a difficulty: `3` for an int level, `0.4` (tenths) for a float; None if absent."""
-    if difficulty is None or isinstance(difficulty, bool):
-        return None
-    value = float(difficulty)
-    if not math.isfinite(value):
-        return None
-    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+from thinkdial.io import level_label
 
 
 def _label_order(label: str) -> tuple:
@@ -41,6 +33,6 @@ def means_by_label(labels: list[str | None], columns: dict[str, list]) -> dict[s
 
 def level_metrics(difficulty: list, reasoning_tokens: list[int], correct: list[bool | None]) -> dict[str, float]:
     """Return `level_<k>/reasoning_tokens` and `level_<k>/accuracy` for every difficulty level present."""
-    means = means_by_label([level_name(d) for d in difficulty], {"reasoning_tokens": reasoning_tokens, "accuracy": correct})
+    means = means_by_label([level_label(d) for d in difficulty], {"reasoning_tokens": reasoning_tokens, "accuracy": correct})
     return {f"level_{label}/{name}": value for label, stats in means.items()
             for name, value in stats.items() if name != "n"}

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from thinkdial.rewards.base import Reward
 from thinkdial.rewards.batch import build_batch
-from thinkdial.rewards.metrics import level_name, means_by_label
+from thinkdial.rewards.metrics import means_by_label
+
+from thinkdial.io import level_label
 
 REQUIRED_KEYS = ("prompt", "completion", "answer")
 
@@ -64,7 +66,7 @@ def level_summary(rows: list[dict], results: list[dict]) -> str:
     for name in results[0]["rewards"]:
         columns[name] = [r["rewards"][name] for r in results]
     columns["total"] = [r["total"] for r in results]
-    by_level = means_by_label([level_name(r.get("difficulty")) for r in rows], columns)
+    by_level = means_by_label([level_label(r.get("difficulty")) for r in rows], columns)
     by_level.update(means_by_label(["all"] * len(rows), columns))
     header = ["level", "n", *columns]
     lines = ["  ".join(f"{h:>12}" for h in header)]

@@ -11,7 +11,7 @@ from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
 from thinkdial.rewards.config import load_reward_config
 
-from thinkdial.io import prompt_hash, write_atomic, write_jsonl
+from thinkdial.io import level_label, prompt_hash, write_atomic, write_jsonl
 
 CONFIG_LOADERS = {"data config": load_data_config, "reward config": load_reward_config,
                   "eval config": load_eval_config}
@@ -79,3 +79,26 @@ def test_a_reward_group_is_the_problem_the_data_split_names():
     batch = build_batch(build_core_tokenizer(), prompts, ["<think>1</think>2"] * 4, {})
     assert batch.group_keys == [prompt_hash(p) for p in prompts]
     assert {key: g.size for key, g in batch.groups.items()} == {prompt_hash(prompts[0]): 2, prompt_hash(prompts[1]): 2}
+
+
+def eval_record(index: int, difficulty) -> dict:
+    """A per-example record of results.json's shape (budgets 0 and unlimited, both right)."""
+    completion = {"text": "<think></think>1", "answer": "1", "reasoning_tokens": 0, "forced": False, "waits": 0,
+                  "correct": True}
+    return {"index": index, "sample": 0, "difficulty": difficulty, "source": "jsonl", "prompt": "p", "gold": "1",
+            "min_reasoning_tokens": None, "budgets": {"0": completion, "unlimited": completion}}
+
+
+def test_a_level_has_one_label_in_training_metrics_and_in_results_json():
+    from thinkdial.eval.config import EvalConfig
+    from thinkdial.eval.summary import model_summary
+    from thinkdial.rewards.metrics import level_metrics
+
+    difficulty = [0.2, 0.25, 3, 3.0]
+    trained = level_metrics(difficulty, [0, 1, 2, 3], [True, True, False, None])
+    assert sorted(trained) == ["level_0.2/accuracy", "level_0.2/reasoning_tokens", "level_0.25/accuracy",
+                               "level_0.25/reasoning_tokens", "level_3/accuracy", "level_3/reasoning_tokens"]
+    summary = model_summary([eval_record(i, d) for i, d in enumerate(difficulty)],
+                            EvalConfig(budgets=[0, "unlimited"]), "model")
+    assert list(summary["levels"]) == ["0.2", "0.25", "3"]
+    assert [level_label(v) for v in (None, True, float("nan"), 1e-7, 7)] == [None, None, None, "1e-07", "7"]

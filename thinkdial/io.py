@@ -1,11 +1,13 @@
 """Base layer: input/output helpers every stage uses, one of each: warnings on stderr, the YAML-mapping
-reader of every config, the atomic write behind every file thinkdial writes, JSONL writing, and the prompt
-hash (a problem's identity: the train/test split, reward groups)."""
+reader of every config, the atomic write behind every file thinkdial writes, JSONL writing, the prompt hash
+(a problem's identity: the train/test split, reward groups) and the label of a difficulty level (wandb
+metric names, results.json keys)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable
@@ -67,3 +69,14 @@ def prompt_hash(prompt) -> str:
     (every key of every message counts). Equal prompts hash equal on every process and machine."""
     text = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def level_label(difficulty) -> str | None:
+    """Return the label of a difficulty level: '3' for an integer level, the shortest form of a float
+    ('0.25', up to 6 significant digits), None when absent (None, a bool, NaN or infinite)."""
+    if difficulty is None or isinstance(difficulty, bool):
+        return None
+    value = float(difficulty)
+    if not math.isfinite(value):
+        return None
+    return str(int(value)) if value.is_integer() else f"{value:g}"
