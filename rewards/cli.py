@@ -31,9 +31,12 @@ def run_score(args) -> int:
     from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.rewards.score import level_summary, read_rows, score_rows
 
+    from thinkdial.tiny import build_core_tokenizer
+
     config = load_reward_config(args.config)  # validated before anything heavy loads
     rows = read_rows(args.input)
-    funcs, weights = build_reward_funcs(config, load_counting_tokenizer(args.tokenizer))
+    tokenizer = build_core_tokenizer() if args.tokenizer is None else load_counting_tokenizer(args.tokenizer)
+    funcs, weights = build_reward_funcs(config, tokenizer)
     start = time.perf_counter()
     results = score_rows(rows, funcs, weights)
     summary = level_summary(rows, results)
@@ -48,11 +51,14 @@ def run_score(args) -> int:
 
 def run_list(args) -> int:
     """Print every registered reward with its params (type, default, help); return 0."""
-    from thinkdial.rewards.registry import REWARDS
+    import typing
+
+    from thinkdial.rewards.registry import REWARDS, type_name
 
     for name, cls in sorted(REWARDS.items()):
         print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        hints = typing.get_type_hints(cls.Params)
         for f in dataclasses.fields(cls.Params):
             default = "required" if f.default is dataclasses.MISSING else f"default {f.default!r}"
-            print(f"    {f.name} ({f.type}, {default}): {f.metadata.get('help', '')}")
+            print(f"    {f.name} ({type_name(hints[f.name])}, {default}): {f.metadata.get('help', '')}")
     return 0
