@@ -1,7 +1,9 @@
-"""Base layer: input/output helpers every stage uses, one of each: warnings on stderr, the YAML-mapping
-reader of every config, the atomic write behind every file thinkdial writes, JSONL writing, the prompt hash
-(a problem's identity: the train/test split, reward groups) and the label of a difficulty level (wandb
-metric names, results.json keys)."""
+"""Base layer: input/output helpers every stage uses, one of each.
+
+Warnings on stderr, the YAML-mapping reader of every config, the JSONL reader and writer, the atomic
+write behind every file thinkdial writes, the prompt hash (a problem's identity: train/test split,
+reward groups) and the label of a difficulty level (wandb metric names, results.json keys).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +40,34 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
     return raw
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """Return (line number, object) for every non-blank line of JSONL file `path`.
+
+    A line that is not UTF-8, not JSON or not a JSON object raises one ValueError naming the file, the
+    line and the cause; a last line cut off mid-object (no final newline) is reported as a truncated file.
+    """
+    lines = Path(path).read_bytes().split(b"\n")
+    rows = []
+    for line_no, raw in enumerate(lines, 1):
+        where = f"{path}:{line_no}"
+        try:
+            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                             "re-save the file as UTF-8") from None
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            cut = " (the file ends mid-line: truncated?)" if line_no == len(lines) else ""
+            raise ValueError(f"{where}: invalid JSON at column {err.colno}: {err.msg}{cut}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        rows.append((line_no, row))
+    return rows
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
