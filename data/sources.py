@@ -15,7 +15,7 @@ from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
-from thinkdial.io import prompt_hash, warn
+from thinkdial.io import prompt_hash, read_jsonl, warn
 
 DEFAULT_SYSTEM_PROMPT = (
     f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "
@@ -94,7 +94,7 @@ def _gsm8k_row(raw: dict) -> dict:
 
 def _math_row(raw: dict) -> dict:
     return {"prompt": raw["problem"], "answer": raw["answer"], "difficulty": raw["level"],
-            "reasoning": raw["solution"], "subject": raw.get("subject", "")}
+            "reasoning": raw.get("solution"), "subject": raw.get("subject", "")}
 
 
 ADAPTER_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "answer", "level", "solution")}
@@ -114,25 +114,47 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
 
 
 def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
-    """Return (where, raw records) for a file, adapter or hub source."""
-    import datasets
-
-    datasets.disable_progress_bars()
+    """Return (where, raw records) for a file, adapter or hub source; a file that cannot be read raises one
+    ValueError naming it and the cause (for JSONL, also the line)."""
     if cfg.source == "hub":
+        import datasets
+
+        datasets.disable_progress_bars()
         ds = datasets.load_dataset(cfg.path, split=cfg.splits.get(split, split))
         return f"{cfg.path}[{split}]", ds.to_list()
     file = _resolve_file(cfg, split)
-    kind = cfg.source if cfg.source not in ADAPTERS else "jsonl"
-    kind = {"jsonl": "json"}.get(kind, kind)
     if file.stat().st_size == 0:
         raise ValueError(f"{file}: the file is empty")
-    try:
-        ds = datasets.load_dataset(kind, data_files=str(file), split="train")
-    except Exception as err:  # datasets wraps parse errors in many types; report the file and the cause
-        raise ValueError(f"{file}: cannot read as {kind}: {err}") from None
-    if len(ds) == 0:
+    kind = "jsonl" if cfg.source in ADAPTERS else cfg.source
+    records = [row for _, row in read_jsonl(file)] if kind == "jsonl" else _read_table(file, kind)
+    if not records:
         raise ValueError(f"{file}: the file has no rows")
-    return str(file), ds.to_list()
+    return str(file), records
+
+
+def _read_table(file: Path, kind: str) -> list[dict]:
+    """Return the rows of a json / csv / parquet file read by `datasets`; its errors become one ValueError
+    naming the file and the underlying cause (datasets wraps them in its own error types)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the ValueError below says it, once
+    try:
+        return datasets.load_dataset(kind, data_files=str(file), split="train").to_list()
+    except Exception as err:
+        raise ValueError(f"{file}: cannot read as {kind}: {_root_cause(err)}") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+
+
+def _root_cause(err: BaseException) -> str:
+    """Return the innermost exception under `err` as text ('not UTF-8 text' for a decoding error)."""
+    while err.__cause__ or err.__context__:
+        err = err.__cause__ or err.__context__
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text (byte 0x{err.object[err.start]:02x}); re-save the file as UTF-8"
+    return f"{type(err).__name__}: {err}"
 
 
 def _as_level(value, where: str, index: int, column: str) -> int | float:
@@ -153,12 +175,12 @@ def _as_level(value, where: str, index: int, column: str) -> int | float:
 
 def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     where, records = _load_records(cfg, split)
+    present = set().union(*records)  # JSONL rows may each hold a different subset of the columns
     if cfg.source in ADAPTERS:
         needed = {c: c for c in ADAPTER_COLUMNS[cfg.source]}
         convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
         difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
     else:
-        present = set(records[0])
         mapping = {**{c: c for c in CANONICAL_COLUMNS if c in present}, "prompt": "prompt", "answer": "answer",
                    **cfg.columns}
         needed = {field: col for field, col in mapping.items()}
@@ -173,7 +195,6 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
             if difficulty_column is None:
                 row["difficulty"], row["difficulty_missing"] = 1, True
             return row
-    present = set(records[0])
     required = {needed[f] for f in ("prompt", "answer", "difficulty", "question", "problem", "level") if f in needed}
     missing = sorted(col for field, col in needed.items() if col not in present
                      and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))

@@ -142,6 +142,37 @@ def test_empty_file_is_a_clear_error(tmp_path):
         build_rows(file_cfg(tmp_path / "e.jsonl"), "train")
 
 
+@pytest.mark.parametrize("content, message", [
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "caf\xe9", "answer": 1, "lvl": 1}\n',
+     r"bad\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 11\); re-save the file as UTF-8"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y", "ans',
+     r"bad\.jsonl:2: invalid JSON: Unterminated string starting at: column 12 \(the file ends mid-line: truncated\?\)"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y" "answer": 2}\n\n',
+     r"bad\.jsonl:2: invalid JSON: Expecting ',' delimiter: column 11$"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n["q", "answer"]\n', r"bad\.jsonl:2: expected a JSON object, got list"),
+])
+def test_a_bad_jsonl_file_names_the_file_the_line_and_the_cause(tmp_path, content, message):
+    (tmp_path / "bad.jsonl").write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        build_rows(file_cfg(tmp_path / "bad.jsonl"), "train")
+
+
+def test_a_bad_gsm8k_file_and_a_non_utf8_csv_name_the_file_and_the_cause(tmp_path):
+    (tmp_path / "test.jsonl").write_bytes(b'{"question": "q", "answer": "1\\n#### 1"}\n{"question": "q2", "ans')
+    with pytest.raises(ValueError, match=r"test\.jsonl:2: invalid JSON.*truncated"):
+        build_rows(load_data_config({"source": "gsm8k", "path": str(tmp_path)}), "test")
+    (tmp_path / "d.csv").write_bytes(b"q,answer,lvl\ncaf\xe9,1,2\n")
+    with pytest.raises(ValueError, match=r"d\.csv: cannot read as csv: .*UTF8"):
+        build_rows(file_cfg(tmp_path / "d.csv", source="csv"), "train")
+
+
+def test_jsonl_rows_may_each_carry_a_different_subset_of_columns(tmp_path):
+    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1},
+                                           {"q": "y", "answer": 2, "lvl": 2, "reasoning": "r"}])
+    rows = build_rows(file_cfg(f), "train")
+    assert [r.get("reasoning") for r in rows] == [None, "r"]
+
+
 def test_non_integer_level_names_file_row_and_column(tmp_path):
     f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": "hard"}])
     with pytest.raises(ValueError, match=r"d\.jsonl: row 1: column 'lvl'"):

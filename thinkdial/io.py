@@ -63,7 +63,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
             row = json.loads(text)
         except json.JSONDecodeError as err:
             cut = " (the file ends mid-line: truncated?)" if line_no == len(lines) else ""
-            raise ValueError(f"{where}: invalid JSON at column {err.colno}: {err.msg}{cut}") from None
+            raise ValueError(f"{where}: invalid JSON: {err.msg}: column {err.colno}{cut}") from None
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
         rows.append((line_no, row))
