@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -20,8 +22,15 @@ class DataConfig:
     """One data source with its split and size settings. Unknown keys are refused."""
 
     source: str = field(metadata={"help": f"One of {SOURCES}: a synthetic family, a ready adapter, or a file/hub source."})
-    path: str | None = field(default=None, metadata={"help": "File, folder or hub id (adapters and file sources). "
-                                                               "Relative paths resolve against the config file."})
+    path: str | None = field(default=None, metadata={
+        "help": "Local file or folder (file sources, adapters). Relative paths resolve against the config file; "
+                "${NAME} is the environment variable NAME, and a path naming an unset one is dropped, so the "
+                "source falls back to `hub` (e.g. path: ${THINKDIAL_DATA_DIR}/gsm8k). A path wins over `hub`."})
+    hub: str | None = field(default=None, metadata={
+        "help": "Hugging Face dataset id (adapters and source 'hub'), read when there is no `path`, e.g. "
+                "openai/gsm8k."})
+    hub_config: str | None = field(default=None, metadata={
+        "help": "Configuration name of the `hub` dataset, e.g. main for openai/gsm8k."})
     splits: dict[str, str] = field(default_factory=dict, metadata={
         "help": "Split name -> file (relative to `path`) or hub split name, e.g. {train: train.jsonl}."})
     columns: dict[str, str] = field(default_factory=dict, metadata={
@@ -50,8 +59,7 @@ class DataConfig:
     def __post_init__(self):
         if self.source not in SOURCES:
             raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
-        if self.source in FILE_SOURCES + ADAPTERS and not self.path:
-            raise ValueError(f"data config: source {self.source!r} needs `path` (a file, folder or hub id)")
+        self._check_location()
         if self.prompt_format not in ("plain", "chat"):
             raise ValueError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
         bad = [lv for lv in self.levels if not isinstance(lv, int) or not 1 <= lv <= MAX_LEVEL]
@@ -87,6 +95,20 @@ class DataConfig:
             raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
 
 
+    def _check_location(self) -> None:
+        """Raise a ValueError unless the source has the location it reads: `hub` for source 'hub', `path`
+        for file sources, either for adapters."""
+        if self.source == "hub" and (self.path or not self.hub):
+            raise ValueError("data config: source 'hub' reads the dataset named by `hub` (e.g. hub: owner/name); "
+                             f"`path` is for local files (sources {', '.join(FILE_SOURCES[:-1])})")
+        if self.source in ADAPTERS and not (self.path or self.hub):
+            raise ValueError(f"data config: source {self.source!r} needs `path` (a local file or folder) or `hub` "
+                             "(a Hugging Face dataset id)")
+        if self.source in FILE_SOURCES[:-1] and (self.hub or not self.path):
+            raise ValueError(f"data config: source {self.source!r} reads the local file or folder named by `path` "
+                             "(`hub` is for adapters and source 'hub')")
+
+
 def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:
     """Return (raw keys with non-None `overrides` applied, folder that relative paths resolve against)
     for a YAML file or dict of `config_cls`; unknown keys raise a ValueError naming them."""
@@ -102,16 +124,33 @@ def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: di
     return raw, base
 
 
-def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
-    """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
+def load_data_config(config: str | Path | dict, /, **overrides) -> DataConfig:
+    """Return the DataConfig in YAML file `config` (or a dict), with `overrides` (any key, `path` too) applied.
 
     Relative `path` entries inside the file resolve against the file's folder, so recipes work from
-    any working directory. Unknown keys raise a ValueError naming them and the valid keys.
+    any working directory; ${NAME} in `path` expands as the field's help says. Unknown keys raise a
+    ValueError naming them and the valid keys.
     """
-    raw, base = config_mapping(path, "data config", DataConfig, overrides)
+    raw, base = config_mapping(config, "data config", DataConfig, overrides)
     if "source" not in raw:
         raise ValueError("data config: missing required key 'source'")
-    p = raw.get("path")
-    if p and raw["source"] != "hub" and not Path(p).is_absolute() and (base / p).exists():
-        raw["path"] = str((base / p).resolve())
+    p = raw.get("path") and expand_env(raw["path"], fallback=raw.get("hub"))
+    if p and not Path(p).is_absolute() and (base / p).exists():
+        p = str((base / p).resolve())
+    raw["path"] = p or None
     return DataConfig(**raw)
+
+
+_ENV_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def expand_env(path: str, fallback: str | None) -> str | None:
+    """Return `path` with each ${NAME} replaced by environment variable NAME; None when one is unset (or
+    empty) and there is a `fallback` location, a ValueError naming the variable when there is none."""
+    unset = [name for name in _ENV_VAR.findall(path) if not os.environ.get(name)]
+    if unset and fallback:
+        return None
+    if unset:
+        raise ValueError(f"data config: path {path!r} names unset environment variable(s) {', '.join(unset)}; "
+                         "set them, or give `hub` to read when they are unset")
+    return _ENV_VAR.sub(lambda m: os.environ[m.group(1)], path)

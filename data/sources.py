@@ -114,14 +114,10 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
 
 
 def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
-    """Return (where, raw records) for a file, adapter or hub source; a file that cannot be read raises one
-    ValueError naming it and the cause (for JSONL, also the line)."""
-    if cfg.source == "hub":
-        import datasets
-
-        datasets.disable_progress_bars()
-        ds = datasets.load_dataset(cfg.path, split=cfg.splits.get(split, split))
-        return f"{cfg.path}[{split}]", ds.to_list()
+    """Return (where, raw records) of `split` from the local `path` when there is one, else from `hub`; a
+    file that cannot be read raises one ValueError naming it and the cause (for JSONL, also the line)."""
+    if cfg.path is None:
+        return _load_hub(cfg, split)
     file = _resolve_file(cfg, split)
     if file.stat().st_size == 0:
         raise ValueError(f"{file}: the file is empty")
@@ -130,6 +126,22 @@ def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
     if not records:
         raise ValueError(f"{file}: the file has no rows")
     return str(file), records
+
+
+def _load_hub(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
+    """Return (where, raw records) of `split` of the hub dataset `cfg.hub` (configuration `cfg.hub_config`)."""
+    import datasets
+
+    if cfg.source in ADAPTERS and split not in ADAPTER_FILES[cfg.source]:
+        raise ValueError(f"{cfg.hub}: the {cfg.source} adapter has no {split!r} split")
+    name = cfg.splits.get(split, split)
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_dataset(cfg.hub, cfg.hub_config, split=name)
+    except Exception as err:
+        raise ValueError(f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
+                         "offline, point `path` at a local copy (configs/data/*.yaml read $THINKDIAL_DATA_DIR)") from None
+    return f"{cfg.hub}[{name}]", ds.to_list()
 
 
 def _read_table(file: Path, kind: str) -> list[dict]:
@@ -211,7 +223,7 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
             raise ValueError(f"{where}: row {i}: {err}") from None
         row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
         row["answer"] = str(row["answer"])
-        row["source"] = cfg.source if cfg.source != "hub" else cfg.path
+        row["source"] = cfg.source if cfg.source != "hub" else cfg.hub
         rows.append(row)
     return rows
 
@@ -249,7 +261,7 @@ def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> Non
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
-        raise ValueError(f"{cfg.path}: row {index}: reasoning style 'given' needs a `reasoning` column "
+        raise ValueError(f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
                          "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
     row["reasoning_style"] = style
 
