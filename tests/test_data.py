@@ -10,7 +10,7 @@ from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
 
-from thinkdial.io import prompt_hash
+from thinkdial.io import prompt_hash, write_jsonl
 
 FIXTURES = ROOT / "tests" / "fixtures"  # 40-row slices of GSM8K and MATH-500 (tests/fixtures/README.md)
 DATA_CONFIGS = ROOT / "configs" / "data"
@@ -83,11 +83,6 @@ def test_level_weights_shape_the_train_split():
     rows = build_rows(synth(train_rows=4000, level_weights=[7, 1, 1, 1, 0, 0, 0, 0]), "train")
     share1 = sum(r["difficulty"] == 1 for r in rows) / len(rows)
     assert 0.6 < share1 < 0.8 and not any(r["difficulty"] > 4 for r in rows)
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def file_cfg(path, **kw):

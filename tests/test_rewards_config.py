@@ -8,15 +8,13 @@ import pytest
 from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
 from thinkdial.rewards.registry import build_reward_funcs
 
-from thinkdial.tiny import build_tokenizer
-
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_shipped_configs_load_and_build(path):
+def test_shipped_configs_load_and_build(path, tiny_tokenizer):
     config = load_reward_config(path)
-    funcs, weights = build_reward_funcs(config, build_tokenizer())
+    funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == [c.name for c in config.components]
     assert weights == [c.weight for c in config.components]
     assert [f.log_levels for f in funcs] == [True] + [False] * (len(funcs) - 1)

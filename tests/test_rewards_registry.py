@@ -99,12 +99,10 @@ def test_params_are_checked_against_real_type_hints(monkeypatch):
     assert isinstance(make_params("solve_rate", {"max_tokens": 8, "beta": 1}).beta, float)
 
 
-def test_a_users_reward_class_and_plain_function_by_import_path(user_module):
-    from thinkdial.tiny import build_tokenizer
-
+def test_a_users_reward_class_and_plain_function_by_import_path(user_module, tiny_tokenizer):
     config = config_of({"name": f"{user_module}:starts_with_think", "weight": 0.5},
                        {"name": f"{user_module}:ShortReward", "params": {"scale": 2, "squared": True}})
-    funcs, weights = build_reward_funcs(config, build_tokenizer())
+    funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == ["starts_with_think", "user_short"] and weights == [0.5, 1.0]
     assert funcs[1].log_levels  # the first Reward component logs the per-level metrics
     completions = ["<think>abc</think>1", "x</think>2"]

@@ -7,11 +7,7 @@ import json
 import pytest
 
 from thinkdial.cli import main
-
-
-def write_rows(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
+from thinkdial.io import write_jsonl
 
 ROWS = [
     {"prompt": "a", "completion": "<think>xx</think>4", "answer": "4", "difficulty": 1},
@@ -22,7 +18,7 @@ ROWS = [
 
 
 def test_score_kimi(tmp_path, capsys):
-    write_rows(tmp_path / "in.jsonl", ROWS)
+    write_jsonl(tmp_path / "in.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
     code = main(["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl"),
                  "--out", str(out)])
@@ -39,7 +35,7 @@ def test_score_kimi(tmp_path, capsys):
 
 
 def test_score_row_without_answer_is_one_clear_line(tmp_path, capsys):
-    write_rows(tmp_path / "in.jsonl", [{"prompt": "a", "completion": "x"}])
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a", "completion": "x"}])
     code = main(["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl")])
     assert code == 2
     assert "in.jsonl:1: missing key 'answer'" in capsys.readouterr().err
@@ -58,7 +54,7 @@ def test_score_row_without_answer_is_one_clear_line(tmp_path, capsys):
 def test_every_row_is_checked_before_anything_is_scored_or_written(tmp_path, capsys, field, value, expected):
     rows = [{**r, "budget": 8} for r in ROWS]
     rows[2][field] = value
-    write_rows(tmp_path / "in.jsonl", rows)
+    write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
     code = main(["rewards", "score", "--config", "configs/rewards/target_length.yaml",
                  "--input", str(tmp_path / "in.jsonl"), "--out", str(out)])

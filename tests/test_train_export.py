@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from test_train_grpo import ROOT, TINY_ARGS, use_varied_reward
+from conftest import ROOT, TINY_ARGS
 from thinkdial.train.export import export, load_checkpoint_model
 from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
 from thinkdial.train.recipe import parse_recipe
@@ -15,10 +15,10 @@ from thinkdial.models import load_tokenizer
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("use_varied_reward")
 def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    use_varied_reward(monkeypatch)
     monkeypatch.chdir(ROOT)
     run, out = tmp_path / "run", tmp_path / "export"
     config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [
