@@ -1,4 +1,4 @@
-"""Build difficulty-tagged rows (DESIGN.md "A row of data") from any configured source.
+"""Build difficulty-tagged rows (docs/design.md, "The data row") from any configured source.
 
 Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens.
 Every user-caused failure (missing column, empty file, non-integer level) raises one ValueError

@@ -1,5 +1,5 @@
-"""Length-aware rewards. Every length is reasoning tokens of the policy's tokenizer (DESIGN.md);
-group statistics (`Batch.group`) cover a prompt's completions on every process.
+"""Length-aware rewards. Every length is reasoning tokens of the policy's tokenizer (docs/design.md,
+"Completion format"); group statistics (`Batch.group`) cover a prompt's completions on every process.
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ class CorrectnessReward(Reward):
 
 @register
 class FormatReward(Reward):
-    """`format`: 1 for a closed think block followed by a non-empty answer, else 0 (DESIGN.md format)."""
+    """`format`: 1 for a closed think block followed by a non-empty answer, else 0.
+
+    The format is docs/design.md, "Completion format"; needs no answer.
+    """
 
     name = "format"
     needs_answer = False
