@@ -11,10 +11,10 @@ from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
 from thinkdial.io import read_yaml_mapping
 
-FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
+FILE_FORMATS = ("jsonl", "json", "parquet", "csv")  # local files read as they are, columns renamed by `columns`
 FILE_STYLES = ("given", "direct")  # reasoning styles of file / adapter sources: the row's own reasoning, or none
 ADAPTERS = ("gsm8k", "math")
-SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_SOURCES
+SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_FORMATS + ("hub",)
 
 
 @dataclass
@@ -100,11 +100,11 @@ class DataConfig:
         for file sources, either for adapters."""
         if self.source == "hub" and (self.path or not self.hub):
             raise ValueError("data config: source 'hub' reads the dataset named by `hub` (e.g. hub: owner/name); "
-                             f"`path` is for local files (sources {', '.join(FILE_SOURCES[:-1])})")
+                             f"`path` is for local files (sources {', '.join(FILE_FORMATS)})")
         if self.source in ADAPTERS and not (self.path or self.hub):
             raise ValueError(f"data config: source {self.source!r} needs `path` (a local file or folder) or `hub` "
                              "(a Hugging Face dataset id)")
-        if self.source in FILE_SOURCES[:-1] and (self.hub or not self.path):
+        if self.source in FILE_FORMATS and (self.hub or not self.path):
             raise ValueError(f"data config: source {self.source!r} reads the local file or folder named by `path` "
                              "(`hub` is for adapters and source 'hub')")
 

@@ -10,8 +10,8 @@
 
         def row(self, batch, i): ...
 
-The registry imports no implementation: `thinkdial.rewards` (the package) imports the built-in modules,
-whose decorators fill it. A reward config may also name a user's own reward by import path,
+The registry imports no implementation: `thinkdial.rewards` (the package, `rewards/__init__.py`) imports
+the built-in modules, whose decorators fill it; a new module of components goes on that import line. A reward config may also name a user's own reward by import path,
 `name: my_pkg.rewards:MyReward` (a `Reward` subclass) or `name: my_pkg.rewards:my_func` (a plain TRL reward
 function `fn(prompts, completions, **kwargs) -> list[float | None]`), so nobody has to fork thinkdial.
 """
