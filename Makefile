@@ -44,13 +44,14 @@ else
 		-m thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
 endif
 
-# make export CHECKPOINT=runs/demo/grpo OUT=runs/demo/export [HUB=user/repo]
+# make export CHECKPOINT=runs/demo/grpo OUT=runs/demo/export [HUB=user/repo] [FORCE=1: replace an existing export]
 CHECKPOINT ?= $(RUN)/grpo
 OUT ?= $(RUN)/export
 HUB ?=
+FORCE ?=
 
 export: install
-	$(VENV)/bin/thinkdial export --checkpoint $(CHECKPOINT) --out $(OUT) $(if $(HUB),--push-to-hub $(HUB))
+	$(VENV)/bin/thinkdial export --checkpoint $(CHECKPOINT) --out $(OUT) $(if $(FORCE),--force) $(if $(HUB),--push-to-hub $(HUB))
 
 clean:
 	rm -rf runs

@@ -11,6 +11,10 @@ distinct prompts and train / test can be split by content hash.
   `5:CFAhbfde=` -> apply C, F, A to 5.
 - `affinechain`: each op is `+d` (add d) or `*d` (multiply by d in {3, 7, 9}) mod 10; inactive slots
   are `.d`. `4:+3*7.2.5.1.0.8.6=`. Non-commutative, so no one-pass shortcut like a digit sum.
+- `pointerchain`: steps of another kind, in-context retrieval instead of memorised tables. The prompt
+  carries its own random map of the digits, as shuffled key-value pairs with keys a-j standing for 0-9
+  (`c4` says 2 -> 4), a start digit and k `>` marks (inactive slots `.`): follow the map k times.
+  `c4a7...:2>>......=`. Each step finds the pair of the current value in the prompt and reads its digit.
 
 The minimal trace is the k intermediate values, one digit (one token) each, so
 `min_reasoning_tokens = k`. Direct answers are a single lookup at level 1 and a composition of k
@@ -94,9 +98,27 @@ def _affinechain(rng: random.Random, level: int) -> Problem:
     return Problem(f"{start}:{''.join(ops)}{''.join(inactive)}=", tuple(ops), tuple(values))
 
 
+POINTER_KEYS = "abcdefghij"  # key letter of digit d is POINTER_KEYS[d]
+
+
+def _pointerchain(rng: random.Random, level: int) -> Problem:
+    target = list(range(MODULUS))
+    rng.shuffle(target)
+    pairs = [f"{POINTER_KEYS[d]}{target[d]}" for d in range(MODULUS)]
+    rng.shuffle(pairs)
+    start = rng.randrange(MODULUS)
+    values, v = [], start
+    for _ in range(level):
+        v = target[v]
+        values.append(v)
+    ops = tuple(str(u) for u in (start, *values[:-1]))  # the value each step looks up
+    return Problem(f"{''.join(pairs)}:{start}{'>' * level}{'.' * (NUM_SLOTS - level)}=", ops, tuple(values))
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Problem]] = {
     "permchain": _permchain,
     "affinechain": _affinechain,
+    "pointerchain": _pointerchain,
 }
 MAX_LEVEL = NUM_SLOTS
 

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
                    help="checkpoint to evaluate (repeat; the first is the reference of deltas)")
     p.add_argument("--out", required=True, help="output folder: results.json, per_example.jsonl, plots/, report.md")
+    p.add_argument("--data-config", dest="data_config", help="override: data config YAML of the held-out rows "
+                   "(e.g. your own task's; its `test` split is evaluated)")
     p.add_argument("--limit", type=int, help="override: evaluate at most this many rows")
     p.add_argument("--budgets", type=_budgets, help="override: comma-separated budgets, e.g. 0,4,16,unlimited")
     p.add_argument("--batch-size", type=int, dest="batch_size", help="override: sequences per generation batch")
@@ -31,7 +33,7 @@ def run(args) -> int:
     """Load the config, run the eval, write the files; return 0."""
     from thinkdial.eval.run import run_eval
 
-    config = load_eval_config(args.config, limit=args.limit, budgets=args.budgets, batch_size=args.batch_size,
+    config = load_eval_config(args.config, data_config=args.data_config, limit=args.limit, budgets=args.budgets, batch_size=args.batch_size,
                               backend=args.backend, progress=args.progress)
     run_eval(config, args.model, args.out)
     return 0

@@ -273,3 +273,50 @@ class OverlongReward(Reward):
         if n <= start:
             return 0.0
         return (start - n) / p.buffer_tokens if n <= p.max_tokens else -1.0
+
+
+@dataclass
+class TwoSidedParams(MaxTokensParams):
+    beta: float = field(default=0.25, metadata={
+        "help": "Accuracy a fully solved prompt gives up per max_tokens reasoning tokens (the exchange rate)."})
+    think_cost_tokens: int = field(default=4, metadata={
+        "help": "Fixed cost, in reasoning tokens, of opening a non-empty think block (what answering directly saves)."})
+    reliable_solve_rate: float = field(default=0.5, metadata={
+        "help": "Group solve rate from which the length charge applies; below it only correctness pays."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("beta", self.beta, low=0.0, high=1.0)
+        check_range("think_cost_tokens", self.think_cost_tokens, low=0)
+        check_range("reliable_solve_rate", self.reliable_solve_rate, low=0.0, high=1.0, low_open=True)
+
+
+@register
+class TwoSidedReward(Reward):
+    """`two_sided` (thinkdial's default): correctness, plus a length charge on correct answers only where the
+    prompt is reliably solved. With p the group's solve rate, n the reasoning tokens and L = `max_tokens`:
+
+        r = c                                                       if p < `reliable_solve_rate`
+        r = c * (1 - `beta` * p * (n + `think_cost_tokens` * [n > 0]) / L)   otherwise
+
+    - A group with no correct completion gets r = 0 on every row: no "be shorter" signal at all (nor any
+      difference for std scaling to blow up). Where the policy fails (p below the threshold) the reward is
+      correctness alone, so longer reasoning pays exactly when it raises the solve rate, and a lucky short
+      guess is not also paid for being short.
+    - Where solved, shorter correct answers win (ALP-style, the charge grows with p: easy prompts pay more
+      per token) and a correct direct answer saves `think_cost_tokens` more. Wrong answers are never
+      charged for length. The charge is at most `beta` (< 1), so being right always beats being short.
+    """
+
+    name = "two_sided"
+    Params = TwoSidedParams
+
+    def row(self, batch: Batch, i: int) -> float | None:
+        correct, p = correct_value(batch, i), self.params
+        if correct is None:
+            return None
+        rate = batch.group(i).solve_rate
+        if not correct or rate < p.reliable_solve_rate:
+            return correct
+        n = batch.reasoning_tokens[i]
+        return 1.0 - p.beta * rate * (n + p.think_cost_tokens * (n > 0)) / p.max_tokens

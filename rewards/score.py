@@ -83,6 +83,48 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
     return out
 
 
+SCALE_REWARDS = ("group", "batch", "none")
+STD_EPSILON = 1e-4  # TRL adds it to the std before dividing
+
+
+def _nanstd(values: list[float]) -> float:
+    """Return the Bessel-corrected standard deviation of the non-NaN values (NaN below two), as TRL's nanstd."""
+    present = [v for v in values if not math.isnan(v)]
+    if len(present) < 2:
+        return math.nan
+    mean = math.fsum(present) / len(present)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in present) / (len(present) - 1))
+
+
+def advantages(totals: list[float | None], group_keys: list[str], scale_rewards: str) -> list[float]:
+    """Return the advantage GRPO gives each row under TRL's `scale_rewards` ('group', 'batch' or 'none').
+
+    Mirrors TRL's GRPOTrainer (multi_objective_aggregation 'sum_then_normalize'): advantage = total -
+    mean of the row's group; divided by (std of the group, or of the whole batch, + 1e-4) unless 'none'.
+    Stds are Bessel-corrected. A row whose rewards were all None gets advantage 0 and is left out of
+    its group's mean, as in TRL. A group here is the rows sharing a prompt.
+    """
+    if scale_rewards not in SCALE_REWARDS:
+        raise ValueError(f"scale_rewards must be one of {SCALE_REWARDS}, got {scale_rewards!r}")
+    values = [math.nan if t is None else float(t) for t in totals]
+    members: dict[str, list[int]] = {}
+    for i, key in enumerate(group_keys):
+        members.setdefault(key, []).append(i)
+    batch_std = _nanstd(values)
+    out = [0.0] * len(values)
+    for rows in members.values():
+        group = [values[i] for i in rows]
+        present = [v for v in group if not math.isnan(v)]
+        mean = math.fsum(present) / len(present) if present else math.nan
+        std = {"group": _nanstd(group), "batch": batch_std, "none": 0.0}[scale_rewards]
+        for i in rows:
+            if math.isnan(values[i]):
+                continue
+            diff = values[i] - mean
+            out[i] = diff if scale_rewards == "none" else (0.0 if math.isnan(std) else diff / (std + STD_EPSILON))
+    return out
+
+
 def level_summary(rows: list[dict], results: list[dict]) -> str:
     """Return a table of per-difficulty-level means (n, accuracy, reasoning tokens, each reward, total)."""
     columns = {"accuracy": [r["correct"] for r in results],

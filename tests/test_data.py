@@ -355,3 +355,19 @@ def test_a_source_without_a_place_to_read_is_refused(monkeypatch, raw, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         load_data_config(raw)
 
+
+def test_pointerchain_follows_the_map_written_in_its_own_prompt():
+    import random
+
+    from thinkdial.data.synthetic import POINTER_KEYS
+
+    for level in (1, 5, 8):
+        p = make_problem("pointerchain", random.Random(level), level)
+        table, rest = p.prompt.split(":")
+        mapping = {POINTER_KEYS.index(table[i]): int(table[i + 1]) for i in range(0, len(table), 2)}
+        assert sorted(mapping) == list(range(10)) and sorted(mapping.values()) == list(range(10))
+        v = int(rest[0])
+        for got in p.values:
+            v = mapping[v]
+            assert v == got
+        assert rest[1:] == ">" * level + "." * (8 - level) + "="

@@ -140,8 +140,9 @@ def test_chat_completions_and_metrics(tiny_tokenizer):
     got = reward(prompts=prompts, completions=comps, answer=["4"] * 3, difficulty=[1, 1, 3],
                  log_metric=metrics.__setitem__, log_extra=extra.__setitem__)
     assert got == [1.0, 0.0, 1.0]
-    assert metrics == {"level_1/reasoning_tokens": 3.0, "level_1/accuracy": 0.5,
-                       "level_3/reasoning_tokens": 6.0, "level_3/accuracy": 1.0}
+    assert metrics == {"reasoning_tokens": 4.0, "accuracy": pytest.approx(2 / 3), "think_rate": 1.0,
+                       "level_1/reasoning_tokens": 3.0, "level_1/accuracy": 0.5, "level_1/think_rate": 1.0,
+                       "level_3/reasoning_tokens": 6.0, "level_3/accuracy": 1.0, "level_3/think_rate": 1.0}
     assert extra == {"reasoning_tokens": [2, 4, 6]}
 
 

@@ -13,6 +13,7 @@ from thinkdial.tiny import build_tokenizer
 TOKENIZER = build_tokenizer()
 PARAMS = {"cosine": {"max_tokens": 16}, "solve_rate": {"max_tokens": 16, "history": "ema"},
           "shortest_correct": {"max_tokens": 16}, "overlong": {"max_tokens": 16, "buffer_tokens": 4},
+          "two_sided": {"max_tokens": 16},
           "target_length": {"mode": "max"}}
 FUNCS = [get_reward(name, TOKENIZER, PARAMS.get(name)) for name in sorted(REWARDS)]
 

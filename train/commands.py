@@ -70,7 +70,12 @@ def _register_export(subparsers) -> None:
                               description="Export a trained checkpoint as a standalone Hugging Face model with a "
                                           "model card; verified (reload + greedy check) before it is put in place.")
     p.add_argument("--checkpoint", required=True, help="trained run folder or checkpoint-N (full or LoRA)")
-    p.add_argument("--out", required=True, help="export folder")
+    p.add_argument("--out", required=True, help="export folder (empty or new, outside the checkpoint's run folder)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out (all of it), once the new export is verified")
+    p.add_argument("--name", default=None, help="model name, the card's title (default: <base model>-thinkdial)")
+    p.add_argument("--license", default="apache-2.0",
+                   help="Hub license id for the card; a fine-tune carries its base model's license")
     p.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload to this hub repo (uses HF_TOKEN)")
     p.add_argument("--public", action="store_true", help="create the hub repo public (default: private)")
     p.add_argument("--eval-dir", default=None, help="eval output folder for the model card (default: <run>/eval)")
@@ -80,7 +85,8 @@ def _register_export(subparsers) -> None:
 def _run_export(args) -> int:
     from thinkdial.train.export import export
 
-    out = export(args.checkpoint, args.out, args.push_to_hub, private=not args.public, eval_dir=args.eval_dir)
+    out = export(args.checkpoint, args.out, args.push_to_hub, private=not args.public, eval_dir=args.eval_dir,
+                 force=args.force, name=args.name, license=args.license)
     print(f"exported to {out}")
     return 0
 

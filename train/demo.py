@@ -36,8 +36,9 @@ def demo_stages(out: Path, seed: int) -> list[tuple[str, list[str], Path]]:
                   "--seed", str(seed)], grpo / "tokenizer_config.json"),
         ("eval", ["eval", "--config", EVAL_CONFIG, "--model", f"sft={sft}", "--model", f"grpo={grpo}",
                   "--out", str(evaluation)], evaluation / "report.md"),
-        ("export", ["export", "--checkpoint", str(grpo), "--out", str(export), "--eval-dir", str(evaluation)],
-         export / "README.md"),
+        # the demo owns its export folder: --force replaces an earlier one
+        ("export", ["export", "--checkpoint", str(grpo), "--out", str(export), "--eval-dir", str(evaluation),
+                    "--force"], export / "README.md"),
     ]
 
 

@@ -1,45 +1,42 @@
 """Export a trained checkpoint as a standalone Hugging Face model with a model card.
 
-`thinkdial export --checkpoint DIR --out DIR [--push-to-hub REPO]`. A LoRA checkpoint is merged into
-its base model. The export holds safetensors weights, the tokenizer, the generation config, a chat
-template documenting the `<think>` format, and README.md: the recipe, the reward config and, when the
-run has one, the scaling eval's results and plots. Before it reports success, the export is reloaded
-and its greedy outputs on a few prompts must equal those of the checkpoint it came from.
+`thinkdial export --checkpoint DIR --out DIR [--force] [--push-to-hub REPO]`. A LoRA checkpoint is
+merged into its base model. The export holds safetensors weights, the tokenizer, the generation
+config, a chat template documenting the `<think>` format, and README.md (train/card.py).
+
+The export is built in a hidden staging folder beside `--out` (same file system), reloaded there (its
+greedy outputs on a few prompts must equal the checkpoint's), then renamed into place; an existing
+export is swapped out in the same atomic step (Linux renameat2) and only then removed. A kill at any
+moment leaves `--out` holding the old export or the new one, never a mix; the staging folders a
+killed export leaves behind are removed by the next export into the same `--out`.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
-import re
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
-import yaml
-from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
+from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_dir_of
 
-from thinkdial.models import load_tokenizer
+from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
 
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
 CHECK_NEW_TOKENS = 32  # tokens generated greedily per prompt by the reload check
 THINK_NOTE = (f"{{# thinkdial: the model writes {THINK_OPEN}reasoning{THINK_CLOSE}answer; reasoning tokens are "
               f"those inside the think block. An empty block means it chose to answer directly. #}}")
-RUN_CONFIG_NAMES = ("grpo_config.json", "sft_config.json")
-RECIPE_CARD_KEYS = (
-    "model_name_or_path", "data_config", "reward_config", "use_peft", "lora_r", "lora_alpha", "lora_target_modules",
-    "learning_rate", "lr_scheduler_type", "max_steps", "num_train_epochs", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "generation_batch_size", "num_generations", "max_completion_length",
-    "max_prompt_length", "temperature", "loss_type", "scale_rewards", "beta", "epsilon", "epsilon_high", "bf16",
-    "use_vllm", "vllm_mode", "seed",
-)
+CHECKPOINT_FILES = ("config.json", "adapter_config.json")  # a full model's, a LoRA adapter's
+ASIDE_SUFFIX = "-old"  # a staging folder holding an old export moved aside (swaps without renameat2)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # renameat2 arguments: paths relative to the cwd, swap the two paths
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """Return the run folder of `checkpoint`: itself if it holds a run config, else its parent."""
-    for folder in (checkpoint, checkpoint.parent):
-        if any((folder / name).is_file() for name in RUN_CONFIG_NAMES):
-            return folder
-    return checkpoint
+class ExportUsageError(ValueError):
+    """A wrong --checkpoint or --out; the one-line message names the cause."""
 
 
 def load_checkpoint_model(checkpoint: Path, dtype="auto"):
@@ -93,89 +90,154 @@ def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
     return steps[-1][1] if steps else None
 
 
-def _recipe_yaml(run: Path) -> tuple[str, dict]:
-    """Return (YAML text of the run's saved config, that config) or ('', {}) when there is none."""
-    for name in RUN_CONFIG_NAMES:
-        if (run / name).is_file():
-            config = json.loads((run / name).read_text())
-            keep = {k: v for k, v in config.items() if k in RECIPE_CARD_KEYS and v not in (None, [], {})
-                    and (config.get("use_peft") or not k.startswith("lora_"))}
-            return yaml.safe_dump(keep, sort_keys=False), config
-    return "", {}
-
-
-def model_card(run: Path, out: Path, eval_dir: Path | None = None) -> str:
-    """Return README.md for the export in `out`: format, recipe, reward config, eval results (copied to out/eval)."""
-    recipe, config = _recipe_yaml(run)
-    sections = [f"# {out.name}\n\nTrained with thinkdial (length-aware GRPO on TRL) to "
-                "spend reasoning tokens where they pay.\n\n## Output format\n\n"
-                f"Completions are `{THINK_OPEN}reasoning{THINK_CLOSE}answer`. Reasoning tokens are the tokens "
-                "inside the think block; an empty block means the model chose to answer directly.\n"]
-    if recipe:
-        sections.append(f"## Training recipe\n\nBase: `{config.get('model_name_or_path')}`\n\n```yaml\n{recipe}```\n")
-    reward_path = Path(config.get("reward_config") or "")
-    if reward_path.is_file():
-        shutil.copy(reward_path, out / "reward_config.yaml")
-        sections.append(f"## Reward config\n\n`{reward_path}` (copied to reward_config.yaml)\n\n"
-                        f"```yaml\n{reward_path.read_text().rstrip()}\n```\n")
-    evaluation = find_eval(run, eval_dir)
-    if evaluation is not None:
-        shutil.copytree(evaluation, out / "eval", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("per_example.jsonl"))
-        report = out / "eval" / "report.md"
-        body = (re.sub(r"^(#+) ", r"##\1 ", report.read_text().replace("](plots/", "](eval/plots/"), flags=re.M)
-                if report.is_file() else _results_table(json.loads((out / "eval" / "results.json").read_text())))
-        sections.append(f"## Evaluation\n\nFrom `{evaluation}` (files in eval/).\n\n{body}\n")
-    return "\n".join(sections)
-
-
-def _results_table(results: dict) -> str:
-    """Return a markdown table of the headline metrics of each model in a results.json dict."""
-    keys = ("accuracy", "reasoning_tokens_mean", "spearman_difficulty_tokens")
-    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for label, m in results.get("models", {}).items():
-        lines.append(f"| {label} | " + " | ".join(
-            "-" if m.get(k) is None else f"{m[k]:.3f}" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = None, private: bool = True,
-           eval_dir: str | Path | None = None) -> Path:
-    """Write the standalone export of `checkpoint` to `out`, verify it, optionally push it; return `out`.
-
-    Raises ValueError when the reloaded export's greedy outputs differ from the checkpoint's.
-    """
-    from transformers import AutoModelForCausalLM
-
-    checkpoint, out = Path(checkpoint), Path(out)
+def check_paths(checkpoint: Path, out: Path, force: bool) -> None:
+    """Return None when `checkpoint` is a checkpoint and `out` a safe place for its export; raise otherwise
+    (FileNotFoundError for a missing checkpoint, else ExportUsageError)."""
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    if out.resolve() == checkpoint.resolve():
-        raise ValueError(f"--out must differ from --checkpoint ({out})")
-    tokenizer = load_tokenizer(str(checkpoint))
-    model, is_lora = load_checkpoint_model(checkpoint)
-    expected = greedy_outputs(model, tokenizer)
-    merged = model.merge_and_unload() if is_lora else model
-    out.mkdir(parents=True, exist_ok=True)
-    merged.generation_config.pad_token_id = tokenizer.pad_token_id
-    merged.generation_config.eos_token_id = tokenizer.eos_token_id
-    merged.save_pretrained(out, safe_serialization=True)
+    if not any((checkpoint / name).is_file() for name in CHECKPOINT_FILES):
+        raise ExportUsageError(f"not a checkpoint (no config.json): {checkpoint}")
+    run, target = run_dir_of(checkpoint).resolve(), out.resolve()
+    if target == run or run in target.parents or target in run.parents:
+        raise ExportUsageError(f"--out {out} overlaps the run folder of the checkpoint ({run}); "
+                               "export to a folder outside the run")
+    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+        raise ExportUsageError(f"--out {out} holds the current folder; export to a folder of its own")
+    if target.exists() and not target.is_dir():
+        raise ExportUsageError(f"--out {out} is a file, not a folder")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise ExportUsageError(f"--out {out} is not empty; --force replaces it (once the new export is verified)")
+
+
+def _staging_prefix(out: Path) -> str:
+    """Return the name prefix of the staging folders beside `out`: `.NAME.export-`, then the pid."""
+    return f".{out.name}.export-"
+
+
+def stage_folder(out: Path) -> Path:
+    """Return a new empty staging folder beside `out` (same file system: the final rename is atomic), named
+    after `out` and this process."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-", dir=out.parent))
+
+
+def _alive(pid: int) -> bool:
+    """Return whether a process `pid` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove the staging folders that killed exports into `out` left beside it (those of live processes
+    stay), after putting back an old export a killed swap had moved aside while `out` is missing; return the
+    removed folders."""
+    removed = []
+    for path in sorted(out.parent.glob(_staging_prefix(out) + "*")):
+        pid = path.name[len(_staging_prefix(out)):].split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        if path.name.endswith(ASIDE_SUFFIX) and not out.exists():
+            os.rename(path, out)
+            print(f"export: put back {out}, which a killed export had moved aside")
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the paths `a` and `b` in one atomic step (Linux renameat2 RENAME_EXCHANGE); return False, having
+    changed nothing, where the system or the file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def swap_into_place(new: Path, out: Path) -> None:
+    """Put the folder `new` at `out`; an existing `out` is swapped with it atomically, then removed from `new`'s
+    place. Without renameat2 the old one is renamed aside first (a kill between the two renames leaves `out`
+    missing until the next export puts it back)."""
+    if not out.exists():
+        os.rename(new, out)
+    elif exchange(new, out):
+        shutil.rmtree(new)
+    else:
+        aside = new.with_name(new.name + ASIDE_SUFFIX)
+        os.rename(out, aside)
+        os.rename(new, out)
+        shutil.rmtree(aside)
+
+
+def write_model(model, tokenizer, folder: Path) -> None:
+    """Save `model` (safetensors, generation config with the tokenizer's pad/EOS) and `tokenizer` (chat
+    template with the think note) to `folder`; return None."""
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(folder, safe_serialization=True)
     tokenizer.chat_template = think_chat_template(tokenizer.chat_template)
-    tokenizer.save_pretrained(out)
-    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype="auto")
-    got = greedy_outputs(reloaded, load_tokenizer(str(out)))
+    tokenizer.save_pretrained(folder)
+
+
+def verify(folder: Path, expected: list[list[int]]) -> None:
+    """Return None when the model reloaded from `folder` gives the `expected` greedy outputs; raise ValueError
+    naming the first prompt where it does not."""
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+    got = greedy_outputs(reloaded, load_tokenizer(str(folder)))
     bad = [p for p, a, b in zip(CHECK_PROMPTS, expected, got, strict=True) if a != b]
     if bad:
         raise ValueError(f"export check failed: greedy output of the export differs from the checkpoint on {bad[0]!r}")
-    print(f"export check: greedy outputs of {len(got)} prompts equal the checkpoint's"
-          f"{' (LoRA merged)' if is_lora else ''}")
-    # the model card comes last: its presence marks a verified export
-    (out / "README.md").write_text(model_card(run_dir_of(checkpoint), out, Path(eval_dir) if eval_dir else None))
-    if push_to_hub:
-        from huggingface_hub import HfApi
 
-        api = HfApi()
-        api.create_repo(push_to_hub, private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(out), repo_id=push_to_hub, commit_message="thinkdial export")
-        print(f"pushed to https://huggingface.co/{push_to_hub}")
+
+def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = None, private: bool = True,
+           eval_dir: str | Path | None = None, force: bool = False, name: str | None = None,
+           license: str = DEFAULT_LICENSE) -> Path:
+    """Write the verified standalone export of `checkpoint` to `out` (replacing an existing export only with
+    `force`), optionally push it; return `out`. The card's title is `name` (default: base model + thinkdial).
+
+    Raises ValueError when the reloaded export's greedy outputs differ from the checkpoint's.
+    """
+    checkpoint, out = Path(checkpoint), Path(out)
+    check_paths(checkpoint, out, force)
+    evaluation = find_eval(run_dir_of(checkpoint), Path(eval_dir) if eval_dir else None)
+    target = out.resolve()
+    clean_leftovers(target)
+    tokenizer = load_tokenizer(str(checkpoint))
+    model, is_lora = load_checkpoint_model(checkpoint)
+    expected = greedy_outputs(model, tokenizer)
+    stage = stage_folder(target)
+    try:
+        write_model(model.merge_and_unload() if is_lora else model, tokenizer, stage)
+        verify(stage, expected)
+        print(f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
+              f"{' (LoRA merged)' if is_lora else ''}")
+        card = model_card(checkpoint, stage, push_to_hub or str(out), evaluation, name, license)
+        (stage / "README.md").write_text(card)
+        swap_into_place(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if push_to_hub:
+        push(out, push_to_hub, private)
     return out
+
+
+def push(folder: Path, repo: str, private: bool) -> None:
+    """Upload `folder` to the hub model repo `repo` (created if missing; uses HF_TOKEN); return None."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo, commit_message="thinkdial export")
+    print(f"pushed to https://huggingface.co/{repo}")

@@ -48,6 +48,18 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         "help": "Modules that get LoRA adapters ('all-linear' or names such as q_proj v_proj)."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state)."})
+    health_guard: bool = field(default=True, metadata={
+        "help": "Watch batch accuracy, think rate, reasoning tokens per level and entropy against the run's first "
+                "steps; print one loud line (and write health.json) when training destroys the model (train/guard.py)."})
+    guard_baseline_steps: int = field(default=20, metadata={
+        "help": "Optimizer steps whose logged metrics form the guard's baseline."})
+    guard_accuracy_drop: float = field(default=0.05, metadata={
+        "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
+                "the guard."})
+    guard_reasoning_drop: float = field(default=0.5, metadata={
+        "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."})
+    stop_on_collapse: bool = field(default=False, metadata={
+        "help": "Stop training when the guard trips, naming the last checkpoint saved while healthy."})
 
     def __post_init__(self):
         # accelerate's multi-process launcher on a machine without an accelerator (configs/accelerate/cpu2.yaml)
@@ -66,6 +78,11 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
             raise ValueError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
+        if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
+            raise ValueError("guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
+                             f"{self.guard_accuracy_drop} and {self.guard_reasoning_drop}")
+        if self.guard_baseline_steps < 1:
+            raise ValueError(f"guard_baseline_steps must be >= 1, got {self.guard_baseline_steps}")
         if self.use_peft and self.lora_r < 1:
             raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
 
@@ -137,6 +154,12 @@ def build_trainer(config: ThinkdialGRPOConfig) -> GRPOTrainer:
     reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
     config.reward_weights = weights
     callbacks = []
+    if config.health_guard:
+        from thinkdial.train.guard import GuardSettings, HealthGuardCallback
+
+        settings = GuardSettings(baseline_steps=config.guard_baseline_steps, accuracy_drop=config.guard_accuracy_drop,
+                                 reasoning_drop=config.guard_reasoning_drop, stop_on_collapse=config.stop_on_collapse)
+        callbacks.append(HealthGuardCallback(settings, config.output_dir))
     if config.eval_every_steps:
         from thinkdial.eval.callback import ScalingEvalCallback
         from thinkdial.eval.config import load_eval_config
