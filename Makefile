@@ -1,4 +1,5 @@
-# thinkdial: `make demo` runs the pipeline end to end on the embedded default; `make test` runs the suite.
+# thinkdial: `make demo` runs the pipeline end to end on the embedded default; `make test` runs the suite;
+# `make lint` checks formatting (ruff format) and lint rules (ruff check).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -25,6 +26,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install
+	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
 # make train RECIPE=configs/qwen2.5-math-1.5b/grpo_adaptive.yaml ACCEL=configs/accelerate/zero2.yaml NPROC=8

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
+
+from thinkdial.io import write_jsonl
 
 
 def register(subparsers) -> None:
@@ -36,23 +34,11 @@ def level_stats(rows: list[dict]) -> dict:
     return stats
 
 
-def write_jsonl(rows: list[dict], out: str | Path) -> Path:
-    """Write `rows` to `out` as JSONL via a temporary file and rename (never half-written); return the path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    with os.fdopen(fd, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
-    return out
-
-
 def run(args) -> int:
     """Build the split; write and/or summarise it; return 0."""
     rows = build_rows(load_data_config(args.config), args.split, args.limit)
     if args.out:
-        print(f"wrote {len(rows)} {args.split} rows to {write_jsonl(rows, args.out)}")
+        print(f"wrote {len(rows)} {args.split} rows to {write_jsonl(args.out, rows)}")
     if args.stats or not args.out:
         print(f"{'level':>6} {'rows':>7} {'min_reasoning_tokens_mean':>26}")
         for level, s in level_stats(rows).items():

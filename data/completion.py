@@ -1,6 +1,6 @@
 """Parse `<think>reasoning</think>answer` completions and count reasoning tokens.
 
-DESIGN.md, "Completion format": reasoning tokens are the tokens strictly inside the think block,
+docs/design.md, "Completion format": reasoning tokens are the tokens strictly inside the think block,
 counted with the policy's tokenizer. A completion with no closed think block has no parseable
 answer; its reasoning is everything after the opening tag, or all of it when there is none (which
 also covers prompts that open the think block themselves, R1-style).

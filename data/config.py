@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
 from thinkdial.data.dial import DialConfig, dial_config
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
-FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
+from thinkdial.io import read_yaml_mapping
+
+FILE_FORMATS = ("jsonl", "json", "parquet", "csv")  # local files read as they are, columns renamed by `columns`
 FILE_STYLES = ("given", "direct")  # reasoning styles of file / adapter sources: the row's own reasoning, or none
 ADAPTERS = ("gsm8k", "math")
-SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_SOURCES
+SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_FORMATS + ("hub",)
 
 
 @dataclass
@@ -20,8 +23,15 @@ class DataConfig:
     """One data source with its split and size settings. Unknown keys are refused."""
 
     source: str = field(metadata={"help": f"One of {SOURCES}: a synthetic family, a ready adapter, or a file/hub source."})
-    path: str | None = field(default=None, metadata={"help": "File, folder or hub id (adapters and file sources). "
-                                                               "Relative paths resolve against the config file."})
+    path: str | None = field(default=None, metadata={
+        "help": "Local file or folder (file sources, adapters). Relative paths resolve against the config file; "
+                "${NAME} is the environment variable NAME, and a path naming an unset one is dropped, so the "
+                "source falls back to `hub` (e.g. path: ${THINKDIAL_DATA_DIR}/gsm8k). A path wins over `hub`."})
+    hub: str | None = field(default=None, metadata={
+        "help": "Hugging Face dataset id (adapters and source 'hub'), read when there is no `path`, e.g. "
+                "openai/gsm8k."})
+    hub_config: str | None = field(default=None, metadata={
+        "help": "Configuration name of the `hub` dataset, e.g. main for openai/gsm8k."})
     splits: dict[str, str] = field(default_factory=dict, metadata={
         "help": "Split name -> file (relative to `path`) or hub split name, e.g. {train: train.jsonl}."})
     columns: dict[str, str] = field(default_factory=dict, metadata={
@@ -55,8 +65,7 @@ class DataConfig:
         self.dial = dial_config(self.dial)
         if self.source not in SOURCES:
             raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
-        if self.source in FILE_SOURCES + ADAPTERS and not self.path:
-            raise ValueError(f"data config: source {self.source!r} needs `path` (a file, folder or hub id)")
+        self._check_location()
         if self.prompt_format not in ("plain", "chat"):
             raise ValueError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
         bad = [lv for lv in self.levels if not isinstance(lv, int) or not 1 <= lv <= MAX_LEVEL]
@@ -92,20 +101,18 @@ class DataConfig:
             raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
 
 
-def read_yaml_mapping(path: str | Path, what: str) -> dict:
-    """Return the top-level mapping of YAML file `path`; errors name `what` (e.g. 'data config') and the file."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{what} not found: {file}")
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
-    return raw
+    def _check_location(self) -> None:
+        """Raise a ValueError unless the source has the location it reads: `hub` for source 'hub', `path`
+        for file sources, either for adapters."""
+        if self.source == "hub" and (self.path or not self.hub):
+            raise ValueError("data config: source 'hub' reads the dataset named by `hub` (e.g. hub: owner/name); "
+                             f"`path` is for local files (sources {', '.join(FILE_FORMATS)})")
+        if self.source in ADAPTERS and not (self.path or self.hub):
+            raise ValueError(f"data config: source {self.source!r} needs `path` (a local file or folder) or `hub` "
+                             "(a Hugging Face dataset id)")
+        if self.source in FILE_FORMATS and (self.hub or not self.path):
+            raise ValueError(f"data config: source {self.source!r} reads the local file or folder named by `path` "
+                             "(`hub` is for adapters and source 'hub')")
 
 
 def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:
@@ -123,16 +130,33 @@ def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: di
     return raw, base
 
 
-def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
-    """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
+def load_data_config(config: str | Path | dict, /, **overrides) -> DataConfig:
+    """Return the DataConfig in YAML file `config` (or a dict), with `overrides` (any key, `path` too) applied.
 
     Relative `path` entries inside the file resolve against the file's folder, so recipes work from
-    any working directory. Unknown keys raise a ValueError naming them and the valid keys.
+    any working directory; ${NAME} in `path` expands as the field's help says. Unknown keys raise a
+    ValueError naming them and the valid keys.
     """
-    raw, base = config_mapping(path, "data config", DataConfig, overrides)
+    raw, base = config_mapping(config, "data config", DataConfig, overrides)
     if "source" not in raw:
         raise ValueError("data config: missing required key 'source'")
-    p = raw.get("path")
-    if p and raw["source"] != "hub" and not Path(p).is_absolute() and (base / p).exists():
-        raw["path"] = str((base / p).resolve())
+    p = raw.get("path") and expand_env(raw["path"], fallback=raw.get("hub"))
+    if p and not Path(p).is_absolute() and (base / p).exists():
+        p = str((base / p).resolve())
+    raw["path"] = p or None
     return DataConfig(**raw)
+
+
+_ENV_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def expand_env(path: str, fallback: str | None) -> str | None:
+    """Return `path` with each ${NAME} replaced by environment variable NAME; None when one is unset (or
+    empty) and there is a `fallback` location, a ValueError naming the variable when there is none."""
+    unset = [name for name in _ENV_VAR.findall(path) if not os.environ.get(name)]
+    if unset and fallback:
+        return None
+    if unset:
+        raise ValueError(f"data config: path {path!r} names unset environment variable(s) {', '.join(unset)}; "
+                         "set them, or give `hub` to read when they are unset")
+    return _ENV_VAR.sub(lambda m: os.environ[m.group(1)], path)

@@ -1,4 +1,4 @@
-"""Build difficulty-tagged rows (DESIGN.md "A row of data") from any configured source.
+"""Build difficulty-tagged rows (docs/design.md, "The data row") from any configured source.
 
 Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens,
 budget and effort (the dial, data/dial.py: its control text is rendered into `prompt`).
@@ -8,7 +8,6 @@ naming the file, the row and the column, before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from pathlib import Path
@@ -18,7 +17,7 @@ from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.dial import DialConfig, apply_dial, fill_effort_budget, parse_budget, parse_effort
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
-from thinkdial.io import warn
+from thinkdial.io import prompt_hash, read_jsonl, warn
 
 DEFAULT_SYSTEM_PROMPT = (
     f"Think step by step inside {THINK_OPEN} {THINK_CLOSE}, as briefly as the problem allows, then give only "
@@ -27,15 +26,9 @@ DEFAULT_SYSTEM_PROMPT = (
 _HASH_BUCKETS = 10_000
 
 
-def problem_hash(prompt) -> str:
-    """Return the sha256 hex digest of a prompt (text, or chat messages) — the problem's identity."""
-    text = prompt if isinstance(prompt, str) else "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def in_test_split(prompt, test_fraction: float) -> bool:
     """Return True when the problem's content hash falls in the test share of the hash space."""
-    return int(problem_hash(prompt)[:12], 16) % _HASH_BUCKETS < test_fraction * _HASH_BUCKETS
+    return int(prompt_hash(prompt)[:12], 16) % _HASH_BUCKETS < test_fraction * _HASH_BUCKETS
 
 
 def _split_rng(cfg: DataConfig, split: str) -> random.Random:
@@ -103,7 +96,7 @@ def _gsm8k_row(raw: dict) -> dict:
 
 def _math_row(raw: dict) -> dict:
     return {"prompt": raw["problem"], "answer": raw["answer"], "difficulty": raw["level"],
-            "reasoning": raw["solution"], "subject": raw.get("subject", "")}
+            "reasoning": raw.get("solution"), "subject": raw.get("subject", "")}
 
 
 ADAPTER_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "answer", "level", "solution")}
@@ -123,25 +116,59 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
 
 
 def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
-    """Return (where, raw records) for a file, adapter or hub source."""
+    """Return (where, raw records) of `split` from the local `path` when there is one, else from `hub`; a
+    file that cannot be read raises one ValueError naming it and the cause (for JSONL, also the line)."""
+    if cfg.path is None:
+        return _load_hub(cfg, split)
+    file = _resolve_file(cfg, split)
+    if file.stat().st_size == 0:
+        raise ValueError(f"{file}: the file is empty")
+    kind = "jsonl" if cfg.source in ADAPTERS else cfg.source
+    records = [row for _, row in read_jsonl(file)] if kind == "jsonl" else _read_table(file, kind)
+    if not records:
+        raise ValueError(f"{file}: the file has no rows")
+    return str(file), records
+
+
+def _load_hub(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
+    """Return (where, raw records) of `split` of the hub dataset `cfg.hub` (configuration `cfg.hub_config`)."""
+    import datasets
+
+    if cfg.source in ADAPTERS and split not in ADAPTER_FILES[cfg.source]:
+        raise ValueError(f"{cfg.hub}: the {cfg.source} adapter has no {split!r} split")
+    name = cfg.splits.get(split, split)
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_dataset(cfg.hub, cfg.hub_config, split=name)
+    except Exception as err:
+        raise ValueError(f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
+                         "offline, point `path` at a local copy (configs/data/*.yaml read $THINKDIAL_DATA_DIR)") from None
+    return f"{cfg.hub}[{name}]", ds.to_list()
+
+
+def _read_table(file: Path, kind: str) -> list[dict]:
+    """Return the rows of a json / csv / parquet file read by `datasets`; its errors become one ValueError
+    naming the file and the underlying cause (datasets wraps them in its own error types)."""
     import datasets
 
     datasets.disable_progress_bars()
-    if cfg.source == "hub":
-        ds = datasets.load_dataset(cfg.path, split=cfg.splits.get(split, split))
-        return f"{cfg.path}[{split}]", ds.to_list()
-    file = _resolve_file(cfg, split)
-    kind = cfg.source if cfg.source not in ADAPTERS else "jsonl"
-    kind = {"jsonl": "json"}.get(kind, kind)
-    if file.stat().st_size == 0:
-        raise ValueError(f"{file}: the file is empty")
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the ValueError below says it, once
     try:
-        ds = datasets.load_dataset(kind, data_files=str(file), split="train")
-    except Exception as err:  # datasets wraps parse errors in many types; report the file and the cause
-        raise ValueError(f"{file}: cannot read as {kind}: {err}") from None
-    if len(ds) == 0:
-        raise ValueError(f"{file}: the file has no rows")
-    return str(file), ds.to_list()
+        return datasets.load_dataset(kind, data_files=str(file), split="train").to_list()
+    except Exception as err:
+        raise ValueError(f"{file}: cannot read as {kind}: {_root_cause(err)}") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+
+
+def _root_cause(err: BaseException) -> str:
+    """Return the innermost exception under `err` as text ('not UTF-8 text' for a decoding error)."""
+    while err.__cause__ or err.__context__:
+        err = err.__cause__ or err.__context__
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text (byte 0x{err.object[err.start]:02x}); re-save the file as UTF-8"
+    return f"{type(err).__name__}: {err}"
 
 
 def _as_level(value, where: str, index: int, column: str) -> int | float:
@@ -162,12 +189,12 @@ def _as_level(value, where: str, index: int, column: str) -> int | float:
 
 def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     where, records = _load_records(cfg, split)
+    present = set().union(*records)  # JSONL rows may each hold a different subset of the columns
     if cfg.source in ADAPTERS:
         needed = {c: c for c in ADAPTER_COLUMNS[cfg.source]}
         convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
         difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
     else:
-        present = set(records[0])
         mapping = {**{c: c for c in CANONICAL_COLUMNS if c in present}, "prompt": "prompt", "answer": "answer",
                    **cfg.columns}
         needed = {field: col for field, col in mapping.items()}
@@ -182,7 +209,6 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
             if difficulty_column is None:
                 row["difficulty"], row["difficulty_missing"] = 1, True
             return row
-    present = set(records[0])
     required = {needed[f] for f in ("prompt", "answer", "difficulty", "question", "problem", "level") if f in needed}
     missing = sorted(col for field, col in needed.items() if col not in present
                      and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
@@ -200,7 +226,7 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
         row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
         _check_dial_columns(row, where, i, needed, cfg.dial)
         row["answer"] = str(row["answer"])
-        row["source"] = cfg.source if cfg.source != "hub" else cfg.path
+        row["source"] = cfg.source if cfg.source != "hub" else cfg.hub
         rows.append(row)
     return rows
 
@@ -250,7 +276,7 @@ def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> Non
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
-        raise ValueError(f"{cfg.path}: row {index}: reasoning style 'given' needs a `reasoning` column "
+        raise ValueError(f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
                          "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
     row["reasoning_style"] = style
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from thinkdial.eval.config import EvalConfig
@@ -11,6 +10,8 @@ from thinkdial.eval.dial_report import dial_lines, dial_sections
 from thinkdial.eval.plots import plot_names, write_plots
 from thinkdial.eval.tables import fmt as _fmt
 from thinkdial.eval.tables import md_table as _md_table
+
+from thinkdial.io import write_atomic, write_jsonl
 
 SCHEMA = "thinkdial.eval/1"
 TABLE_COLUMNS = ("level", "accuracy", "acc_direct", "direct_rate", "chance", "tokens_mean", "min_tokens_mean")
@@ -147,21 +148,15 @@ def render_report(results: dict, records_by_model: dict[str, list[dict]], config
     return "\n\n".join(sections) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(results: dict, records_by_model: dict[str, list[dict]], config: EvalConfig,
                   out_dir: str | Path) -> dict[str, Path]:
     """Write results.json, per_example.jsonl, plots/*.png and report.md under out_dir; return name -> path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "per_example": out / "per_example.jsonl", "report": out / "report.md"}
-    _write_atomic(paths["results"], json.dumps(results, indent=2) + "\n")
-    _write_atomic(paths["per_example"], "".join(json.dumps({"model": label, **r}) + "\n"
-                                                for label, records in records_by_model.items() for r in records))
+    write_atomic(paths["results"], json.dumps(results, indent=2) + "\n")
+    write_jsonl(paths["per_example"], ({"model": label, **r} for label, records in records_by_model.items()
+                                       for r in records))
     paths.update(write_plots(results["models"], config.budget_tokens, out / "plots"))
-    _write_atomic(paths["report"], render_report(results, records_by_model, config))
+    write_atomic(paths["report"], render_report(results, records_by_model, config))
     return paths

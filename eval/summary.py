@@ -11,6 +11,8 @@ from thinkdial.eval.budget import Completion
 from thinkdial.eval.config import EvalConfig
 from thinkdial.rewards.correctness import is_correct
 
+from thinkdial.io import level_label
+
 
 def example_records(rows: list[dict], completions: list[dict[int, Completion]], config: EvalConfig) -> list[dict]:
     """Return one record per sequence: the row's fields and, per budget label, the completion and `correct`."""
@@ -79,17 +81,12 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
     }
 
 
-def level_key(difficulty) -> str:
-    """Return the results.json key of a difficulty level ('3', or '0.25' for estimated difficulty)."""
-    return str(int(difficulty)) if float(difficulty).is_integer() else f"{float(difficulty):g}"
-
-
 def model_summary(records: list[dict], config: EvalConfig, path: str) -> dict:
     """Return the results.json entry of one checkpoint: overall metrics, adaptivity, `levels` and `cost`."""
     by_level: dict[float, list[dict]] = defaultdict(list)
     for r in records:
         by_level[float(r["difficulty"])].append(r)
-    levels = {level_key(lv): group_metrics(by_level[lv], config) for lv in sorted(by_level)}
+    levels = {level_label(lv): group_metrics(by_level[lv], config) for lv in sorted(by_level)}
     keys = list(levels)
     return {
         "path": path,

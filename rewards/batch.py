@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from thinkdial.data.completion import ParsedCompletion, parse_completion, reasoning_token_counts
 from thinkdial.rewards.correctness import is_correct
-from thinkdial.rewards.group import GroupStats, gather_rows, group_stats, prompt_key
+from thinkdial.rewards.group import GroupStats, gather_rows, group_stats
+
+from thinkdial.io import prompt_hash
 
 COMPLETION_PREVIEW_CHARS = 60
 
@@ -74,11 +76,11 @@ def _prompt_keys(prompts: list) -> list[str]:
     keys = []
     for prompt in prompts:
         if not isinstance(prompt, str):
-            keys.append(prompt_key(prompt))
+            keys.append(prompt_hash(prompt))
             continue
         key = key_by_text.get(prompt)
         if key is None:
-            key = key_by_text[prompt] = prompt_key(prompt)
+            key = key_by_text[prompt] = prompt_hash(prompt)
         keys.append(key)
     return keys
 

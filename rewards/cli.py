@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 
 from thinkdial.rewards.config import load_reward_config
 
+from thinkdial.io import jsonl_text, prompt_hash, write_jsonl
 from thinkdial.models import load_counting_tokenizer
 
 
@@ -31,38 +31,42 @@ def register(subparsers) -> None:
 
 def run_score(args) -> int:
     """Score `args.input` with `args.config`; write JSON lines and print a level summary; return 0."""
-    from thinkdial.rewards.group import prompt_key
     from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.rewards.score import advantages, level_summary, read_rows, score_rows
 
+    from thinkdial.tiny import build_core_tokenizer
+
     config = load_reward_config(args.config)  # validated before anything heavy loads
     rows = read_rows(args.input)
-    funcs, weights = build_reward_funcs(config, load_counting_tokenizer(args.tokenizer))
+    tokenizer = build_core_tokenizer() if args.tokenizer is None else load_counting_tokenizer(args.tokenizer)
+    funcs, weights = build_reward_funcs(config, tokenizer)
     start = time.perf_counter()
     results = score_rows(rows, funcs, weights)
     if args.advantages:
-        keys = [prompt_key(r["prompt"]) for r in rows]
+        keys = [prompt_hash(r["prompt"]) for r in rows]
         for result, advantage in zip(results, advantages([r["total"] for r in results], keys, args.advantages),
                                      strict=True):
             result["advantage"] = advantage
-    lines = "".join(json.dumps(r) + "\n" for r in results)
+    summary = level_summary(rows, results)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(lines)
+        write_jsonl(args.out, results)
     else:
-        sys.stdout.write(lines)
-    print(level_summary(rows, results), file=sys.stderr)
+        sys.stdout.write(jsonl_text(results))
+    print(summary, file=sys.stderr)
     print(f"scored {len(rows)} rows in {time.perf_counter() - start:.2f}s", file=sys.stderr)
     return 0
 
 
 def run_list(args) -> int:
     """Print every registered reward with its params (type, default, help); return 0."""
-    from thinkdial.rewards.registry import REWARDS
+    import typing
+
+    from thinkdial.rewards.registry import REWARDS, type_name
 
     for name, cls in sorted(REWARDS.items()):
         print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        hints = typing.get_type_hints(cls.Params)
         for f in dataclasses.fields(cls.Params):
             default = "required" if f.default is dataclasses.MISSING else f"default {f.default!r}"
-            print(f"    {f.name} ({f.type}, {default}): {f.metadata.get('help', '')}")
+            print(f"    {f.name} ({type_name(hints[f.name])}, {default}): {f.metadata.get('help', '')}")
     return 0

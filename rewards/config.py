@@ -3,6 +3,7 @@
     rewards:
       - {name: correctness, weight: 1.0}
       - {name: solve_rate, weight: 1.0, params: {beta: 0.5, max_tokens: 64}, warmup_steps: 20}
+      - {name: my_pkg.rewards:MyReward, weight: 0.5}   # a user's own reward, by import path (rewards/registry.py)
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
 from thinkdial.rewards.registry import make_params
+
+from thinkdial.io import read_yaml_mapping
 
 
 class RewardConfigError(ValueError):
@@ -23,7 +25,9 @@ class RewardConfigError(ValueError):
 class RewardComponent:
     """One weighted reward component of a config."""
 
-    name: str = field(metadata={"help": "Registered reward name, e.g. correctness, solve_rate."})
+    name: str = field(metadata={"help": "Registered reward name (e.g. correctness, solve_rate), or a user's own "
+                                        "reward by import path, module:attribute (a Reward subclass or a plain "
+                                        "TRL reward function)."})
     weight: float = field(default=1.0, metadata={"help": "Weight in the summed reward (GRPOConfig.reward_weights)."})
     params: dict = field(default_factory=dict, metadata={"help": "The component's parameters."})
     warmup_steps: int = field(default=0, metadata={"help": "Optimizer steps over which the output ramps from 0."})
@@ -35,7 +39,7 @@ class RewardComponent:
             raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
         if not isinstance(self.params, dict):
             raise ValueError(f"params must be a mapping, got {self.params!r}")
-        make_params(self.name, self.params)
+        make_params(self.name, self.params, self.warmup_steps)
 
 
 @dataclass
@@ -86,16 +90,9 @@ def parse_reward_config(data, source: str = "<reward config>") -> RewardConfig:
 
 def load_reward_config(path: str | Path) -> RewardConfig:
     """Return the validated `RewardConfig` read from the YAML file at `path`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"reward config not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise RewardConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from err
+        data = read_yaml_mapping(path, "reward config")
+    except ValueError as err:
+        raise RewardConfigError(str(err)) from None
     return parse_reward_config(data, str(path))
 
-
-validate_reward_config = load_reward_config  # loading validates: one clear RewardConfigError line

@@ -8,8 +8,6 @@ does not depend on how the rows were split or ordered.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -32,12 +30,6 @@ class GroupStats:
     def solve_rate(self) -> float:
         """Return the fraction of the group's completions that are correct."""
         return self.num_correct / self.size
-
-
-def prompt_key(prompt) -> str:
-    """Return a process-independent key of a prompt (text or chat messages): a 16-hex-digit digest."""
-    text = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def gather_rows(rows: list) -> list:

@@ -1,5 +1,5 @@
-"""Length-aware rewards. Every length is reasoning tokens of the policy's tokenizer (DESIGN.md);
-group statistics (`Batch.group`) cover a prompt's completions on every process.
+"""Length-aware rewards. Every length is reasoning tokens of the policy's tokenizer (docs/design.md,
+"Completion format"); group statistics (`Batch.group`) cover a prompt's completions on every process.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from thinkdial.rewards.base import Reward, check_range, correct_value, map_rows
 from thinkdial.rewards.batch import Batch
+from thinkdial.rewards.registry import register
 
 
 def _sigmoid(z: float) -> float:
@@ -27,6 +28,7 @@ class MaxTokensParams:
         check_range("max_tokens", self.max_tokens, low=0, low_open=True)
 
 
+@register
 class KimiReward(Reward):
     """`kimi` (Kimi k1.5, Kimi Team 2025, sec. 2.3.3): over the prompt's group,
     lam = 0.5 - (len - min_len) / (max_len - min_len); r = lam if correct, min(0, lam) if wrong;
@@ -61,6 +63,7 @@ class CosineParams(MaxTokensParams):
                 raise ValueError(f"param '{low}' ({getattr(self, low)}) must be <= '{high}' ({getattr(self, high)})")
 
 
+@register
 class CosineReward(Reward):
     """`cosine` (Yeo et al. 2025, "Demystifying Long Chain-of-Thought Reasoning in LLMs", eq. 1):
     r = r_min + 0.5 (r_max - r_min)(1 + cos(pi len / max_tokens)) with (r_min, r_max) =
@@ -90,6 +93,7 @@ class EfficiencyParams:
         check_range("alpha", self.alpha, low=0.0, high=1.0)
 
 
+@register
 class EfficiencyReward(Reward):
     """`efficiency` (Arora & Zanette 2025, "Training Language Models to Reason Efficiently", eq. 3):
     correct -> 1 - `alpha` * sigmoid((len - mean_c) / (std_c + 1e-7)), with mean_c and std_c
@@ -128,6 +132,7 @@ class SolveRateParams(MaxTokensParams):
                 raise ValueError("param 'ema_decay' must be < 1 (1 would freeze the first visit's solve rate)")
 
 
+@register
 class SolveRateReward(Reward):
     """`solve_rate` (ALP, Xiang et al. 2025, "Just Enough Thinking: Adaptive Length Penalty"):
     r = correct - `beta` * max(p, 1/G) * len / `max_tokens`, p = the group's fraction correct, G = the
@@ -178,6 +183,7 @@ class ShortestCorrectParams(MaxTokensParams):
         check_range("beta", self.beta, low=0.0)
 
 
+@register
 class ShortestCorrectReward(Reward):
     """`shortest_correct` (ShorterBetter, Yi et al. 2025, eq. 2): r = `alpha` * correct -
     `beta` * |l* - len| / `max_tokens`, l* = the shortest correct length in the group, or the group's
@@ -216,6 +222,7 @@ class TargetLengthParams:
             check_range("delta", self.delta, low=0.0, high=1.0)
 
 
+@register
 class TargetLengthReward(Reward):
     """`target_length` (L1, Aggarwal & Welleck 2025, "L1: Controlling How Long a Reasoning Model
     Thinks", eqs. 1-2), for budget-conditioned rows: `mode: exact` -> correct - `alpha` * |budget - len|;
@@ -249,6 +256,7 @@ class OverlongParams(MaxTokensParams):
         check_range("buffer_tokens", self.buffer_tokens, low=0, low_open=True, high=self.max_tokens)
 
 
+@register
 class OverlongReward(Reward):
     """`overlong` (DAPO, Yu et al. 2025, eq. 13, soft overlong punishment): r = 0 if
     len <= `max_tokens` - `buffer_tokens`; ((`max_tokens` - `buffer_tokens`) - len) / `buffer_tokens`
@@ -283,6 +291,7 @@ class TwoSidedParams(MaxTokensParams):
         check_range("reliable_solve_rate", self.reliable_solve_rate, low=0.0, high=1.0, low_open=True)
 
 
+@register
 class TwoSidedReward(Reward):
     """`two_sided` (thinkdial's default): correctness, plus a length charge on correct answers only where the
     prompt is reliably solved. With p the group's solve rate, n the reasoning tokens and L = `max_tokens`:
@@ -324,6 +333,7 @@ class DialParams(TwoSidedParams):
         check_range("budget_floor", self.budget_floor, low=0.0, high=1.0)
 
 
+@register
 class DialReward(TwoSidedReward):
     """`dial`: `two_sided` for rows without a budget; for a row with a budget of B reasoning tokens (its
     `budget` column, also set by an effort tier) the L1-Max form (Aggarwal & Welleck 2025, multiplicative:

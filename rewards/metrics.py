@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import math
 
-
-def level_name(difficulty) -> str | None:
-    """Return the level label of a difficulty: `3` for an int level, `0.4` (tenths) for a float; None if absent."""
-    if difficulty is None or isinstance(difficulty, bool):
-        return None
-    value = float(difficulty)
-    if not math.isfinite(value):
-        return None
-    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+from thinkdial.io import level_label
 
 
 def _label_order(label: str) -> tuple:
@@ -44,7 +36,7 @@ def level_metrics(difficulty: list, reasoning_tokens: list[int], correct: list[b
     non-empty think block), and the same per difficulty level as `level_<k>/<metric>`."""
     columns = {"reasoning_tokens": reasoning_tokens, "accuracy": correct, "think_rate": [n > 0 for n in reasoning_tokens]}
     overall = means_by_label(["all"] * len(reasoning_tokens), columns).get("all", {})
-    means = means_by_label([level_name(d) for d in difficulty], columns)
+    means = means_by_label([level_label(d) for d in difficulty], columns)
     return {**{name: value for name, value in overall.items() if name != "n"},
             **{f"level_{label}/{name}": value for label, stats in means.items()
                for name, value in stats.items() if name != "n"}}

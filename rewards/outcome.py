@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from thinkdial.rewards.base import Reward, check_range, correct_value
 from thinkdial.rewards.batch import Batch
+from thinkdial.rewards.registry import register
 
 
+@register
 class CorrectnessReward(Reward):
     """`correctness`: 1 if the answer after the think block matches the gold answer, else 0.
 
@@ -22,8 +24,12 @@ class CorrectnessReward(Reward):
         return correct_value(batch, i)
 
 
+@register
 class FormatReward(Reward):
-    """`format`: 1 for a closed think block followed by a non-empty answer, else 0 (DESIGN.md format)."""
+    """`format`: 1 for a closed think block followed by a non-empty answer, else 0.
+
+    The format is docs/design.md, "Completion format"; needs no answer.
+    """
 
     name = "format"
     needs_answer = False
@@ -41,6 +47,7 @@ class NoThinkBonusParams:
         check_range("delta", self.delta, low=0.0)
 
 
+@register
 class NoThinkBonusReward(Reward):
     """`no_think_bonus` (AdaptThink-style, Zhang et al. 2025): r = `delta` when the think block is closed
     with empty (whitespace-only) reasoning and the answer is correct, else 0; None where the gold

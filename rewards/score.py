@@ -6,32 +6,58 @@ Runs the same TRL reward callables the trainer runs, on JSONL rows `{prompt, com
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from thinkdial.rewards.base import Reward
 from thinkdial.rewards.batch import build_batch
-from thinkdial.rewards.metrics import level_name, means_by_label
+from thinkdial.rewards.metrics import means_by_label
+
+from thinkdial.io import level_label, read_jsonl
 
 REQUIRED_KEYS = ("prompt", "completion", "answer")
+PREVIEW_CHARS = 60
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_messages(value, content_type=object) -> bool:
+    return isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), content_type)
+                                           for m in value)
+
+
+FIELD_CHECKS = {  # field -> (accepts the value, what it must be); optional fields may be absent or null
+    "prompt": (lambda v: isinstance(v, str) or _is_messages(v), "a string or a list of chat messages"),
+    "completion": (lambda v: isinstance(v, str) or _is_messages(v, str),
+                   "a string or a list of chat messages with string contents"),
+    "answer": (lambda v: v is None or isinstance(v, str) or _is_number(v), "a string, a number or null"),
+    "difficulty": (lambda v: v is None or _is_number(v), "a number (the difficulty level) or null"),
+    "budget": (lambda v: v is None or (_is_number(v) and v >= 0), "a number of reasoning tokens >= 0 or null"),
+}
+
+
+def row_problem(row: dict) -> str | None:
+    """Return what keeps `row` from being scored, naming the key or field; None when it can be scored."""
+    missing = [k for k in REQUIRED_KEYS if k not in row]
+    if missing:
+        return f"missing key '{missing[0]}' (rows need {', '.join(REQUIRED_KEYS)})"
+    for name, (accepts, expected) in FIELD_CHECKS.items():
+        if name in row and not accepts(row[name]):
+            return f"field '{name}' must be {expected}, got {repr(row[name])[:PREVIEW_CHARS]}"
+    return None
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Return the JSON objects of a JSONL file; a bad line or a missing key is an error naming its line."""
+    """Return the rows of a JSONL file, every row checked before any is scored: a bad line, a missing key or
+    a field of the wrong type raises one ValueError naming `path:line` and the field."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{line_no}: invalid JSON: {err.msg}") from err
-            missing = [k for k in REQUIRED_KEYS if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise ValueError(f"{path}:{line_no}: missing key '{missing[0]}' (rows need {', '.join(REQUIRED_KEYS)})")
-            rows.append(row)
+    for line_no, row in read_jsonl(path):
+        problem = row_problem(row)
+        if problem:
+            raise ValueError(f"{path}:{line_no}: {problem}")
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no rows")
     return rows
@@ -106,7 +132,7 @@ def level_summary(rows: list[dict], results: list[dict]) -> str:
     for name in results[0]["rewards"]:
         columns[name] = [r["rewards"][name] for r in results]
     columns["total"] = [r["total"] for r in results]
-    by_level = means_by_label([level_name(r.get("difficulty")) for r in rows], columns)
+    by_level = means_by_label([level_label(r.get("difficulty")) for r in rows], columns)
     by_level.update(means_by_label(["all"] * len(rows), columns))
     header = ["level", "n", *columns]
     lines = ["  ".join(f"{h:>12}" for h in header)]

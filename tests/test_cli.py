@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, thinkdial
 
-ROOT = Path(__file__).resolve().parents[1]
+from thinkdial.io import write_jsonl
+
 HEAVY = ("torch", "trl", "transformers")
 PROBE = """
 import sys, runpy
@@ -46,8 +48,7 @@ def test_light_commands_import_no_torch_trl_or_transformers(argv):
 def test_rewards_score_imports_no_torch_and_prints_only_json_lines(tmp_path):
     rows = [{"prompt": "p", "completion": "<think>12</think>3", "answer": "3", "difficulty": 2},
             {"prompt": "p", "completion": "<think></think>4", "answer": "3", "difficulty": 2}]
-    data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
     result = probe(["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", str(data)])
     assert heavy_imports(result) == "", result.stderr[-2000:]
     parsed = [json.loads(line) for line in result.stdout.splitlines()]
@@ -64,14 +65,12 @@ def test_a_users_data_py_and_train_py_in_the_working_folder_break_nothing(tmp_pa
 
 
 def test_python_dash_m_thinkdial_is_the_console_script():
-    result = subprocess.run([sys.executable, "-m", "thinkdial", "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = thinkdial("--help", timeout=60)
     assert result.returncode == 0 and "grpo" in result.stdout and "rewards" in result.stdout
 
 
 def test_grpo_help_lists_config_and_thinkdials_own_fields_before_trls():
-    result = subprocess.run([sys.executable, "-m", "thinkdial", "grpo", "--help"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = thinkdial("grpo", "--help", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert out.index("--config") < out.index("--reward_config") < out.index("--learning_rate")

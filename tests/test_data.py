@@ -1,15 +1,19 @@
 """data/: synthetic families, splits, real-set adapters, file sources and their errors."""
 
 import json
-from pathlib import Path
+import re
 
 import pytest
+from conftest import ROOT
 from thinkdial.data.completion import parse_completion
 from thinkdial.data.config import load_data_config
-from thinkdial.data.sources import build_rows, problem_hash
+from thinkdial.data.sources import build_rows
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from thinkdial.io import prompt_hash, write_jsonl
+
+FIXTURES = ROOT / "tests" / "fixtures"  # 40-row slices of GSM8K and MATH-500 (tests/fixtures/README.md)
+DATA_CONFIGS = ROOT / "configs" / "data"
 ROW_KEYS = {"prompt", "answer", "difficulty", "source"}
 
 
@@ -60,8 +64,8 @@ def test_deterministic_for_a_seed_and_different_across_seeds():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_train_and_test_never_share_a_problem(family):
     cfg = synth(family, train_rows=20000)
-    train = {problem_hash(r["prompt"]) for r in build_rows(cfg, "train")}
-    test = [problem_hash(r["prompt"]) for r in build_rows(cfg, "test")]
+    train = {prompt_hash(r["prompt"]) for r in build_rows(cfg, "train")}
+    test = [prompt_hash(r["prompt"]) for r in build_rows(cfg, "test")]
     assert not train & set(test)
     assert len(test) == len(set(test)) == 8 * 30  # unique, every level filled
 
@@ -79,31 +83,6 @@ def test_level_weights_shape_the_train_split():
     rows = build_rows(synth(train_rows=4000, level_weights=[7, 1, 1, 1, 0, 0, 0, 0]), "train")
     share1 = sum(r["difficulty"] == 1 for r in rows) / len(rows)
     assert 0.6 < share1 < 0.8 and not any(r["difficulty"] > 4 for r in rows)
-
-
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
-def test_gsm8k_rows_load_with_step_count_difficulty():
-    cfg = load_data_config({"source": "gsm8k", "path": str(SHARED / "gsm8k")})
-    rows = build_rows(cfg, "test")
-    assert len(rows) == 1319
-    first = rows[0]
-    assert first["answer"] == "18" and first["difficulty"] == 2  # two solution lines before ####
-    assert "<<" not in first["reasoning"] and first["prompt"].startswith("Janet")
-    assert len(build_rows(cfg, "train")) == 7473
-
-
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
-def test_math500_rows_load_with_level_difficulty_and_chat_prompts():
-    cfg = load_data_config({"source": "math", "path": str(SHARED / "math500"), "prompt_format": "chat"})
-    rows = build_rows(cfg, "test")
-    raw = [json.loads(line) for line in (SHARED / "math500" / "test.jsonl").open()]
-    assert len(rows) == 500 and [r["difficulty"] for r in rows] == [r["level"] for r in raw]
-    assert rows[0]["prompt"][0]["role"] == "system" and rows[0]["prompt"][1]["content"] == raw[0]["problem"]
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def file_cfg(path, **kw):
@@ -138,6 +117,37 @@ def test_empty_file_is_a_clear_error(tmp_path):
     (tmp_path / "e.jsonl").write_text("")
     with pytest.raises(ValueError, match=r"e\.jsonl.*empty"):
         build_rows(file_cfg(tmp_path / "e.jsonl"), "train")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "caf\xe9", "answer": 1, "lvl": 1}\n',
+     r"bad\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 11\); re-save the file as UTF-8"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y", "ans',
+     r"bad\.jsonl:2: invalid JSON: Unterminated string starting at: column 12 \(the file ends mid-line: truncated\?\)"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y" "answer": 2}\n\n',
+     r"bad\.jsonl:2: invalid JSON: Expecting ',' delimiter: column 11$"),
+    (b'{"q": "x", "answer": 1, "lvl": 1}\n["q", "answer"]\n', r"bad\.jsonl:2: expected a JSON object, got list"),
+])
+def test_a_bad_jsonl_file_names_the_file_the_line_and_the_cause(tmp_path, content, message):
+    (tmp_path / "bad.jsonl").write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        build_rows(file_cfg(tmp_path / "bad.jsonl"), "train")
+
+
+def test_a_bad_gsm8k_file_and_a_non_utf8_csv_name_the_file_and_the_cause(tmp_path):
+    (tmp_path / "test.jsonl").write_bytes(b'{"question": "q", "answer": "1\\n#### 1"}\n{"question": "q2", "ans')
+    with pytest.raises(ValueError, match=r"test\.jsonl:2: invalid JSON.*truncated"):
+        build_rows(load_data_config({"source": "gsm8k", "path": str(tmp_path)}), "test")
+    (tmp_path / "d.csv").write_bytes(b"q,answer,lvl\ncaf\xe9,1,2\n")
+    with pytest.raises(ValueError, match=r"d\.csv: cannot read as csv: .*UTF8"):
+        build_rows(file_cfg(tmp_path / "d.csv", source="csv"), "train")
+
+
+def test_jsonl_rows_may_each_carry_a_different_subset_of_columns(tmp_path):
+    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1},
+                                           {"q": "y", "answer": 2, "lvl": 2, "reasoning": "r"}])
+    rows = build_rows(file_cfg(f), "train")
+    assert [r.get("reasoning") for r in rows] == [None, "r"]
 
 
 def test_non_integer_level_names_file_row_and_column(tmp_path):
@@ -180,20 +190,6 @@ def test_parse_completion_rules():
     assert parse_completion("no tags").reasoning == "no tags"
     q = parse_completion("reasoning</think>5")  # the prompt opened the think block (R1-style)
     assert q.reasoning == "reasoning" and q.answer == "5"
-
-
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data not present")
-def test_sft_targets_from_gsm8k_worked_solutions(tmp_path):
-    from thinkdial.train.sft import ThinkdialSFTConfig, sft_dataset
-
-    data = tmp_path / "gsm8k.yaml"
-    data.write_text(f"source: gsm8k\npath: {SHARED / 'gsm8k'}\nprompt_format: chat\n")
-    config = ThinkdialSFTConfig(output_dir=str(tmp_path / "out"), data_config=str(data), train_limit=5,
-                                bf16=False, report_to="none")
-    ds = sft_dataset(config)
-    assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
-    parsed = parse_completion(ds[0]["completion"])
-    assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning
 
 
 CANONICAL = [{"prompt": "3+4=", "answer": "7", "difficulty": 2, "reasoning": "3 4 7", "min_reasoning_tokens": 5},
@@ -245,6 +241,119 @@ def test_per_level_style_mixtures_and_the_giveup_style_guess_halfway():
     assert {r["reasoning_style"] for r in hard} == {"giveup"} and all(len(r["reasoning"]) == 4 for r in hard)
     guessed_right = sum(r.get("target_answer", r["answer"]) == r["answer"] for r in hard) / len(hard)
     assert 0.03 < guessed_right < 0.2  # a uniform guess over 10 digits
+
+
+@pytest.fixture
+def data_dir(monkeypatch):
+    """Point THINKDIAL_DATA_DIR at the fixtures: the shipped GSM8K / MATH-500 configs read them."""
+    monkeypatch.setenv("THINKDIAL_DATA_DIR", str(FIXTURES))
+    return FIXTURES
+
+
+def fixture_rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / name).open()]
+
+
+def test_gsm8k_rows_load_with_step_count_difficulty(data_dir):
+    cfg = load_data_config(DATA_CONFIGS / "gsm8k.yaml")
+    assert cfg.path == str(FIXTURES / "gsm8k")
+    rows = build_rows(cfg, "test")
+    assert len(rows) == len(fixture_rows("gsm8k/test.jsonl")) == 40
+    first = rows[0]
+    assert first["answer"] == "18" and first["difficulty"] == 2  # two solution lines before ####
+    assert "<<" not in first["reasoning"] and first["prompt"][-1]["content"].startswith("Janet")
+    assert len(build_rows(cfg, "train")) == 40
+
+
+def test_math500_rows_load_with_level_difficulty_and_chat_prompts(data_dir):
+    rows = build_rows(load_data_config(DATA_CONFIGS / "math500.yaml"), "test")
+    raw = fixture_rows("math500/test.jsonl")
+    assert [r["difficulty"] for r in rows] == [r["level"] for r in raw] and {r["level"] for r in raw} == {1, 2, 3, 4, 5}
+    assert rows[0]["prompt"][0]["role"] == "system" and rows[0]["prompt"][1]["content"] == raw[0]["problem"]
+    assert [r["answer"] for r in rows] == [r["answer"] for r in raw]
+
+
+def test_sft_targets_from_gsm8k_worked_solutions(tmp_path, data_dir):
+    from thinkdial.train.sft import ThinkdialSFTConfig, sft_dataset
+
+    config = ThinkdialSFTConfig(output_dir=str(tmp_path / "out"), data_config=str(DATA_CONFIGS / "gsm8k.yaml"),
+                                train_limit=5, bf16=False, report_to="none")
+    ds = sft_dataset(config)
+    assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
+    parsed = parse_completion(ds[0]["completion"])
+    assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning
+
+
+class FakeHub:
+    """Stands in for `datasets.load_dataset` (no network here): serves fixture files, records each call."""
+
+    FILES = {("openai/gsm8k", "main"): "gsm8k", ("HuggingFaceH4/MATH-500", None): "math500"}
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, name, config=None, split=None):
+        import datasets
+
+        self.calls.append((name, config, split))
+        return datasets.Dataset.from_list(fixture_rows(f"{self.FILES[(name, config)]}/{split}.jsonl"))
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    fake = FakeHub()
+    monkeypatch.setattr("datasets.load_dataset", fake)
+    return fake
+
+
+def test_the_shipped_real_data_configs_read_the_hub_by_default(monkeypatch, hub):
+    monkeypatch.delenv("THINKDIAL_DATA_DIR", raising=False)
+    gsm8k, math500 = (load_data_config(DATA_CONFIGS / f"{name}.yaml") for name in ("gsm8k", "math500"))
+    assert (gsm8k.path, gsm8k.hub, gsm8k.hub_config) == (None, "openai/gsm8k", "main")
+    assert (math500.path, math500.hub, math500.hub_config) == (None, "HuggingFaceH4/MATH-500", None)
+    rows = build_rows(gsm8k, "train")
+    assert rows[0]["answer"] == "72" and rows[0]["source"] == "gsm8k"
+    assert build_rows(math500, "test")[0]["difficulty"] == fixture_rows("math500/test.jsonl")[0]["level"]
+    assert hub.calls == [("openai/gsm8k", "main", "train"), ("HuggingFaceH4/MATH-500", None, "test")]
+    with pytest.raises(ValueError, match="the math adapter has no 'train' split"):
+        build_rows(math500, "train")
+
+
+def test_a_local_copy_wins_over_the_hub_and_a_missing_one_is_an_error(tmp_path, monkeypatch, hub):
+    monkeypatch.setenv("THINKDIAL_DATA_DIR", str(FIXTURES))
+    assert len(build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")) == 40
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "test.jsonl").write_text((FIXTURES / "gsm8k/test.jsonl").read_text().splitlines()[0] + "\n")
+    assert len(build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml", path=str(own)), "test")) == 1
+    monkeypatch.setenv("THINKDIAL_DATA_DIR", str(tmp_path))  # set, but holds no gsm8k/: no silent hub fallback
+    with pytest.raises(FileNotFoundError, match=r"data file not found: .*gsm8k"):
+        build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")
+    assert hub.calls == []
+
+
+def test_an_unreachable_hub_says_how_to_read_a_local_copy(monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub")
+
+    monkeypatch.delenv("THINKDIAL_DATA_DIR", raising=False)
+    monkeypatch.setattr("datasets.load_dataset", offline)
+    with pytest.raises(ValueError, match=r"openai/gsm8k: cannot load split 'test' from the Hugging Face hub "
+                                         r"\(ConnectionError: Couldn't reach.*\); offline, point `path` at a local copy"):
+        build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"source": "hub", "path": "owner/name"}, "source 'hub' reads the dataset named by `hub`"),
+    ({"source": "jsonl", "hub": "owner/name"}, "source 'jsonl' reads the local file or folder named by `path`"),
+    ({"source": "gsm8k"}, "source 'gsm8k' needs `path` (a local file or folder) or `hub`"),
+    ({"source": "gsm8k", "path": "${THINKDIAL_TEST_UNSET}/gsm8k"},
+     "path '${THINKDIAL_TEST_UNSET}/gsm8k' names unset environment variable(s) THINKDIAL_TEST_UNSET"),
+])
+def test_a_source_without_a_place_to_read_is_refused(monkeypatch, raw, message):
+    monkeypatch.delenv("THINKDIAL_TEST_UNSET", raising=False)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_data_config(raw)
 
 
 def test_pointerchain_follows_the_map_written_in_its_own_prompt():

@@ -1,12 +1,10 @@
 """`thinkdial demo`: the pipeline end to end (shortened), and the adaptive-shift checks it prints."""
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from thinkdial.train.demo import adaptivity_checks, run_demo
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def level(acc, acc_direct, direct_rate, tokens, oracle):

@@ -10,84 +10,77 @@ import pytest
 from thinkdial.rewards.batch import RewardRowError
 from thinkdial.rewards.registry import get_reward
 
-from thinkdial.tiny import build_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
-
 
 def c(n: int, ans: str = "4") -> str:
     """A closed completion with `n` reasoning tokens and answer `ans`."""
     return f"<think>{'x' * n}</think>{ans}"
 
 
-def run(tok, name, completions, params=None, prompts=None, answer="4", **columns):
+def run(tokenizer, name, completions, params=None, prompts=None, answer="4", **columns):
     prompts = prompts or ["p"] * len(completions)
     answers = answer if isinstance(answer, list) else [answer] * len(completions)
-    return get_reward(name, tok, params)(prompts=prompts, completions=completions, answer=answers, **columns)
+    return get_reward(name, tokenizer, params)(prompts=prompts, completions=completions, answer=answers, **columns)
 
 
 def approx(values):
     return [None if v is None else pytest.approx(v, abs=1e-9) for v in values]
 
 
-def test_correctness(tok):
+def test_correctness(tiny_tokenizer):
     comps = [c(1, "4"), c(1, "5"), "<think>x", c(0, " 4.0 "), c(2, "\\boxed{\\frac{1}{2}}")]
     answers = ["4", "4", "4", "4", "\\frac{1}{2}"]
-    assert run(tok, "correctness", comps, answer=answers) == [1.0, 0.0, 0.0, 1.0, 1.0]
-    assert run(tok, "correctness", [c(1)], answer=[""]) == [None]  # unparseable gold: TRL skips
+    assert run(tiny_tokenizer, "correctness", comps, answer=answers) == [1.0, 0.0, 0.0, 1.0, 1.0]
+    assert run(tiny_tokenizer, "correctness", [c(1)], answer=[""]) == [None]  # unparseable gold: TRL skips
 
 
-def test_format(tok):
+def test_format(tiny_tokenizer):
     comps = [c(3), c(0), "<think>x</think>  ", "<think>x", "x</think>4", ""]
-    assert run(tok, "format", comps) == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+    assert run(tiny_tokenizer, "format", comps) == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
 
 
-def test_kimi(tok):
+def test_kimi(tiny_tokenizer):
     # min 2, max 6: lam = 0.5, 0, -0.5; wrong rows keep min(0, lam)
-    assert run(tok, "kimi", [c(2), c(4), c(6, "5")]) == approx([0.5, 0.0, -0.5])
-    assert run(tok, "kimi", [c(2, "5"), c(6)]) == approx([0.0, -0.5])
-    assert run(tok, "kimi", [c(3), c(3, "5"), c(3)]) == [0.0, 0.0, 0.0]  # all equal lengths
-    assert run(tok, "kimi", [c(5)]) == [0.0]  # group of 1
-    assert run(tok, "kimi", [c(0), c(4)]) == approx([0.5, -0.5])  # empty reasoning
+    assert run(tiny_tokenizer, "kimi", [c(2), c(4), c(6, "5")]) == approx([0.5, 0.0, -0.5])
+    assert run(tiny_tokenizer, "kimi", [c(2, "5"), c(6)]) == approx([0.0, -0.5])
+    assert run(tiny_tokenizer, "kimi", [c(3), c(3, "5"), c(3)]) == [0.0, 0.0, 0.0]  # all equal lengths
+    assert run(tiny_tokenizer, "kimi", [c(5)]) == [0.0]  # group of 1
+    assert run(tiny_tokenizer, "kimi", [c(0), c(4)]) == approx([0.5, -0.5])  # empty reasoning
     # two interleaved groups are separate
-    assert run(tok, "kimi", [c(2), c(10), c(4), c(20)], prompts=["a", "b", "a", "b"]) == approx([0.5, 0.5, -0.5, -0.5])
+    assert run(tiny_tokenizer, "kimi", [c(2), c(10), c(4), c(20)], prompts=["a", "b", "a", "b"]) == approx([0.5, 0.5, -0.5, -0.5])
 
 
-def test_cosine(tok):
+def test_cosine(tiny_tokenizer):
     p = {"max_tokens": 10}
-    assert run(tok, "cosine", [c(0), c(5), c(10), c(11)], p) == approx([1.0, 0.75, 0.5, -1.0])
-    assert run(tok, "cosine", [c(0, "5"), c(5, "5"), c(10, "5"), c(11, "5")], p) == approx([-1.0, -0.75, -0.5, -1.0])
-    assert run(tok, "cosine", [c(3)], {**p, "exceed_penalty": -7.0}, answer=[""]) == [None]
-    assert run(tok, "cosine", [c(12)], {**p, "exceed_penalty": -7.0}) == [-7.0]
+    assert run(tiny_tokenizer, "cosine", [c(0), c(5), c(10), c(11)], p) == approx([1.0, 0.75, 0.5, -1.0])
+    assert run(tiny_tokenizer, "cosine", [c(0, "5"), c(5, "5"), c(10, "5"), c(11, "5")], p) == approx([-1.0, -0.75, -0.5, -1.0])
+    assert run(tiny_tokenizer, "cosine", [c(3)], {**p, "exceed_penalty": -7.0}, answer=[""]) == [None]
+    assert run(tiny_tokenizer, "cosine", [c(12)], {**p, "exceed_penalty": -7.0}) == [-7.0]
 
 
-def test_efficiency(tok):
+def test_efficiency(tiny_tokenizer):
     # correct lengths 2, 4: mean 3, population std 1
-    got = run(tok, "efficiency", [c(2), c(4), c(6, "5")], {"alpha": 0.1})
+    got = run(tiny_tokenizer, "efficiency", [c(2), c(4), c(6, "5")], {"alpha": 0.1})
     sig = 1 / (1 + math.exp(1 / (1 + 1e-7)))
     assert got == approx([1 - 0.1 * sig, 1 - 0.1 * (1 - sig), 0.0])
-    assert run(tok, "efficiency", [c(7)], {"alpha": 0.1}) == approx([0.95])  # group of 1: z = 0
-    assert run(tok, "efficiency", [c(3), c(3)], {"alpha": 0.2}) == approx([0.9, 0.9])  # all equal
-    assert run(tok, "efficiency", [c(3, "5"), c(0, "5")]) == [0.0, 0.0]  # none correct
+    assert run(tiny_tokenizer, "efficiency", [c(7)], {"alpha": 0.1}) == approx([0.95])  # group of 1: z = 0
+    assert run(tiny_tokenizer, "efficiency", [c(3), c(3)], {"alpha": 0.2}) == approx([0.9, 0.9])  # all equal
+    assert run(tiny_tokenizer, "efficiency", [c(3, "5"), c(0, "5")]) == [0.0, 0.0]  # none correct
 
 
-def test_solve_rate(tok):
+def test_solve_rate(tiny_tokenizer):
     p = {"beta": 0.5, "max_tokens": 10}
     # p = 1/4 = 1/G
-    got = run(tok, "solve_rate", [c(2), c(4, "5"), c(6, "5"), c(8, "5")], p)
+    got = run(tiny_tokenizer, "solve_rate", [c(2), c(4, "5"), c(6, "5"), c(8, "5")], p)
     assert got == approx([0.975, -0.05, -0.075, -0.1])
     # none correct: p = 0, floored at 1/G = 1/2
-    assert run(tok, "solve_rate", [c(2, "5"), c(0, "5")], p) == approx([-0.05, 0.0])
+    assert run(tiny_tokenizer, "solve_rate", [c(2, "5"), c(0, "5")], p) == approx([-0.05, 0.0])
     # all correct, group of 1: p = 1
-    assert run(tok, "solve_rate", [c(4)], p) == approx([0.8])
-    assert run(tok, "solve_rate", [c(0), c(0)], p) == approx([1.0, 1.0])  # empty reasoning is free
+    assert run(tiny_tokenizer, "solve_rate", [c(4)], p) == approx([0.8])
+    assert run(tiny_tokenizer, "solve_rate", [c(0), c(0)], p) == approx([1.0, 1.0])  # empty reasoning is free
 
 
-def test_solve_rate_ema(tok):
-    reward = get_reward("solve_rate", tok, {"beta": 0.5, "max_tokens": 10, "history": "ema", "ema_decay": 0.5})
+def test_solve_rate_ema(tiny_tokenizer):
+    reward = get_reward("solve_rate", tiny_tokenizer, {"beta": 0.5, "max_tokens": 10, "history": "ema", "ema_decay": 0.5})
     first = reward(prompts=["p", "p"], completions=[c(0), c(10)], answer=["4", "4"])
     assert first == approx([1.0, 0.5])  # first visit: p = 1
     second = reward(prompts=["p", "p"], completions=[c(0, "5"), c(10, "5")], answer=["4", "4"])
@@ -95,42 +88,42 @@ def test_solve_rate_ema(tok):
     assert reward.ema == {next(iter(reward.ema)): 0.5}
 
 
-def test_shortest_correct(tok):
+def test_shortest_correct(tiny_tokenizer):
     p = {"alpha": 1.0, "beta": 0.5, "max_tokens": 10}
-    assert run(tok, "shortest_correct", [c(2, "5"), c(4), c(6)], p) == approx([-0.1, 1.0, 0.9])
+    assert run(tiny_tokenizer, "shortest_correct", [c(2, "5"), c(4), c(6)], p) == approx([-0.1, 1.0, 0.9])
     # none correct: l* = group mean = 4
-    assert run(tok, "shortest_correct", [c(2, "5"), c(4, "5"), c(6, "5")], p) == approx([-0.1, 0.0, -0.1])
-    assert run(tok, "shortest_correct", [c(9)], p) == approx([1.0])  # group of 1
+    assert run(tiny_tokenizer, "shortest_correct", [c(2, "5"), c(4, "5"), c(6, "5")], p) == approx([-0.1, 0.0, -0.1])
+    assert run(tiny_tokenizer, "shortest_correct", [c(9)], p) == approx([1.0])  # group of 1
 
 
-def test_target_length(tok):
+def test_target_length(tiny_tokenizer):
     exact = {"mode": "exact", "alpha": 0.1}
-    assert run(tok, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx([0.7, -0.2, 1.0])
+    assert run(tiny_tokenizer, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx([0.7, -0.2, 1.0])
     mx = {"mode": "max", "alpha": 0.1, "delta": 0.5}
-    got = run(tok, "target_length", [c(2), c(10), c(0), c(0, "5"), c(3)], mx, budget=[5, 5, 10, 10, None])
+    got = run(tiny_tokenizer, "target_length", [c(2), c(10), c(0), c(0, "5"), c(3)], mx, budget=[5, 5, 10, 10, None])
     assert got == approx([0.8, 0.0, 1.0, 0.0, None])
     with pytest.raises(ValueError, match="needs the dataset column 'budget'"):
-        run(tok, "target_length", [c(2)], exact)
+        run(tiny_tokenizer, "target_length", [c(2)], exact)
 
 
-def test_overlong(tok):
+def test_overlong(tiny_tokenizer):
     p = {"max_tokens": 10, "buffer_tokens": 4}
-    assert run(tok, "overlong", [c(0), c(6), c(8), c(10), c(11)], p) == approx([0.0, 0.0, -0.5, -1.0, -1.0])
+    assert run(tiny_tokenizer, "overlong", [c(0), c(6), c(8), c(10), c(11)], p) == approx([0.0, 0.0, -0.5, -1.0, -1.0])
 
 
-def test_no_think_bonus(tok):
+def test_no_think_bonus(tiny_tokenizer):
     comps = [c(0), "<think> \n</think>4", c(1), c(0, "5"), "<think>"]
-    assert run(tok, "no_think_bonus", comps, {"delta": 0.3}) == [0.3, 0.3, 0.0, 0.0, 0.0]
+    assert run(tiny_tokenizer, "no_think_bonus", comps, {"delta": 0.3}) == [0.3, 0.3, 0.0, 0.0, 0.0]
 
 
-def test_row_error_names_row_and_completion(tok):
+def test_row_error_names_row_and_completion(tiny_tokenizer):
     comps = [c(1), "<think>the failing row</think>4"]
     with pytest.raises(RewardRowError, match=r"row 1 \(completion starts '<think>the failing row"):
-        run(tok, "target_length", comps, {"mode": "exact"}, budget=[3, "abc"])
+        run(tiny_tokenizer, "target_length", comps, {"mode": "exact"}, budget=[3, "abc"])
 
 
-def test_warmup_ramps_output(tok):
-    reward = get_reward("format", tok, warmup_steps=10)
+def test_warmup_ramps_output(tiny_tokenizer):
+    reward = get_reward("format", tiny_tokenizer, warmup_steps=10)
     kwargs = {"prompts": ["p"], "completions": [c(1)]}
     assert reward(**kwargs, trainer_state=SimpleNamespace(global_step=0)) == [0.0]
     assert reward(**kwargs, trainer_state=SimpleNamespace(global_step=5)) == [0.5]
@@ -138,8 +131,8 @@ def test_warmup_ramps_output(tok):
     assert reward(**kwargs) == [1.0]  # no trainer state: full weight
 
 
-def test_chat_completions_and_metrics(tok):
-    reward = get_reward("correctness", tok, log_levels=True)
+def test_chat_completions_and_metrics(tiny_tokenizer):
+    reward = get_reward("correctness", tiny_tokenizer, log_levels=True)
     metrics, extra = {}, {}
     comps = [[{"role": "assistant", "content": c(2)}], [{"role": "assistant", "content": c(4, "5")}],
              [{"role": "assistant", "content": c(6)}]]
@@ -153,8 +146,8 @@ def test_chat_completions_and_metrics(tok):
     assert extra == {"reasoning_tokens": [2, 4, 6]}
 
 
-def test_rewards_pickle_with_stable_name(tok):
-    reward = get_reward("solve_rate", tok, {"max_tokens": 8, "history": "ema"})
+def test_rewards_pickle_with_stable_name(tiny_tokenizer):
+    reward = get_reward("solve_rate", tiny_tokenizer, {"max_tokens": 8, "history": "ema"})
     clone = pickle.loads(pickle.dumps(reward))
     assert clone.__name__ == "solve_rate" and clone.params.ema_decay == 0.9
     assert clone(prompts=["p"], completions=[c(4)], answer=["4"]) == approx([0.75])

@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from thinkdial.rewards.base import Reward
 from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
-from thinkdial.rewards.registry import REWARDS, build_reward_funcs, register_reward
-
-from thinkdial.tiny import build_tokenizer
+from thinkdial.rewards.registry import build_reward_funcs
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_shipped_configs_load_and_build(path):
+def test_shipped_configs_load_and_build(path, tiny_tokenizer):
     config = load_reward_config(path)
-    funcs, weights = build_reward_funcs(config, build_tokenizer())
+    funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == [c.name for c in config.components]
     assert weights == [c.weight for c in config.components]
     assert [f.log_levels for f in funcs] == [True] + [False] * (len(funcs) - 1)
@@ -72,12 +69,3 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_reward_config(bad)
     with pytest.raises(FileNotFoundError, match="reward config not found"):
         load_reward_config(tmp_path / "none.yaml")
-
-
-def test_registry_refuses_duplicate_names():
-    class Again(Reward):
-        name = "kimi"
-
-    with pytest.raises(ValueError, match="reward 'kimi' is already registered"):
-        register_reward(Again)
-    assert REWARDS["kimi"] is not Again

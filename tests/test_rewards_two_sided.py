@@ -7,20 +7,15 @@ import json
 
 import pytest
 import torch
-from trl.trainer.utils import nanstd
-
-from thinkdial.cli import main
 from thinkdial.rewards.config import load_reward_config
 from thinkdial.rewards.registry import build_reward_funcs, get_reward
 from thinkdial.rewards.score import advantages, score_rows
-from thinkdial.tiny import build_tokenizer
+from trl.trainer.utils import nanstd
+
+from thinkdial.cli import main
+from thinkdial.io import write_jsonl
 
 PARAMS = {"max_tokens": 48}  # beta 0.25, think_cost_tokens 4, reliable_solve_rate 0.5 (the defaults)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
 
 
 def c(n: int, ans: str = "4") -> str:
@@ -28,36 +23,36 @@ def c(n: int, ans: str = "4") -> str:
     return f"<think>{'x' * n}</think>{ans}"
 
 
-def two_sided(tok, completions, **params):
-    reward = get_reward("two_sided", tok, {**PARAMS, **params})
+def two_sided(tokenizer, completions, **params):
+    reward = get_reward("two_sided", tokenizer, {**PARAMS, **params})
     return reward(prompts=["p"] * len(completions), completions=completions, answer=["4"] * len(completions))
 
 
-def test_an_all_wrong_group_gets_the_same_reward_on_every_row(tok):
-    assert two_sided(tok, [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]) == [0.0, 0.0, 0.0, 0.0]
+def test_an_all_wrong_group_gets_the_same_reward_on_every_row(tiny_tokenizer):
+    assert two_sided(tiny_tokenizer, [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]) == [0.0, 0.0, 0.0, 0.0]
 
 
-def test_an_all_right_group_pays_shorter_correct_answers_and_direct_answers_most(tok):
-    got = two_sided(tok, [c(0), c(2), c(4), c(8)])
+def test_an_all_right_group_pays_shorter_correct_answers_and_direct_answers_most(tiny_tokenizer):
+    got = two_sided(tiny_tokenizer, [c(0), c(2), c(4), c(8)])
     # 1 - 0.25 * 1.0 * (n + 4 [n > 0]) / 48
     assert got == pytest.approx([1.0, 1 - 0.25 * 6 / 48, 1 - 0.25 * 8 / 48, 1 - 0.25 * 12 / 48])
 
 
-def test_a_reliably_solved_mixed_group_charges_correct_answers_only(tok):
-    got = two_sided(tok, [c(2), c(6), c(0, "5"), c(10, "5")])  # p = 0.5
+def test_a_reliably_solved_mixed_group_charges_correct_answers_only(tiny_tokenizer):
+    got = two_sided(tiny_tokenizer, [c(2), c(6), c(0, "5"), c(10, "5")])  # p = 0.5
     assert got == pytest.approx([1 - 0.25 * 0.5 * 6 / 48, 1 - 0.25 * 0.5 * 10 / 48, 0.0, 0.0])
 
 
-def test_below_the_reliable_solve_rate_only_correctness_pays(tok):
-    assert two_sided(tok, [c(1), c(6, "5"), c(0, "5"), c(30, "5")]) == [1.0, 0.0, 0.0, 0.0]  # p = 0.25
-    assert two_sided(tok, [c(1), c(6, "5"), c(0, "5"), c(30, "5")], reliable_solve_rate=0.25)[0] == pytest.approx(
+def test_below_the_reliable_solve_rate_only_correctness_pays(tiny_tokenizer):
+    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")]) == [1.0, 0.0, 0.0, 0.0]  # p = 0.25
+    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")], reliable_solve_rate=0.25)[0] == pytest.approx(
         1 - 0.25 * 0.25 * 5 / 48)
 
 
 @pytest.mark.parametrize("bad", [{"beta": 1.5}, {"reliable_solve_rate": 0.0}, {"think_cost_tokens": -1}])
-def test_out_of_range_params_are_refused(tok, bad):
+def test_out_of_range_params_are_refused(tiny_tokenizer, bad):
     with pytest.raises(ValueError):
-        get_reward("two_sided", tok, {**PARAMS, **bad})
+        get_reward("two_sided", tiny_tokenizer, {**PARAMS, **bad})
 
 
 def trl_advantages(totals: list[float], group_size: int, scale_rewards: str) -> list[float]:
@@ -78,19 +73,19 @@ GROUPS = [("wrong", [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]),
 
 
 @pytest.mark.parametrize("scale_rewards", ["group", "batch", "none"])
-def test_advantages_match_trls_computation(tok, scale_rewards):
+def test_advantages_match_trls_computation(tiny_tokenizer, scale_rewards):
     rows = [{"prompt": name, "completion": comp, "answer": "4"} for name, comps in GROUPS for comp in comps]
     for config in ("configs/rewards/adaptive.yaml", "configs/rewards/solve_rate.yaml"):
-        funcs, weights = build_reward_funcs(load_reward_config(config), tok)
+        funcs, weights = build_reward_funcs(load_reward_config(config), tiny_tokenizer)
         totals = [r["total"] for r in score_rows(rows, funcs, weights)]
         got = advantages(totals, [r["prompt"] for r in rows], scale_rewards)
         assert got == pytest.approx(trl_advantages(totals, 4, scale_rewards), rel=1e-6, abs=1e-9)
 
 
-def test_the_default_gives_an_all_wrong_group_no_push_where_a_length_charge_would_say_shorter(tok):
+def test_the_default_gives_an_all_wrong_group_no_push_where_a_length_charge_would_say_shorter(tiny_tokenizer):
     wrong = [{"prompt": "w", "completion": comp, "answer": "4"} for comp in GROUPS[0][1]]
-    default = build_reward_funcs(load_reward_config("configs/rewards/adaptive.yaml"), tok)
-    charged = build_reward_funcs(load_reward_config("configs/rewards/solve_rate.yaml"), tok)
+    default = build_reward_funcs(load_reward_config("configs/rewards/adaptive.yaml"), tiny_tokenizer)
+    charged = build_reward_funcs(load_reward_config("configs/rewards/solve_rate.yaml"), tiny_tokenizer)
     keys = ["w"] * 4
     assert advantages([r["total"] for r in score_rows(wrong, *default)], keys, "group") == [0.0] * 4
     pushed = advantages([r["total"] for r in score_rows(wrong, *charged)], keys, "group")
@@ -99,7 +94,7 @@ def test_the_default_gives_an_all_wrong_group_no_push_where_a_length_charge_woul
 
 def test_rewards_score_prints_the_advantage_of_every_row(tmp_path, capsys):
     rows = [{"prompt": "m", "completion": comp, "answer": "4"} for comp in GROUPS[2][1]]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "in.jsonl", rows)
     assert main(["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input",
                  str(tmp_path / "in.jsonl"), "--advantages", "group"]) == 0
     got = [json.loads(line)["advantage"] for line in capsys.readouterr().out.splitlines()]

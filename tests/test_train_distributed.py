@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_train_grpo import TINY_ARGS, accelerate_launch
+from conftest import TINY_ARGS, accelerate_launch
 
 
 def run_two_processes(tmp_path, accelerate_config: str, *launch_args: str):

@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 import yaml
-from test_train_grpo import ROOT, TINY_ARGS, use_varied_reward
+from conftest import ROOT, TINY_ARGS
 from thinkdial.train import export as export_module
 from thinkdial.train.export import (
     ASIDE_SUFFIX,
@@ -32,10 +32,10 @@ from thinkdial.models import load_tokenizer
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("use_varied_reward")
 def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    use_varied_reward(monkeypatch)
     monkeypatch.chdir(ROOT)
     run, out = tmp_path / "run", tmp_path / "export"
     config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [

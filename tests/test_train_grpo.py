@@ -11,49 +11,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, TINY_ARGS, thinkdial
 from safetensors.torch import load_file
 from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
 from thinkdial.train.recipe import parse_recipe
 from thinkdial.train.sft import ThinkdialSFTConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-# A few tiny GRPO steps on the randomly initialised embedded model (about 1 s per step on 2 CPU cores).
-TINY_ARGS = [
-    "--config", "configs/tiny/grpo.yaml", "--model_name_or_path", "tiny",
-    "--reward_config", "configs/rewards/correct_only.yaml", "--train_limit", "64",
-    "--max_steps", "4", "--per_device_train_batch_size", "8", "--num_generations", "4",
-    "--max_completion_length", "12", "--logging_steps", "1", "--save_strategy", "no",
-    "--report_to", "none", "--disable_tqdm", "true",
-]
 SECRET = "hf_thinkdialTestSecret123"
 
 
-def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Return the finished `python -m thinkdial ARGS` run in the repo root (text output captured)."""
-    return subprocess.run([sys.executable, "-m", "thinkdial", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def accelerate_launch(config: str, launch_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m thinkdial ARGS` run in the repo root."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, *launch_args,
-           "-m", "thinkdial", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def varied_reward(prompts, completions, **kwargs):
-    """Mean character code of each completion: varies inside every group of a random model's samples."""
-    return [sum(map(ord, c)) / max(len(c), 1) / 128 for c in completions]
-
-
-def use_varied_reward(monkeypatch) -> None:
-    """Make build_trainer use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
-    monkeypatch.setattr("thinkdial.rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0]))
-
-
 @pytest.mark.slow
+@pytest.mark.usefixtures("use_varied_reward")
 def test_grpo_steps_change_every_trainable_parameter_and_keep_secrets_out(tmp_path, monkeypatch):
-    use_varied_reward(monkeypatch)
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     out = tmp_path / "run"

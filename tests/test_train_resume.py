@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from test_train_grpo import ROOT, TINY_ARGS, thinkdial
+from conftest import ROOT, TINY_ARGS, thinkdial
 from thinkdial.train.grpo import checkpoint_complete, last_checkpoint
 
 PLANNED_STEPS = 8

@@ -22,14 +22,9 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return tok
 
 
-def load_counting_tokenizer(path: str | None):
+def load_counting_tokenizer(path: str):
     """Return a tokenizer that only has to count tokens: the bare `tokenizers.Tokenizer` of `path`'s
-    tokenizer.json (no transformers import), the embedded tiny one when `path` is None, else a
-    transformers tokenizer from local files."""
-    if path is None:
-        from thinkdial.tiny import build_core_tokenizer
-
-        return build_core_tokenizer()
+    tokenizer.json (no transformers import), else a transformers tokenizer from local files."""
     file = Path(path) / "tokenizer.json"
     if file.is_file():
         from tokenizers import Tokenizer

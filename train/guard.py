@@ -25,6 +25,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from thinkdial.io import write_atomic
+
 OVERALL = ("accuracy", "think_rate", "reasoning_tokens", "entropy")
 LEVEL_METRICS = ("accuracy", "think_rate", "reasoning_tokens")
 
@@ -155,10 +157,7 @@ class HealthGuardCallback(TrainerCallback):
         report = {"step": verdict.step, "tripped_at_step": self.guard.tripped_at, "healthy_now": not verdict.tripped,
                   "reasons": verdict.reasons, "last_healthy_checkpoint": self.last_healthy,
                   "numbers": {k: {"baseline": v[0], "now": v[1]} for k, v in verdict.numbers.items()}}
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_dir / "health.json.tmp"
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(self.output_dir / "health.json")
+        write_atomic(self.output_dir / "health.json", json.dumps(report, indent=2) + "\n")
 
 
 def _log_wandb(verdict: Verdict) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from thinkdial.data.config import read_yaml_mapping
 from trl import TrlParser
 
+from thinkdial.io import read_yaml_mapping, write_atomic
 from thinkdial.models import load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
@@ -98,14 +97,8 @@ def scrub_secrets(obj):
 
 def save_run_config(config, output_dir: str, name: str) -> Path:
     """Write the resolved config (secrets redacted) to output_dir/NAME.json; return the path."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     raw = {k: v for k, v in asdict(config).items() if not k.startswith("_")}
-    path = out / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(scrub_secrets(raw), indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(Path(output_dir) / f"{name}.json", json.dumps(scrub_secrets(raw), indent=2, default=str))
 
 
 def recipe_help(config_cls, stage: str) -> str:
