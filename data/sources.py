@@ -266,7 +266,7 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
         rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
     if not rows:
         raise ValueError(f"{cfg.source}: the {split} split is empty")
-    seeds = [f"{cfg.seed}:{problem_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
+    seeds = [f"{cfg.seed}:{prompt_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
     apply_dial(rows, cfg.dial, seeds)
     return rows
 

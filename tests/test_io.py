@@ -84,7 +84,7 @@ def test_a_reward_group_is_the_problem_the_data_split_names():
 def eval_record(index: int, difficulty) -> dict:
     """A per-example record of results.json's shape (budgets 0 and unlimited, both right)."""
     completion = {"text": "<think></think>1", "answer": "1", "reasoning_tokens": 0, "forced": False, "waits": 0,
-                  "correct": True}
+                  "correct": True, "prompt_tokens": 1, "completion_tokens": 16}
     return {"index": index, "sample": 0, "difficulty": difficulty, "source": "jsonl", "prompt": "p", "gold": "1",
             "min_reasoning_tokens": None, "budgets": {"0": completion, "unlimited": completion}}
 
