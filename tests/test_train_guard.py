@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from thinkdial.train.guard import GuardSettings, HealthGuard
 
 
@@ -60,3 +64,42 @@ def test_a_single_noisy_log_does_not_trip():
 def test_logs_without_reward_metrics_are_ignored():
     guard, verdicts = feed([(10, {"loss": 1.0}), (20, {"loss": 0.5})])
     assert verdicts == [] and guard.baseline == []
+
+
+def test_a_weak_start_that_loses_most_of_its_little_accuracy_trips():
+    events = [(10, logs(0.053)), (20, logs(0.053)), (30, logs(0.02)), (40, logs(0.018))]
+    assert feed(events)[0].tripped_at == 40
+    steady = [(10, logs(0.053)), (20, logs(0.053)), (30, logs(0.045)), (40, logs(0.06))]
+    assert feed(steady)[0].tripped_at is None
+
+
+COLLAPSE_WITHIN_STEPS = 60  # the guard's promise on this run: it trips within 60 optimizer steps
+
+
+@pytest.mark.slow
+def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_the_guard_and_stops(tmp_path):
+    from conftest import thinkdial
+
+    data = tmp_path / "data.yaml"  # levels 2-4 of permchain need their chain: direct answers are near chance
+    data.write_text("source: permchain\nlevels: [1, 2, 3, 4]\ntrain_rows: 6000\nreasoning_styles: {minimal: 1.0}\n")
+    rewards = tmp_path / "short.yaml"  # overlong with a 1-token limit: -1 for any reasoning, 0 for none
+    rewards.write_text("rewards:\n  - {name: correctness, weight: 0.0}\n"
+                       "  - {name: overlong, weight: 1.0, params: {max_tokens: 1, buffer_tokens: 1}}\n")
+    sft, grpo = tmp_path / "sft", tmp_path / "grpo"
+    result = thinkdial("sft", "--config", "configs/tiny/sft.yaml", "--data_config", str(data), "--output_dir", str(sft),
+                       "--max_steps", "250", "--per_device_train_batch_size", "64", "--warmup_steps", "10",
+                       "--logging_steps", "50", "--disable_tqdm", "true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = thinkdial("grpo", "--config", "configs/tiny/grpo.yaml", "--model_name_or_path", str(sft),
+                       "--data_config", str(data), "--reward_config", str(rewards), "--output_dir", str(grpo),
+                       "--max_steps", "200", "--logging_steps", "5", "--guard_baseline_steps", "10",
+                       "--stop_on_collapse", "true", "--save_strategy", "steps", "--save_steps", "10",
+                       "--disable_tqdm", "true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    health = json.loads((grpo / "health.json").read_text())
+    assert health["tripped_at_step"] is not None and health["tripped_at_step"] <= COLLAPSE_WITHIN_STEPS, health
+    assert health["numbers"]["accuracy"]["now"] < health["numbers"]["accuracy"]["baseline"]
+    assert "HEALTH GUARD at step" in result.stderr
+    saved = [int(p.name.split("-")[1]) for p in grpo.glob("checkpoint-*")]
+    assert saved and max(saved) <= health["tripped_at_step"]  # stopped there, not trained on to step 200
+    assert health["last_healthy_checkpoint"] and Path(health["last_healthy_checkpoint"]).is_dir()

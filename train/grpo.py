@@ -55,7 +55,7 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         "help": "Optimizer steps whose logged metrics form the guard's baseline."})
     guard_accuracy_drop: float = field(default=0.05, metadata={
         "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
-                "the guard."})
+                "the guard; a fall of more than half the baseline trips it too (weak starts)."})
     guard_reasoning_drop: float = field(default=0.5, metadata={
         "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."})
     stop_on_collapse: bool = field(default=False, metadata={

@@ -6,9 +6,10 @@ for every batch (rewards/metrics.py); TRL logs `entropy`. Every `logging_steps` 
 mean of its last `window_logs` log events with the baseline (the log events up to `baseline_steps`). It
 trips when
 
-- the batch accuracy fell by more than `accuracy_drop` (absolute), or
-- on some level, accuracy fell by more than `accuracy_drop` while reasoning tokens fell by more than
-  `reasoning_drop` (relative): the model stopped thinking where thinking was paying.
+- the batch accuracy fell by more than `accuracy_drop` (absolute; or by more than half its baseline when
+  that is less: a weak start at 5% accuracy that falls to 0 has lost everything), or
+- on some level, accuracy fell by that much while reasoning tokens fell by more than `reasoning_drop`
+  (relative): the model stopped thinking where thinking was paying.
 
 It then prints one line on stderr with the numbers and the last checkpoint saved while healthy, logs
 `health/*` to wandb when a run is active, writes `health.json` in the output folder, and with
@@ -96,6 +97,10 @@ class HealthGuard:
         before, now = _mean([b.get(key) for b in self.baseline]), _mean([r.get(key) for r in self.recent])
         return None if before is None or now is None else (before, now)
 
+    def fell(self, accuracy: tuple[float, float]) -> bool:
+        """Return whether accuracy (baseline, now) fell by more than `accuracy_drop`, or than half the baseline."""
+        return accuracy[0] - accuracy[1] > min(self.settings.accuracy_drop, 0.5 * accuracy[0])
+
     def judge(self, step: int) -> Verdict:
         """Return the verdict of the recent window against the baseline."""
         s, verdict = self.settings, Verdict(step=step, tripped=False)
@@ -104,13 +109,13 @@ class HealthGuard:
             if pair:
                 verdict.numbers[key] = pair
         accuracy = verdict.numbers.get("accuracy")
-        if accuracy and accuracy[0] - accuracy[1] > s.accuracy_drop:
+        if accuracy and self.fell(accuracy):
             verdict.reasons.append(f"batch accuracy {accuracy[0]:.3f} -> {accuracy[1]:.3f}")
         for level in sorted({k.split("/")[0] for k in self.baseline[0] if k.startswith("level_")}, key=_level_order):
             pairs = {m: self._pair(f"{level}/{m}") for m in LEVEL_METRICS}
             verdict.numbers.update({f"{level}/{m}": p for m, p in pairs.items() if p})
             acc, tokens, think = pairs["accuracy"], pairs["reasoning_tokens"], pairs["think_rate"]
-            if acc and tokens and acc[0] - acc[1] > s.accuracy_drop and tokens[1] < (1 - s.reasoning_drop) * tokens[0]:
+            if acc and tokens and self.fell(acc) and tokens[1] < (1 - s.reasoning_drop) * tokens[0]:
                 think_text = f", think rate {think[0]:.2f} -> {think[1]:.2f}" if think else ""
                 verdict.reasons.append(f"{level.replace('_', ' ')}: accuracy {acc[0]:.3f} -> {acc[1]:.3f}, reasoning "
                                        f"{tokens[0]:.1f} -> {tokens[1]:.1f} tokens{think_text}")
