@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
+from thinkdial.errors import UsageError
+
 FILE_SOURCES = ("jsonl", "json", "parquet", "csv", "hub")
 FILE_STYLES = ("given", "direct")  # reasoning styles of file / adapter sources: the row's own reasoning, or none
 ADAPTERS = ("gsm8k", "math")
@@ -48,19 +50,19 @@ class DataConfig:
 
     def __post_init__(self):
         if self.source not in SOURCES:
-            raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
+            raise UsageError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
         if self.source in FILE_SOURCES + ADAPTERS and not self.path:
-            raise ValueError(f"data config: source {self.source!r} needs `path` (a file, folder or hub id)")
+            raise UsageError(f"data config: source {self.source!r} needs `path` (a file, folder or hub id)")
         if self.prompt_format not in ("plain", "chat"):
-            raise ValueError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
+            raise UsageError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
         bad = [lv for lv in self.levels if not isinstance(lv, int) or not 1 <= lv <= MAX_LEVEL]
         if self.source in FAMILIES and bad:
-            raise ValueError(f"data config: levels {bad} out of range; synthetic levels are 1..{MAX_LEVEL}")
+            raise UsageError(f"data config: levels {bad} out of range; synthetic levels are 1..{MAX_LEVEL}")
         if self.level_weights is not None and (
             len(self.level_weights) != len(self.levels) or any(w < 0 for w in self.level_weights)
             or sum(self.level_weights) <= 0
         ):
-            raise ValueError(
+            raise UsageError(
                 f"data config: level_weights needs one non-negative weight per level ({len(self.levels)} levels), "
                 f"not all zero; got {self.level_weights}"
             )
@@ -68,43 +70,43 @@ class DataConfig:
         mixtures = {"reasoning_styles": self.reasoning_styles} if self.reasoning_styles is not None else {}
         if self.reasoning_styles_by_level is not None:
             if self.source not in FAMILIES:
-                raise ValueError("data config: reasoning_styles_by_level applies to synthetic families only")
+                raise UsageError("data config: reasoning_styles_by_level applies to synthetic families only")
             for level, mixture in self.reasoning_styles_by_level.items():
                 if level not in self.levels:
-                    raise ValueError(f"data config: reasoning_styles_by_level names level {level!r}, "
+                    raise UsageError(f"data config: reasoning_styles_by_level names level {level!r}, "
                                      f"which is not in levels {self.levels}")
                 mixtures[f"reasoning_styles_by_level[{level}]"] = mixture
         for name, mixture in mixtures.items():
             if not isinstance(mixture, dict) or set(mixture) - set(styles) or any(
                     isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in mixture.values()) \
                     or sum(mixture.values()) <= 0:
-                raise ValueError(f"data config: {name} must map styles among {styles} to weights >= 0 with a "
+                raise UsageError(f"data config: {name} must map styles among {styles} to weights >= 0 with a "
                                  f"positive total (source {self.source!r}); got {mixture!r}")
         if not 0 < self.test_fraction < 1:
-            raise ValueError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise UsageError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.train_rows < 1 or self.test_rows_per_level < 1:
-            raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
+            raise UsageError("data config: train_rows and test_rows_per_level must be >= 1")
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> dict:
     """Return the top-level mapping of YAML file `path`; errors name `what` (e.g. 'data config') and the file."""
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{what} not found: {file}")
+        raise UsageError(f"{what} not found: {file}")
     try:
         raw = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raise UsageError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
+        raise UsageError(f"{what} {file}: expected a mapping of keys at the top level")
     return raw
 
 
 def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:
     """Return (raw keys with non-None `overrides` applied, folder that relative paths resolve against)
-    for a YAML file or dict of `config_cls`; unknown keys raise a ValueError naming them."""
+    for a YAML file or dict of `config_cls`; unknown keys raise a UsageError naming them."""
     if isinstance(path, dict):
         raw, base = dict(path), Path.cwd()
     else:
@@ -113,7 +115,7 @@ def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: di
     known = {f.name for f in fields(config_cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"{what}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        raise UsageError(f"{what}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
     return raw, base
 
 
@@ -121,11 +123,11 @@ def load_data_config(path: str | Path | dict, **overrides) -> DataConfig:
     """Return the DataConfig in YAML file `path` (or a dict), with `overrides` applied.
 
     Relative `path` entries inside the file resolve against the file's folder, so recipes work from
-    any working directory. Unknown keys raise a ValueError naming them and the valid keys.
+    any working directory. Unknown keys raise a UsageError naming them and the valid keys.
     """
     raw, base = config_mapping(path, "data config", DataConfig, overrides)
     if "source" not in raw:
-        raise ValueError("data config: missing required key 'source'")
+        raise UsageError("data config: missing required key 'source'")
     p = raw.get("path")
     if p and raw["source"] != "hub" and not Path(p).is_absolute() and (base / p).exists():
         raw["path"] = str((base / p).resolve())

@@ -1,7 +1,7 @@
 """Build difficulty-tagged rows (DESIGN.md "A row of data") from any configured source.
 
 Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens.
-Every user-caused failure (missing column, empty file, non-integer level) raises one ValueError
+Every user-caused failure (missing column, empty file, non-integer level) raises one UsageError
 naming the file, the row and the column, before anything is written.
 """
 
@@ -16,6 +16,7 @@ from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
+from thinkdial.errors import UsageError
 from thinkdial.io import warn
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -69,7 +70,7 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
             ):
                 break
         else:
-            raise ValueError(f"{cfg.source}: could not draw a {split} problem at level {level}")
+            raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
         style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal")
         row = {"prompt": problem.prompt, "answer": problem.answer, "difficulty": level, "source": cfg.source,
@@ -88,7 +89,7 @@ _CALC = re.compile(r"<<[^>]*>>")
 def _gsm8k_row(raw: dict) -> dict:
     solution = str(raw["answer"])
     if "####" not in solution:
-        raise ValueError("no '#### <answer>' line in column 'answer'")
+        raise UsageError("no '#### <answer>' line in column 'answer'")
     steps_text, final = solution.rsplit("####", 1)
     steps = [line for line in steps_text.strip().splitlines() if line.strip()]
     return {
@@ -113,10 +114,10 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
     splits = cfg.splits or ADAPTER_FILES.get(cfg.source, {})
     if path.is_dir():
         if split not in splits:
-            raise ValueError(f"{cfg.path}: no file for split {split!r}; set `splits: {{{split}: FILE}}`")
+            raise UsageError(f"{cfg.path}: no file for split {split!r}; set `splits: {{{split}: FILE}}`")
         path = path / splits[split]
     if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path}")
+        raise UsageError(f"data file not found: {path}")
     return path
 
 
@@ -132,29 +133,29 @@ def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
     kind = cfg.source if cfg.source not in ADAPTERS else "jsonl"
     kind = {"jsonl": "json"}.get(kind, kind)
     if file.stat().st_size == 0:
-        raise ValueError(f"{file}: the file is empty")
+        raise UsageError(f"{file}: the file is empty")
     try:
         ds = datasets.load_dataset(kind, data_files=str(file), split="train")
     except Exception as err:  # datasets wraps parse errors in many types; report the file and the cause
-        raise ValueError(f"{file}: cannot read as {kind}: {err}") from None
+        raise UsageError(f"{file}: cannot read as {kind}: {err}") from None
     if len(ds) == 0:
-        raise ValueError(f"{file}: the file has no rows")
+        raise UsageError(f"{file}: the file has no rows")
     return str(file), ds.to_list()
 
 
 def _as_level(value, where: str, index: int, column: str) -> int | float:
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
+        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
     if isinstance(value, float) and 0.0 <= value <= 1.0 and not value.is_integer():
         return value  # estimated difficulty in [0, 1]
     try:
         level = int(str(value).strip().removeprefix("Level ").strip())
     except ValueError:
-        raise ValueError(
+        raise UsageError(
             f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
         ) from None
     if float(str(value).strip().removeprefix("Level ")) != level or level < 1:
-        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
+        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
     return level
 
 
@@ -185,16 +186,16 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     missing = sorted(col for field, col in needed.items() if col not in present
                      and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
+        raise UsageError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
     rows = []
     for i, raw in enumerate(records):
         for col in needed.values():
             if col in required and raw.get(col) is None:
-                raise ValueError(f"{where}: row {i}: column {col!r} is empty")
+                raise UsageError(f"{where}: row {i}: column {col!r} is empty")
         try:
             row = convert(raw)
         except ValueError as err:
-            raise ValueError(f"{where}: row {i}: {err}") from None
+            raise UsageError(f"{where}: row {i}: {err}") from None
         row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
         row["answer"] = str(row["answer"])
         row["source"] = cfg.source if cfg.source != "hub" else cfg.path
@@ -213,7 +214,7 @@ def format_prompt(text: str, cfg: DataConfig):
 def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[dict]:
     """Return the rows of `split` ('train' or 'test') for `cfg`, at most `limit` of them."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise UsageError(f"split must be 'train' or 'test', got {split!r}")
     rows = _synthetic_rows(cfg, split) if cfg.source in FAMILIES else _file_rows(cfg, split)
     if cfg.source not in FAMILIES:
         style_rng = random.Random(f"styles:{cfg.seed}")
@@ -223,10 +224,10 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
                 _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), cfg, i)
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+            raise UsageError(f"limit must be >= 1, got {limit}")
         rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
     if not rows:
-        raise ValueError(f"{cfg.source}: the {split} split is empty")
+        raise UsageError(f"{cfg.source}: the {split} split is empty")
     return rows
 
 
@@ -235,7 +236,7 @@ def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> Non
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
-        raise ValueError(f"{cfg.path}: row {index}: reasoning style 'given' needs a `reasoning` column "
+        raise UsageError(f"{cfg.path}: row {index}: reasoning style 'given' needs a `reasoning` column "
                          "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
     row["reasoning_style"] = style
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from thinkdial.data.config import config_mapping
 
+from thinkdial.errors import UsageError
+
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -53,34 +55,34 @@ class EvalConfig:
 
     def __post_init__(self):
         if self.split not in ("train", "test"):
-            raise ValueError(f"eval config: split must be 'train' or 'test', got {self.split!r}")
+            raise UsageError(f"eval config: split must be 'train' or 'test', got {self.split!r}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"eval config: limit must be >= 1 (or null for all rows), got {self.limit}")
+            raise UsageError(f"eval config: limit must be >= 1 (or null for all rows), got {self.limit}")
         for name in ("max_reasoning_tokens", "max_answer_tokens", "batch_size", "num_samples"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"eval config: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+                raise UsageError(f"eval config: {name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not isinstance(self.budgets, list) or not self.budgets:
-            raise ValueError(f"eval config: budgets must be a non-empty list, got {self.budgets!r}")
+            raise UsageError(f"eval config: budgets must be a non-empty list, got {self.budgets!r}")
         for b in self.budgets:
             if b == UNLIMITED:
                 continue
             if isinstance(b, bool) or not isinstance(b, int) or b < 0:
-                raise ValueError(f"eval config: budgets must be integers >= 0 or '{UNLIMITED}', got {b!r}")
+                raise UsageError(f"eval config: budgets must be integers >= 0 or '{UNLIMITED}', got {b!r}")
             if b > self.max_reasoning_tokens:
-                raise ValueError(f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
+                raise UsageError(f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
                                  f"raise max_reasoning_tokens or use '{UNLIMITED}'")
         if self.backend not in BACKENDS:
-            raise ValueError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
+            raise UsageError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise UsageError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.num_samples > 1 and not self.do_sample:
-            raise ValueError("eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)")
+            raise UsageError("eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+            raise UsageError(f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
         if not self.pass_k or any(not isinstance(k, int) or k < 1 for k in self.pass_k):
-            raise ValueError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
+            raise UsageError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
         if self.extend_waits < 0 or self.samples_per_level < 0 or self.cpu_threads < 0:
-            raise ValueError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
+            raise UsageError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
 
     @property
     def budget_tokens(self) -> list[int]:
@@ -96,7 +98,7 @@ class EvalConfig:
 def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
     """Return the EvalConfig in YAML file `path` (or a dict) with non-None `overrides` applied.
 
-    Unknown keys raise a ValueError naming them; `data_config` resolves as its help string says.
+    Unknown keys raise a UsageError naming them; `data_config` resolves as its help string says.
     """
     raw, base = config_mapping(path, "eval config", EvalConfig, overrides)
     data = raw.get("data_config")
@@ -104,5 +106,5 @@ def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
         raw["data_config"] = str(base / data)
     config = EvalConfig(**raw)
     if not Path(config.data_config).is_file():
-        raise FileNotFoundError(f"eval config: data_config not found: {config.data_config}")
+        raise UsageError(f"eval config: data_config not found: {config.data_config}")
     return config

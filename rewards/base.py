@@ -13,6 +13,8 @@ from typing import ClassVar
 from thinkdial.rewards.batch import Batch, RewardRowError, build_batch
 from thinkdial.rewards.metrics import level_metrics
 
+from thinkdial.errors import UsageError
+
 
 @dataclass
 class NoParams:
@@ -93,11 +95,11 @@ def map_rows(name: str, batch: Batch, fn) -> list[float | None]:
 
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> None:
-    """Raise ValueError naming `name` unless low <= value <= high (low < value with `low_open`)."""
+    """Raise UsageError naming `name` unless low <= value <= high (low < value with `low_open`)."""
     if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"<= {high}"
-        raise ValueError(f"param '{name}' must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
+        raise UsageError(f"param '{name}' must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
 
 
 def correct_value(batch: Batch, i: int) -> float | None:

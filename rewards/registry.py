@@ -18,6 +18,8 @@ from thinkdial.rewards.length import (
 )
 from thinkdial.rewards.outcome import CorrectnessReward, FormatReward, NoThinkBonusReward
 
+from thinkdial.errors import UsageError
+
 if TYPE_CHECKING:
     from thinkdial.rewards.config import RewardConfig
 
@@ -40,7 +42,7 @@ for _cls in (CorrectnessReward, FormatReward, KimiReward, CosineReward, Efficien
 def reward_class(name: str) -> type[Reward]:
     """Return the registered component class `name`; an unknown name is an error listing the choices."""
     if name not in REWARDS:
-        raise ValueError(f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))}")
+        raise UsageError(f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))}")
     return REWARDS[name]
 
 
@@ -54,16 +56,16 @@ def make_params(name: str, params: dict):
     for key, value in params.items():
         if key not in fields:
             accepted = ", ".join(fields) or "none"
-            raise ValueError(f"unknown param '{key}'; accepted: {accepted}")
+            raise UsageError(f"unknown param '{key}'; accepted: {accepted}")
         allowed = tuple(t for part in str(fields[key].type).split("|") for t in _TYPES[part.strip()])
         if isinstance(value, bool) or not isinstance(value, allowed) or (
                 isinstance(value, float) and not math.isfinite(value)):
-            raise ValueError(f"param '{key}' must be {fields[key].type}, got {value!r}")
+            raise UsageError(f"param '{key}' must be {fields[key].type}, got {value!r}")
     # YAML writes 1 for 1.0: float params are floats, so rewards are floats
     params = {k: float(v) if "float" in str(fields[k].type) and isinstance(v, int) else v for k, v in params.items()}
     for key, f in fields.items():
         if key not in params and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ValueError(f"missing required param '{key}'")
+            raise UsageError(f"missing required param '{key}'")
     return params_cls(**params)
 
 

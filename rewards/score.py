@@ -14,6 +14,8 @@ from thinkdial.rewards.base import Reward
 from thinkdial.rewards.batch import build_batch
 from thinkdial.rewards.metrics import level_name, means_by_label
 
+from thinkdial.errors import UsageError
+
 REQUIRED_KEYS = ("prompt", "completion", "answer")
 
 
@@ -27,13 +29,13 @@ def read_rows(path: str | Path) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{line_no}: invalid JSON: {err.msg}") from err
+                raise UsageError(f"{path}:{line_no}: invalid JSON: {err.msg}") from err
             missing = [k for k in REQUIRED_KEYS if not isinstance(row, dict) or k not in row]
             if missing:
-                raise ValueError(f"{path}:{line_no}: missing key '{missing[0]}' (rows need {', '.join(REQUIRED_KEYS)})")
+                raise UsageError(f"{path}:{line_no}: missing key '{missing[0]}' (rows need {', '.join(REQUIRED_KEYS)})")
             rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise UsageError(f"{path}: no rows")
     return rows
 
 

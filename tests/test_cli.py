@@ -75,3 +75,34 @@ def test_grpo_help_lists_config_and_thinkdials_own_fields_before_trls():
     out = result.stdout
     assert out.index("--config") < out.index("--reward_config") < out.index("--learning_rate")
     assert out.index("--data_config") < out.index("--per_device_train_batch_size")
+
+
+def test_a_usage_error_prints_one_line_and_exits_2(capsys):
+    from thinkdial.cli import main
+
+    assert main(["data", "--config", "nope.yaml"]) == 2
+    assert capsys.readouterr().err == "thinkdial data: error: data config not found: nope.yaml\n"
+
+
+@pytest.mark.parametrize("error", [KeyError("base_model_name_or_path"), ValueError("deep in training"),
+                                   FileNotFoundError("a file the code expected")])
+def test_an_error_that_is_no_usage_error_keeps_its_traceback(monkeypatch, error):
+    from thinkdial.cli import main
+
+    def crash(args):
+        raise error
+
+    monkeypatch.setattr("thinkdial.data.cli.run", crash)
+    with pytest.raises(type(error)):
+        main(["data", "--config", "configs/tiny/data.yaml"])
+
+
+def test_a_crash_exits_1_with_its_traceback_on_stderr(tmp_path):
+    # a bug deep inside a command (a key the code expected is missing): the real traceback, not one bare line
+    code = ("import sys; from thinkdial.cli import main; import thinkdial.data.cli as d\n"
+            "d.run = lambda args: {}['base_model_name_or_path']\n"
+            "sys.exit(main(['data', '--config', 'configs/tiny/data.yaml']))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().endswith("KeyError: 'base_model_name_or_path'")

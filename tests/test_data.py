@@ -9,6 +9,8 @@ from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows, problem_hash
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
 
+from thinkdial.errors import UsageError
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROW_KEYS = {"prompt", "answer", "difficulty", "source"}
 
@@ -150,7 +152,7 @@ def test_non_integer_level_names_file_row_and_column(tmp_path):
 
 
 def test_missing_file_and_bad_config_keys(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UsageError, match="data file not found"):
         build_rows(file_cfg(tmp_path / "nope.jsonl"), "train")
     with pytest.raises(ValueError, match="unknown key"):
         load_data_config({"source": "permchain", "levles": [1]})

@@ -9,6 +9,7 @@ from thinkdial.rewards.base import Reward
 from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
 from thinkdial.rewards.registry import REWARDS, build_reward_funcs, register_reward
 
+from thinkdial.errors import UsageError
 from thinkdial.tiny import build_tokenizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
@@ -70,7 +71,7 @@ def test_bad_yaml_and_missing_file(tmp_path):
     bad.write_text("rewards: [ {name: format\n")
     with pytest.raises(RewardConfigError, match="invalid YAML at line"):
         load_reward_config(bad)
-    with pytest.raises(FileNotFoundError, match="reward config not found"):
+    with pytest.raises(UsageError, match="reward config not found"):
         load_reward_config(tmp_path / "none.yaml")
 
 

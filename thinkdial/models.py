@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from thinkdial.errors import UsageError
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
@@ -46,7 +48,7 @@ def set_cpu_threads(threads: int) -> int | None:
     import torch
 
     if threads < 0:
-        raise ValueError(f"cpu_threads must be >= 0, got {threads}")
+        raise UsageError(f"cpu_threads must be >= 0, got {threads}")
     if threads and not torch.accelerator.is_available():
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)

@@ -18,6 +18,7 @@ import torch
 import yaml
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 
+from thinkdial.errors import UsageError
 from thinkdial.models import load_tokenizer
 
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
@@ -83,7 +84,7 @@ def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
     results.json, else its latest step_N (the training callback's); None when there is none."""
     if eval_dir is not None:
         if not (eval_dir / "results.json").is_file():
-            raise FileNotFoundError(f"--eval-dir {eval_dir} has no results.json")
+            raise UsageError(f"--eval-dir {eval_dir} has no results.json")
         return eval_dir
     folder = run / "eval"
     if (folder / "results.json").is_file():
@@ -149,9 +150,9 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
 
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_dir():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+        raise UsageError(f"checkpoint not found: {checkpoint}")
     if out.resolve() == checkpoint.resolve():
-        raise ValueError(f"--out must differ from --checkpoint ({out})")
+        raise UsageError(f"--out must differ from --checkpoint ({out})")
     tokenizer = load_tokenizer(str(checkpoint))
     model, is_lora = load_checkpoint_model(checkpoint)
     expected = greedy_outputs(model, tokenizer)

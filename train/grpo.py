@@ -24,6 +24,7 @@ from thinkdial.train.recipe import (
 )
 from trl import GRPOConfig, GRPOTrainer
 
+from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 
 GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
@@ -58,16 +59,16 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         for name in ("data_config", "reward_config") + (("eval_config",) if self.eval_config else ()):
             path = getattr(self, name)
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"{name} not found: {path}")
-        load_reward_config(self.reward_config)  # raises a one-line ValueError on any reward config error
+                raise UsageError(f"{name} not found: {path}")
+        load_reward_config(self.reward_config)  # raises a one-line UsageError on any reward config error
         if self.eval_config:
             from thinkdial.eval.config import load_eval_config
 
             load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
-            raise ValueError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
+            raise UsageError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
         if self.use_peft and self.lora_r < 1:
-            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
+            raise UsageError(f"lora_r must be >= 1, got {self.lora_r}")
 
 
 def grpo_dataset(config: ThinkdialGRPOConfig):

@@ -11,6 +11,7 @@ from pathlib import Path
 from thinkdial.data.config import read_yaml_mapping
 from trl import TrlParser
 
+from thinkdial.errors import UsageError
 from thinkdial.models import load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
@@ -18,33 +19,39 @@ _SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
 
 
 class _RecipeParser(TrlParser):
-    """TrlParser whose argument errors raise one ValueError line instead of printing usage and exiting."""
+    """TrlParser whose argument errors raise one UsageError line instead of printing usage and exiting."""
 
     def error(self, message):
-        raise ValueError(message)
+        raise UsageError(message)
 
 
 def _check_recipe_keys(config_cls, path: Path) -> None:
-    """Raise a ValueError naming the keys of recipe `path` that `config_cls` does not have."""
+    """Raise a UsageError naming the keys of recipe `path` that `config_cls` does not have."""
     raw = read_yaml_mapping(path, "recipe")
     unknown = sorted(set(raw) - {f.name for f in fields(config_cls)} - {"env"})  # `env`: TrlParser's env block
     if unknown:
-        raise ValueError(f"recipe {path}: unknown key(s) {unknown}; `--help` lists the valid keys")
+        raise UsageError(f"recipe {path}: unknown key(s) {unknown}; `--help` lists the valid keys")
 
 
 def parse_recipe(config_cls, argv: list[str]):
     """Return `config_cls` filled from `--config RECIPE.yaml` plus `--key value` overrides.
 
-    Unknown keys, in the YAML or on the command line, raise a ValueError naming them, before the
-    config's own checks run (so the message names the real mistake).
+    Unknown keys, in the YAML or on the command line, raise a UsageError naming them, before the
+    config's own checks run (so the message names the real mistake). TRL's and transformers' own
+    checks of the values (ValueErrors of their `__post_init__`) are raised as one-line UsageErrors.
     """
     argv = list(argv)
     if "--config" in argv:
         path = Path(argv[argv.index("--config") + 1])
         if not path.is_file():
-            raise FileNotFoundError(f"recipe not found: {path}")
+            raise UsageError(f"recipe not found: {path}")
         _check_recipe_keys(config_cls, path)
-    (config,) = _RecipeParser(config_cls).parse_args_and_config(argv)
+    try:
+        (config,) = _RecipeParser(config_cls).parse_args_and_config(argv)
+    except UsageError:
+        raise
+    except ValueError as err:  # TRL's and transformers' own checks of the values, in their __post_init__
+        raise UsageError(" ".join(str(err).split())) from err
     return config
 
 
@@ -79,7 +86,7 @@ def resolve_model_path(name_or_path: str, output_dir: str, seed: int) -> str:
     if name_or_path != EMBEDDED:
         local = Path(name_or_path)
         if (local.is_absolute() or name_or_path.startswith(".")) and not local.exists():
-            raise FileNotFoundError(f"model path not found: {name_or_path}")
+            raise UsageError(f"model path not found: {name_or_path}")
         return name_or_path
     from thinkdial.tiny import TinyModelConfig, build_tiny
 

@@ -20,6 +20,7 @@ from thinkdial.train.recipe import (
 )
 from trl import SFTConfig, SFTTrainer
 
+from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 
 
@@ -33,7 +34,7 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
     def __post_init__(self):
         super().__post_init__()
         if not os.path.isfile(self.data_config):
-            raise FileNotFoundError(f"data_config not found: {self.data_config}")
+            raise UsageError(f"data_config not found: {self.data_config}")
 
 
 def sft_dataset(config: ThinkdialSFTConfig):
@@ -43,7 +44,7 @@ def sft_dataset(config: ThinkdialSFTConfig):
     rows = build_rows(load_data_config(config.data_config), "train", config.train_limit)
     missing = [i for i, r in enumerate(rows) if r.get("reasoning") is None]
     if missing:
-        raise ValueError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
+        raise UsageError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
                          "map a column to `reasoning` in the data config")
     return datasets.Dataset.from_list([
         {"prompt": r["prompt"], "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"]))}
