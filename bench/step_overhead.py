@@ -54,18 +54,19 @@ def plain_trl(model_path: str, output_dir: str, steps: int) -> None:
     GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tokenizer).train()
 
 
-def step_times(stdout: str, warmup_steps: int) -> list[float]:
-    """Return the `step_time` values of the log dicts printed in `stdout`, after the first warmup_steps."""
-    logs = [ast.literal_eval(line) for line in stdout.splitlines() if line.startswith("{") and "'step_time'" in line]
+def step_times(output: str, warmup_steps: int) -> list[float]:
+    """Return the `step_time` values of the log dicts printed in `output`, after the first warmup_steps."""
+    logs = [ast.literal_eval(line) for line in output.splitlines() if line.startswith("{") and "'step_time'" in line]
     return [float(log["step_time"]) for log in logs][warmup_steps:]
 
 
 def run(cmd: list[str]) -> str:
-    """Run `cmd` in the repo root; return its stdout (raises with the stderr tail on failure)."""
+    """Run `cmd` in the repo root; return its stdout + stderr (thinkdial logs on stderr; raises with the stderr
+    tail on failure)."""
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if result.returncode:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{result.stderr[-3000:]}")
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """The run folder (`output_dir`): its lock, its checkpoints (complete, half-written, latest), its free space.
 
-One run per folder: the main process holds `output_dir/.thinkdial.lock` (an flock, so the kernel drops
+One run per folder: the main process holds `output_dir/_thinkdial.lock` (an flock, so the kernel drops
 it when the process dies and a dead run's lock is taken over); a second run on the folder stops with
 a UsageError naming the holder. Before each save the free space is compared with the save's size, and
 a write that fails on a full disk is reported as `No space left on device`, not as torch's
@@ -22,7 +22,7 @@ from transformers import TrainerCallback
 from thinkdial.errors import UsageError
 from thinkdial.io import warn
 
-LOCK_NAME = ".thinkdial.lock"
+LOCK_NAME = "_thinkdial.lock"  # `_*`: the Trainer's hub push skips it (it names the host)
 CHECKPOINT_PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR
 ADAM_MOMENTS = 2  # optimizer state per trainable parameter (AdamW: exp_avg, exp_avg_sq), saved in fp32
 SAVE_MARGIN = 1.1  # safety factor over a save's estimated bytes
