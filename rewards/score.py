@@ -21,6 +21,8 @@ REQUIRED_KEYS = ("prompt", "completion", "answer")
 
 def read_rows(path: str | Path) -> list[dict]:
     """Return the JSON objects of a JSONL file; a bad line or a missing key is an error naming its line."""
+    if not Path(path).is_file():
+        raise UsageError(f"input not found: {path}")
     rows = []
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):

@@ -106,3 +106,18 @@ def test_a_crash_exits_1_with_its_traceback_on_stderr(tmp_path):
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().endswith("KeyError: 'base_model_name_or_path'")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", "nope.jsonl"],
+     "thinkdial rewards: error: input not found: nope.jsonl"),
+    (["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", "ROWS", "--tokenizer", "nope/"],
+     "thinkdial rewards: error: tokenizer folder not found: nope/"),
+])
+def test_a_missing_user_file_is_a_usage_error(tmp_path, capsys, argv, expected):
+    from thinkdial.cli import main
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "p", "completion": "<think></think>3", "answer": "3"}) + "\n")
+    assert main([str(rows) if a == "ROWS" else a for a in argv]) == 2
+    assert capsys.readouterr().err == expected + "\n"

@@ -32,6 +32,8 @@ def load_counting_tokenizer(path: str | None):
         from thinkdial.tiny import build_core_tokenizer
 
         return build_core_tokenizer()
+    if not Path(path).is_dir():
+        raise UsageError(f"tokenizer folder not found: {path}")
     file = Path(path) / "tokenizer.json"
     if file.is_file():
         from tokenizers import Tokenizer
