@@ -44,8 +44,7 @@ class Reward:
     def __call__(self, prompts, completions, completion_ids=None, trainer_state=None, log_metric=None,
                  log_extra=None, **columns) -> list[float | None]:
         """Return one reward per completion (None where it cannot be judged), warm-up applied."""
-        required = (("answer",) if self.needs_answer else ()) + self.needs_columns
-        for column in required:
+        for column in self.required_columns():
             if column not in columns:
                 raise ValueError(f"reward '{self.name}' needs the dataset column '{column}', which is missing")
         batch = build_batch(self.tokenizer, prompts, completions, columns)
@@ -56,6 +55,11 @@ class Reward:
         if self.log_levels:
             self.log(batch, log_metric, log_extra)
         return rewards
+
+    @classmethod
+    def required_columns(cls) -> tuple[str, ...]:
+        """Return the dataset columns the component reads: `answer` when it needs one, then `needs_columns`."""
+        return (("answer",) if cls.needs_answer else ()) + cls.needs_columns
 
     def warmup_scale(self, trainer_state) -> float:
         """Return the warm-up factor in [0, 1]: global_step / warmup_steps, capped at 1."""

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from thinkdial.rewards.base import Reward
-from thinkdial.rewards.batch import build_batch
+from thinkdial.rewards.batch import RewardRowError, build_batch
 from thinkdial.rewards.metrics import level_name, means_by_label
 
 from thinkdial.errors import UsageError
@@ -50,7 +50,14 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
     completions = [r["completion"] for r in rows]
     names = sorted({k for r in rows for k in r} - {"prompt", "completion"})
     columns = {k: [r.get(k) for r in rows] for k in names}
-    rewards = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns) for f in funcs}
+    missing = [(f.__name__, c) for f in funcs for c in f.required_columns() if c not in columns]
+    if missing:
+        raise UsageError(f"reward '{missing[0][0]}' reads the key '{missing[0][1]}', which the rows lack")
+    try:
+        rewards = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns)
+                   for f in funcs}
+    except RewardRowError as err:  # a row's own values (e.g. a budget that is no number): the user's input
+        raise UsageError(str(err)) from err
     batch = build_batch(funcs[0].tokenizer, prompts, completions, columns)  # the funcs' cached view
     out = []
     for i in range(len(rows)):

@@ -113,8 +113,10 @@ def test_a_crash_exits_1_with_its_traceback_on_stderr(tmp_path):
      "thinkdial rewards: error: input not found: nope.jsonl"),
     (["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", "ROWS", "--tokenizer", "nope/"],
      "thinkdial rewards: error: tokenizer folder not found: nope/"),
+    (["rewards", "score", "--config", "configs/rewards/target_length.yaml", "--input", "ROWS"],
+     "thinkdial rewards: error: reward 'target_length' reads the key 'budget', which the rows lack"),
 ])
-def test_a_missing_user_file_is_a_usage_error(tmp_path, capsys, argv, expected):
+def test_a_missing_user_file_or_key_is_a_usage_error(tmp_path, capsys, argv, expected):
     from thinkdial.cli import main
 
     rows = tmp_path / "rows.jsonl"

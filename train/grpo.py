@@ -66,12 +66,11 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
                                  "max_completion_length")
 
 
-def reward_columns(reward_config) -> dict[str, list[str]]:
-    """Return {reward name: dataset columns it reads} (`needs_answer` / `needs_columns` of its class)."""
+def reward_columns(reward_config) -> dict[str, tuple[str, ...]]:
+    """Return {reward name: dataset columns it reads} (its class's `required_columns`)."""
     from thinkdial.rewards.registry import reward_class
 
-    return {c.name: (["answer"] if reward_class(c.name).needs_answer else []) + list(reward_class(c.name).needs_columns)
-            for c in reward_config.components}
+    return {c.name: reward_class(c.name).required_columns() for c in reward_config.components}
 
 
 def grpo_dataset(config: ThinkdialGRPOConfig):

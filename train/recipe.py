@@ -237,7 +237,7 @@ def recipe_help(config_cls, stage: str) -> str:
     formatter.add_usage(f"thinkdial {stage} --config RECIPE.yaml [--key value ...]", [], [])
     formatter.add_text("--config RECIPE.yaml sets the fields below from a YAML file; `--key value` on the command "
                        "line overrides them. Unknown keys, in the file or on the command line, are refused.")
-    for title, group in ((f"thinkdial {stage} fields", first), (f"{config_cls.__mro__[1].__name__} fields (TRL)", rest)):
+    for title, group in ((f"thinkdial {stage} fields", first), (f"TRL fields ({config_cls.__mro__[1].__name__}, ModelConfig's LoRA)", rest)):
         formatter.start_section(title)
         formatter.add_arguments(group)
         formatter.end_section()
