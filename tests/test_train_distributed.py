@@ -25,7 +25,10 @@ def run_two_processes(tmp_path, accelerate_config: str, *launch_args: str, stage
                                "--save_steps", "3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert BANNERS[stage] in result.stderr
-    assert result.stdout.splitlines() == [f"saved {stage} model to {out}"] * 2  # one line per process
+    # each process prints its final line on stdout, its banner and logs on stderr (the accelerate launcher's
+    # own notes, e.g. DeepSpeed's accelerator detection, may precede them: not thinkdial's output)
+    assert result.stdout.count(f"saved {stage} model to {out}\n") == 2
+    assert "'loss'" in result.stderr and "'loss'" not in result.stdout and BANNERS[stage] not in result.stdout
     state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     assert (out / "model.safetensors").is_file()
