@@ -125,9 +125,9 @@ def grpo_step_times(folder: Path, tmp: str, run: dict, bf16: bool) -> dict:
                 "gradient_checkpointing": False, "disable_tqdm": True, "seed": 0}
     result = {}
     for side, label in (("thinkdial", "thinkdial_grpo"), ("plain", "plain_trl")):
-        stdout = train_side(side, str(folder), f"{tmp}/{side}", run["steps"], REWARDS, settings)
-        result[f"{label}_step_time_s"] = round(statistics.median(step_times(stdout, run["warmup_steps"])), 4)
-        result[f"{label}_peak_gpu_memory_gib"] = gib(peak_memory_bytes(stdout))
+        output = train_side(side, str(folder), f"{tmp}/{side}", run["steps"], REWARDS, settings)
+        result[f"{label}_step_time_s"] = round(statistics.median(step_times(output, run["warmup_steps"])), 4)
+        result[f"{label}_peak_gpu_memory_gib"] = gib(peak_memory_bytes(output))
     result["step_time_ratio_thinkdial_over_plain"] = round(
         result["thinkdial_grpo_step_time_s"] / result["plain_trl_step_time_s"], 3)
     return result

@@ -5,8 +5,9 @@
 `thinkdial`: `thinkdial grpo` on the recipe configs/tiny/grpo.yaml, with the model, reward config,
 step count, train rows and `--settings` as overrides. `plain`: a bare TRL GRPOTrainer (no thinkdial
 config, recipe, callbacks or wrappers) on the same model, rows, reward functions and settings. Each
-prints TRL's log dicts (with its `step_time`, seconds per optimizer step) and, last, its peak GPU
-memory. Used by bench/step_overhead.py and bench/gpu_smoke.py through `train_side`.
+prints TRL's log dicts (with its `step_time`, seconds per optimizer step; thinkdial's on stderr, plain
+TRL's on stdout) and, last, its peak GPU memory on stdout. Used by bench/step_overhead.py and
+bench/gpu_smoke.py through `train_side`.
 """
 
 from __future__ import annotations
@@ -61,25 +62,25 @@ SIDES = {"thinkdial": thinkdial_grpo, "plain": plain_trl}
 
 def train_side(side: str, model_path: str, output_dir: str, steps: int, rewards: str, settings: dict,
                train_rows: int = TRAIN_ROWS) -> str:
-    """Run one side in its own process in the repo root, with one torch CPU thread; return its stdout
-    (raises with the stderr tail on failure)."""
+    """Run one side in its own process in the repo root, with one torch CPU thread; return its stdout + stderr
+    (thinkdial logs on stderr; raises with the stderr tail on failure)."""
     cmd = [sys.executable, __file__, side, "--model", model_path, "--out", output_dir, "--steps", str(steps),
            "--rewards", rewards, "--settings", json.dumps(settings), "--train-rows", str(train_rows)]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if result.returncode:
         raise RuntimeError(f"grpo side {side} failed:\n{result.stderr[-3000:]}")
-    return result.stdout
+    return result.stdout + result.stderr
 
 
-def step_times(stdout: str, warmup_steps: int) -> list[float]:
-    """Return the `step_time` values (seconds) of the log dicts printed in `stdout`, after the first warmup_steps."""
-    logs = [ast.literal_eval(line) for line in stdout.splitlines() if line.startswith("{") and "'step_time'" in line]
+def step_times(output: str, warmup_steps: int) -> list[float]:
+    """Return the `step_time` values (seconds) of the log dicts printed in `output`, after the first warmup_steps."""
+    logs = [ast.literal_eval(line) for line in output.splitlines() if line.startswith("{") and "'step_time'" in line]
     return [float(log["step_time"]) for log in logs][warmup_steps:]
 
 
-def peak_memory_bytes(stdout: str) -> int | None:
-    """Return the peak GPU memory (bytes) a side printed last in `stdout`; None without a GPU."""
-    value = [line for line in stdout.splitlines() if line.startswith(PEAK_MARKER)][-1].split(":")[1].strip()
+def peak_memory_bytes(output: str) -> int | None:
+    """Return the peak GPU memory (bytes) a side printed last in `output`; None without a GPU."""
+    value = [line for line in output.splitlines() if line.startswith(PEAK_MARKER)][-1].split(":")[1].strip()
     return None if value == "None" else int(value)
 
 

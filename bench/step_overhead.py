@@ -43,8 +43,8 @@ def main() -> int:
         model = str(build_tiny(f"{tmp}/model"))
         for i in range(args.rounds):
             for side in times:
-                stdout = train_side(side, model, f"{tmp}/{side}{i}", args.steps, REWARDS, SETTINGS)
-                times[side] += step_times(stdout, args.warmup_steps)
+                output = train_side(side, model, f"{tmp}/{side}{i}", args.steps, REWARDS, SETTINGS)
+                times[side] += step_times(output, args.warmup_steps)
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(f"median s/step over {len(times['plain'])} steps each: thinkdial grpo {medians['thinkdial']:.4f}  "
           f"plain TRL {medians['plain']:.4f}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from thinkdial.data.dial import DialConfig, dial_config
 from thinkdial.data.synthetic import FAMILIES, MAX_LEVEL, STYLES
 
+from thinkdial.errors import UsageError
 from thinkdial.io import read_yaml_mapping
 
 FILE_FORMATS = ("jsonl", "json", "parquet", "csv")  # local files read as they are, columns renamed by `columns`
@@ -64,18 +65,18 @@ class DataConfig:
     def __post_init__(self):
         self.dial = dial_config(self.dial)
         if self.source not in SOURCES:
-            raise ValueError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
+            raise UsageError(f"data config: unknown source {self.source!r}; choices: {', '.join(SOURCES)}")
         self._check_location()
         if self.prompt_format not in ("plain", "chat"):
-            raise ValueError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
+            raise UsageError(f"data config: prompt_format must be 'plain' or 'chat', got {self.prompt_format!r}")
         bad = [lv for lv in self.levels if not isinstance(lv, int) or not 1 <= lv <= MAX_LEVEL]
         if self.source in FAMILIES and bad:
-            raise ValueError(f"data config: levels {bad} out of range; synthetic levels are 1..{MAX_LEVEL}")
+            raise UsageError(f"data config: levels {bad} out of range; synthetic levels are 1..{MAX_LEVEL}")
         if self.level_weights is not None and (
             len(self.level_weights) != len(self.levels) or any(w < 0 for w in self.level_weights)
             or sum(self.level_weights) <= 0
         ):
-            raise ValueError(
+            raise UsageError(
                 f"data config: level_weights needs one non-negative weight per level ({len(self.levels)} levels), "
                 f"not all zero; got {self.level_weights}"
             )
@@ -83,41 +84,41 @@ class DataConfig:
         mixtures = {"reasoning_styles": self.reasoning_styles} if self.reasoning_styles is not None else {}
         if self.reasoning_styles_by_level is not None:
             if self.source not in FAMILIES:
-                raise ValueError("data config: reasoning_styles_by_level applies to synthetic families only")
+                raise UsageError("data config: reasoning_styles_by_level applies to synthetic families only")
             for level, mixture in self.reasoning_styles_by_level.items():
                 if level not in self.levels:
-                    raise ValueError(f"data config: reasoning_styles_by_level names level {level!r}, "
+                    raise UsageError(f"data config: reasoning_styles_by_level names level {level!r}, "
                                      f"which is not in levels {self.levels}")
                 mixtures[f"reasoning_styles_by_level[{level}]"] = mixture
         for name, mixture in mixtures.items():
             if not isinstance(mixture, dict) or set(mixture) - set(styles) or any(
                     isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in mixture.values()) \
                     or sum(mixture.values()) <= 0:
-                raise ValueError(f"data config: {name} must map styles among {styles} to weights >= 0 with a "
+                raise UsageError(f"data config: {name} must map styles among {styles} to weights >= 0 with a "
                                  f"positive total (source {self.source!r}); got {mixture!r}")
         if not 0 < self.test_fraction < 1:
-            raise ValueError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise UsageError(f"data config: test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.train_rows < 1 or self.test_rows_per_level < 1:
-            raise ValueError("data config: train_rows and test_rows_per_level must be >= 1")
+            raise UsageError("data config: train_rows and test_rows_per_level must be >= 1")
 
 
     def _check_location(self) -> None:
-        """Raise a ValueError unless the source has the location it reads: `hub` for source 'hub', `path`
+        """Raise a UsageError unless the source has the location it reads: `hub` for source 'hub', `path`
         for file sources, either for adapters."""
         if self.source == "hub" and (self.path or not self.hub):
-            raise ValueError("data config: source 'hub' reads the dataset named by `hub` (e.g. hub: owner/name); "
+            raise UsageError("data config: source 'hub' reads the dataset named by `hub` (e.g. hub: owner/name); "
                              f"`path` is for local files (sources {', '.join(FILE_FORMATS)})")
         if self.source in ADAPTERS and not (self.path or self.hub):
-            raise ValueError(f"data config: source {self.source!r} needs `path` (a local file or folder) or `hub` "
+            raise UsageError(f"data config: source {self.source!r} needs `path` (a local file or folder) or `hub` "
                              "(a Hugging Face dataset id)")
         if self.source in FILE_FORMATS and (self.hub or not self.path):
-            raise ValueError(f"data config: source {self.source!r} reads the local file or folder named by `path` "
+            raise UsageError(f"data config: source {self.source!r} reads the local file or folder named by `path` "
                              "(`hub` is for adapters and source 'hub')")
 
 
 def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: dict) -> tuple[dict, Path]:
     """Return (raw keys with non-None `overrides` applied, folder that relative paths resolve against)
-    for a YAML file or dict of `config_cls`; unknown keys raise a ValueError naming them."""
+    for a YAML file or dict of `config_cls`; unknown keys raise a UsageError naming them."""
     if isinstance(path, dict):
         raw, base = dict(path), Path.cwd()
     else:
@@ -126,7 +127,7 @@ def config_mapping(path: str | Path | dict, what: str, config_cls, overrides: di
     known = {f.name for f in fields(config_cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"{what}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        raise UsageError(f"{what}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
     return raw, base
 
 
@@ -135,11 +136,11 @@ def load_data_config(config: str | Path | dict, /, **overrides) -> DataConfig:
 
     Relative `path` entries inside the file resolve against the file's folder, so recipes work from
     any working directory; ${NAME} in `path` expands as the field's help says. Unknown keys raise a
-    ValueError naming them and the valid keys.
+    UsageError naming them and the valid keys.
     """
     raw, base = config_mapping(config, "data config", DataConfig, overrides)
     if "source" not in raw:
-        raise ValueError("data config: missing required key 'source'")
+        raise UsageError("data config: missing required key 'source'")
     p = raw.get("path") and expand_env(raw["path"], fallback=raw.get("hub"))
     if p and not Path(p).is_absolute() and (base / p).exists():
         p = str((base / p).resolve())
@@ -152,11 +153,11 @@ _ENV_VAR = re.compile(r"\$\{(\w+)\}")
 
 def expand_env(path: str, fallback: str | None) -> str | None:
     """Return `path` with each ${NAME} replaced by environment variable NAME; None when one is unset (or
-    empty) and there is a `fallback` location, a ValueError naming the variable when there is none."""
+    empty) and there is a `fallback` location, a UsageError naming the variable when there is none."""
     unset = [name for name in _ENV_VAR.findall(path) if not os.environ.get(name)]
     if unset and fallback:
         return None
     if unset:
-        raise ValueError(f"data config: path {path!r} names unset environment variable(s) {', '.join(unset)}; "
+        raise UsageError(f"data config: path {path!r} names unset environment variable(s) {', '.join(unset)}; "
                          "set them, or give `hub` to read when they are unset")
     return _ENV_VAR.sub(lambda m: os.environ[m.group(1)], path)

@@ -32,6 +32,8 @@ import math
 import random
 from dataclasses import dataclass, field, fields
 
+from thinkdial.errors import UsageError
+
 EFFORTS = ("low", "medium", "high")
 PLAIN_EFFORT = "[effort={}] "
 PLAIN_BUDGET = "[think<={}] "
@@ -43,7 +45,7 @@ TEMPLATE_MARKER = "{#- thinkdial dial:"
 
 def parse_budget(value, where: str) -> int | None:
     """Return `value` as a budget in reasoning tokens (an int >= 0), or None when it is missing (None,
-    NaN, an empty string); raise a one-line ValueError starting with `where` otherwise."""
+    NaN, an empty string); raise a one-line UsageError starting with `where` otherwise."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str)
                                                                               and not value.strip()):
         return None
@@ -55,18 +57,18 @@ def parse_budget(value, where: str) -> int | None:
             number = None
     if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
             or number != int(number) or number < 0:
-        raise ValueError(f"{where}: budget must be a whole number of reasoning tokens >= 0, got {value!r}")
+        raise UsageError(f"{where}: budget must be a whole number of reasoning tokens >= 0, got {value!r}")
     return int(number)
 
 
 def parse_effort(value, where: str) -> str | None:
     """Return `value` as an effort level (one of EFFORTS, case and spaces ignored), or None when it is
-    missing (None, NaN, an empty string); raise a one-line ValueError starting with `where` otherwise."""
+    missing (None, NaN, an empty string); raise a one-line UsageError starting with `where` otherwise."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
     effort = value.strip().lower() if isinstance(value, str) else value
     if effort not in EFFORTS:
-        raise ValueError(f"{where}: effort must be one of {', '.join(EFFORTS)}, got {value!r}")
+        raise UsageError(f"{where}: effort must be one of {', '.join(EFFORTS)}, got {value!r}")
     return effort
 
 
@@ -90,7 +92,7 @@ def control_prompt(prompt, budget_tokens=None, effort=None):
         return messages
     users = [i for i, m in enumerate(messages) if m["role"] == "user"]
     if not users:
-        raise ValueError("thinking budget: the chat prompt has no user message to carry it")
+        raise UsageError("thinking budget: the chat prompt has no user message to carry it")
     suffix = CHAT_BUDGET.format(budget)
     if not messages[users[-1]]["content"].endswith(suffix):
         messages[users[-1]]["content"] += suffix
@@ -124,44 +126,44 @@ class DialConfig:
         for name in ("no_budget_share", "effort_share"):
             share = getattr(self, name)
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-                raise ValueError(f"data config: dial.{name} must be a number in [0, 1], got {share!r}")
+                raise UsageError(f"data config: dial.{name} must be a number in [0, 1], got {share!r}")
         if self.no_budget_share + self.effort_share > 1:
-            raise ValueError(f"data config: dial.no_budget_share + dial.effort_share must be <= 1 (the rest of "
+            raise UsageError(f"data config: dial.no_budget_share + dial.effort_share must be <= 1 (the rest of "
                              f"the rows get a budget), got {self.no_budget_share} + {self.effort_share}")
         if self.effort_budgets is not None:
             if not isinstance(self.effort_budgets, dict) or not self.effort_budgets:
-                raise ValueError(f"data config: dial.effort_budgets must map tiers among {EFFORTS} to budgets, "
+                raise UsageError(f"data config: dial.effort_budgets must map tiers among {EFFORTS} to budgets, "
                                  f"got {self.effort_budgets!r}")
             self.effort_budgets = {parse_effort(k, "data config: dial.effort_budgets"): _required_budget(
                 v, f"data config: dial.effort_budgets.{k}") for k, v in self.effort_budgets.items()}
         if self.effort_share > 0 and not self.effort_budgets:
-            raise ValueError("data config: dial.effort_share > 0 needs dial.effort_budgets, the budget of each "
+            raise UsageError("data config: dial.effort_share > 0 needs dial.effort_budgets, the budget of each "
                              "effort tier, e.g. {low: 4, medium: 8, high: 16}")
         self._check_budget_distribution()
 
     def _check_budget_distribution(self) -> None:
         bounds = (self.budget_tokens_min, self.budget_tokens_max)
         if (bounds[0] is None) != (bounds[1] is None):
-            raise ValueError("data config: dial.budget_tokens_min and dial.budget_tokens_max go together "
+            raise UsageError("data config: dial.budget_tokens_min and dial.budget_tokens_max go together "
                              "(the log-uniform range); set both")
         if bounds[0] is not None and self.budget_tokens_choices is not None:
-            raise ValueError("data config: dial: give either budget_tokens_min/max (log-uniform) or "
+            raise UsageError("data config: dial: give either budget_tokens_min/max (log-uniform) or "
                              "budget_tokens_choices (a list), not both")
         if bounds[0] is not None:
             low = _required_budget(bounds[0], "data config: dial.budget_tokens_min")
             high = _required_budget(bounds[1], "data config: dial.budget_tokens_max")
             if not 1 <= low <= high:
-                raise ValueError(f"data config: dial needs 1 <= budget_tokens_min <= budget_tokens_max (a "
+                raise UsageError(f"data config: dial needs 1 <= budget_tokens_min <= budget_tokens_max (a "
                                  f"log-uniform range starts at 1 or more), got {low} and {high}")
             self.budget_tokens_min, self.budget_tokens_max = low, high
         elif self.budget_tokens_choices is not None:
             if not isinstance(self.budget_tokens_choices, list) or not self.budget_tokens_choices:
-                raise ValueError(f"data config: dial.budget_tokens_choices must be a non-empty list of budgets, "
+                raise UsageError(f"data config: dial.budget_tokens_choices must be a non-empty list of budgets, "
                                  f"got {self.budget_tokens_choices!r}")
             self.budget_tokens_choices = [_required_budget(b, f"data config: dial.budget_tokens_choices[{i}]")
                                           for i, b in enumerate(self.budget_tokens_choices)]
         elif self.no_budget_share + self.effort_share < 1:
-            raise ValueError("data config: dial: rows with a budget need budget_tokens_min/max (log-uniform) or "
+            raise UsageError("data config: dial: rows with a budget need budget_tokens_min/max (log-uniform) or "
                              "budget_tokens_choices; or set no_budget_share + effort_share to 1")
 
     def draw(self, key: str) -> tuple[int | None, str | None]:
@@ -182,33 +184,33 @@ class DialConfig:
 def _required_budget(value, where: str) -> int:
     budget = parse_budget(value, where)
     if budget is None:
-        raise ValueError(f"{where}: a budget in reasoning tokens is required, got {value!r}")
+        raise UsageError(f"{where}: a budget in reasoning tokens is required, got {value!r}")
     return budget
 
 
 def dial_config(raw) -> DialConfig | None:
     """Return the DialConfig of a data config's `dial:` value (a mapping, a DialConfig or None); unknown
-    keys raise a ValueError naming them."""
+    keys raise a UsageError naming them."""
     if raw is None or isinstance(raw, DialConfig):
         return raw
     if not isinstance(raw, dict):
-        raise ValueError(f"data config: dial must be a mapping of keys, got {raw!r}")
+        raise UsageError(f"data config: dial must be a mapping of keys, got {raw!r}")
     known = {f.name for f in fields(DialConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"data config: dial: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        raise UsageError(f"data config: dial: unknown key(s) {unknown}; valid keys: {sorted(known)}")
     return DialConfig(**raw)
 
 
 def fill_effort_budget(row: dict, dial: DialConfig | None, where: str) -> None:
     """Give a row that has an effort but no budget its tier's budget (`dial.effort_budgets`), in place;
-    raise a one-line ValueError starting with `where` when the tier is not set."""
+    raise a one-line UsageError starting with `where` when the tier is not set."""
     effort = row.get("effort")
     if effort is None or row.get("budget") is not None:
         return
     tiers = (dial.effort_budgets if dial else None) or {}
     if effort not in tiers:
-        raise ValueError(f"{where}: effort {effort!r} has no budget: give the row a `budget` or set the tier in "
+        raise UsageError(f"{where}: effort {effort!r} has no budget: give the row a `budget` or set the tier in "
                          f"the data config (dial: {{effort_budgets: {{{effort}: N}}}})")
     row["budget"] = tiers[effort]
 

@@ -2,7 +2,7 @@
 
 Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens,
 budget and effort (the dial, data/dial.py: its control text is rendered into `prompt`).
-Every user-caused failure (missing column, empty file, non-integer level) raises one ValueError
+Every user-caused failure (missing column, empty file, non-integer level) raises one UsageError
 naming the file, the row and the column, before anything is written.
 """
 
@@ -17,6 +17,7 @@ from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.dial import DialConfig, apply_dial, fill_effort_budget, parse_budget, parse_effort
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
 
+from thinkdial.errors import UsageError
 from thinkdial.io import prompt_hash, read_jsonl, warn
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -64,7 +65,7 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
             ):
                 break
         else:
-            raise ValueError(f"{cfg.source}: could not draw a {split} problem at level {level}")
+            raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
         style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal")
         row = {"prompt": problem.prompt, "answer": problem.answer, "difficulty": level, "source": cfg.source,
@@ -83,7 +84,7 @@ _CALC = re.compile(r"<<[^>]*>>")
 def _gsm8k_row(raw: dict) -> dict:
     solution = str(raw["answer"])
     if "####" not in solution:
-        raise ValueError("no '#### <answer>' line in column 'answer'")
+        raise UsageError("no '#### <answer>' line in column 'answer'")
     steps_text, final = solution.rsplit("####", 1)
     steps = [line for line in steps_text.strip().splitlines() if line.strip()]
     return {
@@ -108,25 +109,25 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
     splits = cfg.splits or ADAPTER_FILES.get(cfg.source, {})
     if path.is_dir():
         if split not in splits:
-            raise ValueError(f"{cfg.path}: no file for split {split!r}; set `splits: {{{split}: FILE}}`")
+            raise UsageError(f"{cfg.path}: no file for split {split!r}; set `splits: {{{split}: FILE}}`")
         path = path / splits[split]
     if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path}")
+        raise UsageError(f"data file not found: {path}")
     return path
 
 
 def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
     """Return (where, raw records) of `split` from the local `path` when there is one, else from `hub`; a
-    file that cannot be read raises one ValueError naming it and the cause (for JSONL, also the line)."""
+    file that cannot be read raises one UsageError naming it and the cause (for JSONL, also the line)."""
     if cfg.path is None:
         return _load_hub(cfg, split)
     file = _resolve_file(cfg, split)
     if file.stat().st_size == 0:
-        raise ValueError(f"{file}: the file is empty")
+        raise UsageError(f"{file}: the file is empty")
     kind = "jsonl" if cfg.source in ADAPTERS else cfg.source
     records = [row for _, row in read_jsonl(file)] if kind == "jsonl" else _read_table(file, kind)
     if not records:
-        raise ValueError(f"{file}: the file has no rows")
+        raise UsageError(f"{file}: the file has no rows")
     return str(file), records
 
 
@@ -135,29 +136,29 @@ def _load_hub(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
     import datasets
 
     if cfg.source in ADAPTERS and split not in ADAPTER_FILES[cfg.source]:
-        raise ValueError(f"{cfg.hub}: the {cfg.source} adapter has no {split!r} split")
+        raise UsageError(f"{cfg.hub}: the {cfg.source} adapter has no {split!r} split")
     name = cfg.splits.get(split, split)
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset(cfg.hub, cfg.hub_config, split=name)
     except Exception as err:
-        raise ValueError(f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
+        raise UsageError(f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
                          "offline, point `path` at a local copy (configs/data/*.yaml read $THINKDIAL_DATA_DIR)") from None
     return f"{cfg.hub}[{name}]", ds.to_list()
 
 
 def _read_table(file: Path, kind: str) -> list[dict]:
-    """Return the rows of a json / csv / parquet file read by `datasets`; its errors become one ValueError
+    """Return the rows of a json / csv / parquet file read by `datasets`; its errors become one UsageError
     naming the file and the underlying cause (datasets wraps them in its own error types)."""
     import datasets
 
     datasets.disable_progress_bars()
     verbosity = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the ValueError below says it, once
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # the UsageError below says it, once
     try:
         return datasets.load_dataset(kind, data_files=str(file), split="train").to_list()
     except Exception as err:
-        raise ValueError(f"{file}: cannot read as {kind}: {_root_cause(err)}") from None
+        raise UsageError(f"{file}: cannot read as {kind}: {_root_cause(err)}") from None
     finally:
         datasets.logging.set_verbosity(verbosity)
 
@@ -173,17 +174,17 @@ def _root_cause(err: BaseException) -> str:
 
 def _as_level(value, where: str, index: int, column: str) -> int | float:
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
+        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
     if isinstance(value, float) and 0.0 <= value <= 1.0 and not value.is_integer():
         return value  # estimated difficulty in [0, 1]
     try:
         level = int(str(value).strip().removeprefix("Level ").strip())
     except ValueError:
-        raise ValueError(
+        raise UsageError(
             f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
         ) from None
     if float(str(value).strip().removeprefix("Level ")) != level or level < 1:
-        raise ValueError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
+        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
     return level
 
 
@@ -213,16 +214,16 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     missing = sorted(col for field, col in needed.items() if col not in present
                      and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
+        raise UsageError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
     rows = []
     for i, raw in enumerate(records):
         for col in needed.values():
             if col in required and raw.get(col) is None:
-                raise ValueError(f"{where}: row {i}: column {col!r} is empty")
+                raise UsageError(f"{where}: row {i}: column {col!r} is empty")
         try:
             row = convert(raw)
         except ValueError as err:
-            raise ValueError(f"{where}: row {i}: {err}") from None
+            raise UsageError(f"{where}: row {i}: {err}") from None
         row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
         _check_dial_columns(row, where, i, needed, cfg.dial)
         row["answer"] = str(row["answer"])
@@ -252,7 +253,7 @@ def format_prompt(text: str, prompt_format: str, system_prompt: str | None = Non
 def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[dict]:
     """Return the rows of `split` ('train' or 'test') for `cfg`, at most `limit` of them."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise UsageError(f"split must be 'train' or 'test', got {split!r}")
     rows = _synthetic_rows(cfg, split) if cfg.source in FAMILIES else _file_rows(cfg, split)
     if cfg.source not in FAMILIES:
         style_rng = random.Random(f"styles:{cfg.seed}")
@@ -262,10 +263,10 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
                 _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), cfg, i)
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+            raise UsageError(f"limit must be >= 1, got {limit}")
         rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
     if not rows:
-        raise ValueError(f"{cfg.source}: the {split} split is empty")
+        raise UsageError(f"{cfg.source}: the {split} split is empty")
     seeds = [f"{cfg.seed}:{prompt_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
     apply_dial(rows, cfg.dial, seeds)
     return rows
@@ -276,7 +277,7 @@ def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> Non
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
-        raise ValueError(f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
+        raise UsageError(f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
                          "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
     row["reasoning_style"] = style
 

@@ -21,6 +21,8 @@ from thinkdial.eval.budget import budget_completions, encode_prompts
 from thinkdial.eval.config import EvalConfig
 from thinkdial.rewards.correctness import is_correct
 
+from thinkdial.errors import UsageError
+
 AXES = ("requested", "efforts")
 ADHERENCE_KEYS = ("mean_error_pct", "rmse_error_pct", "violation_rate", "control")
 
@@ -32,10 +34,10 @@ def setting_prompt(prompt, axis: str, key: str):
 
 
 def check_rows(rows: list[dict], config: EvalConfig) -> None:
-    """Raise a ValueError when the dial axes would render over held-out rows' own budget or effort."""
+    """Raise a UsageError when the dial axes would render over held-out rows' own budget or effort."""
     own = next((i for i, r in enumerate(rows) if r.get("budget") is not None or r.get("effort") is not None), None)
     if own is not None and any(config.dial_budgets.values()):
-        raise ValueError(f"{config.data_config}: row {own} carries its own budget/effort; the dial axes "
+        raise UsageError(f"{config.data_config}: row {own} carries its own budget/effort; the dial axes "
                          "(requested_budgets, efforts) need held-out rows without them (drop those columns, or "
                          "the axes)")
 

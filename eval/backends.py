@@ -20,6 +20,7 @@ import torch
 from thinkdial.eval.config import EvalConfig
 from tqdm.auto import tqdm
 
+from thinkdial.errors import UsageError
 from thinkdial.models import load_tokenizer
 
 
@@ -36,9 +37,9 @@ def check_checkpoint(path: str) -> Path:
     """Return `path` as a Path after checking it holds a Hugging Face checkpoint (raises otherwise)."""
     local = Path(path)
     if not local.exists():
-        raise FileNotFoundError(f"model path not found: {path}")
+        raise UsageError(f"model path not found: {path}")
     if not (local / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not a Hugging Face checkpoint (no config.json)")
+        raise UsageError(f"{path}: not a Hugging Face checkpoint (no config.json)")
     return local
 
 
@@ -143,7 +144,7 @@ def load_backend(path: str, config: EvalConfig):
         kind = "vllm" if vllm_available() else "transformers"
     if kind == "vllm":
         if not vllm_available():
-            raise ValueError("backend 'vllm' needs vLLM installed and a CUDA GPU; use backend: transformers")
+            raise UsageError("backend 'vllm' needs vLLM installed and a CUDA GPU; use backend: transformers")
         return VLLMBackend(path, config)
     from transformers import AutoModelForCausalLM
 

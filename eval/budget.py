@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, parse_completion
 from thinkdial.eval.config import EvalConfig
 
+from thinkdial.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -97,7 +99,7 @@ def _extend(backend, jobs: list[dict], config: EvalConfig) -> None:
     tok = backend.tokenizer
     close = _ids(tok, THINK_CLOSE)
     if len(close) != 1:
-        raise ValueError(f"extend mode needs {THINK_CLOSE!r} to be a single token; this tokenizer gives {close}")
+        raise UsageError(f"extend mode needs {THINK_CLOSE!r} to be a single token; this tokenizer gives {close}")
     wait = _ids(tok, config.extend_text)
     active = [j for j in jobs if j["natural"] and len(j["reasoning"]) + len(wait) <= j["budget"]]
     while active:

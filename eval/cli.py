@@ -13,6 +13,8 @@ from pathlib import Path
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
 from thinkdial.eval.config import GENERATE_MAX_ANSWER_TOKENS, GENERATE_MAX_REASONING_TOKENS, load_eval_config
 
+from thinkdial.errors import UsageError
+
 
 def _budgets(text: str) -> list:
     return [b if b == "unlimited" else int(b) for b in text.split(",") if b]
@@ -80,7 +82,7 @@ def _register_generate(subparsers) -> None:
 
 def generate_requests(args) -> list[dict]:
     """Return the checked requests of `thinkdial generate`: [{prompt, budget_tokens, effort}]; a bad
-    argument or input row raises a one-line ValueError naming it."""
+    argument or input row raises a one-line UsageError naming it."""
     from thinkdial.data.sources import format_prompt
 
     budget, effort = parse_budget(args.budget, "--budget"), parse_effort(args.effort, "--effort")
@@ -89,7 +91,7 @@ def generate_requests(args) -> list[dict]:
                  "effort": effort} for t in args.prompt]
     path = Path(args.input)
     if not path.is_file():
-        raise FileNotFoundError(f"--input not found: {path}")
+        raise UsageError(f"--input not found: {path}")
     requests = []
     for i, line in enumerate(path.read_text().splitlines()):
         if not line.strip():
@@ -97,11 +99,11 @@ def generate_requests(args) -> list[dict]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: row {i}: invalid JSON: {err.msg}") from None
+            raise UsageError(f"{path}: row {i}: invalid JSON: {err.msg}") from None
         prompt = row.get("prompt") if isinstance(row, dict) else None
         if not (isinstance(prompt, str) and prompt) and not (isinstance(prompt, list) and prompt and all(
                 isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt)):
-            raise ValueError(f"{path}: row {i}: column 'prompt' must be text or chat messages, got {prompt!r}")
+            raise UsageError(f"{path}: row {i}: column 'prompt' must be text or chat messages, got {prompt!r}")
         row_budget = parse_budget(row.get("budget"), f"{path}: row {i}: column 'budget'")
         row_effort = parse_effort(row.get("effort"), f"{path}: row {i}: column 'effort'")
         requests.append({"prompt": format_prompt(prompt, args.prompt_format, args.system_prompt)
@@ -109,7 +111,7 @@ def generate_requests(args) -> list[dict]:
                          "budget_tokens": budget if row_budget is None else row_budget,
                          "effort": effort if row_effort is None else row_effort})
     if not requests:
-        raise ValueError(f"{path}: no rows")
+        raise UsageError(f"{path}: no rows")
     return requests
 
 
@@ -118,7 +120,7 @@ def run_generate(args) -> int:
     requests = generate_requests(args)
     for name in ("max_reasoning_tokens", "max_answer_tokens", "batch_size"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     from thinkdial.eval.dial import generate_from_checkpoint
 
     outputs = generate_from_checkpoint(

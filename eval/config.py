@@ -8,6 +8,8 @@ from pathlib import Path
 from thinkdial.data.config import config_mapping
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
 
+from thinkdial.errors import UsageError
+
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -74,41 +76,41 @@ class EvalConfig:
 
     def __post_init__(self):
         if self.split not in ("train", "test"):
-            raise ValueError(f"eval config: split must be 'train' or 'test', got {self.split!r}")
+            raise UsageError(f"eval config: split must be 'train' or 'test', got {self.split!r}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"eval config: limit must be >= 1 (or null for all rows), got {self.limit}")
+            raise UsageError(f"eval config: limit must be >= 1 (or null for all rows), got {self.limit}")
         for name in ("max_reasoning_tokens", "max_answer_tokens", "batch_size", "num_samples"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"eval config: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+                raise UsageError(f"eval config: {name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not isinstance(self.budgets, list) or not self.budgets:
-            raise ValueError(f"eval config: budgets must be a non-empty list, got {self.budgets!r}")
+            raise UsageError(f"eval config: budgets must be a non-empty list, got {self.budgets!r}")
         for b in self.budgets:
             if b == UNLIMITED:
                 continue
             if isinstance(b, bool) or not isinstance(b, int) or b < 0:
-                raise ValueError(f"eval config: budgets must be integers >= 0 or '{UNLIMITED}', got {b!r}")
+                raise UsageError(f"eval config: budgets must be integers >= 0 or '{UNLIMITED}', got {b!r}")
             if b > self.max_reasoning_tokens:
-                raise ValueError(f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
+                raise UsageError(f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
                                  f"raise max_reasoning_tokens or use '{UNLIMITED}'")
         if self.backend not in BACKENDS:
-            raise ValueError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
+            raise UsageError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise UsageError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.num_samples > 1 and not self.do_sample:
-            raise ValueError("eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)")
+            raise UsageError("eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+            raise UsageError(f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
         if not self.pass_k or any(not isinstance(k, int) or k < 1 for k in self.pass_k):
-            raise ValueError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
+            raise UsageError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
         if self.extend_waits < 0 or self.samples_per_level < 0 or self.cpu_threads < 0:
-            raise ValueError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
+            raise UsageError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
         self._check_dial()
         self._check_costs()
 
     def _check_dial(self) -> None:
         if not isinstance(self.requested_budgets, list) or not isinstance(self.efforts, list) \
                 or not isinstance(self.effort_budgets, dict):
-            raise ValueError("eval config: requested_budgets and efforts must be lists, effort_budgets a mapping")
+            raise UsageError("eval config: requested_budgets and efforts must be lists, effort_budgets a mapping")
         self.requested_budgets = sorted({self._dial_budget(f"requested_budgets[{i}]", b)
                                          for i, b in enumerate(self.requested_budgets)})
         self.effort_budgets = {parse_effort(k, "eval config: effort_budgets"): self._dial_budget(f"effort_budgets.{k}", v)
@@ -116,13 +118,13 @@ class EvalConfig:
         self.efforts = [parse_effort(e, f"eval config: efforts[{i}]") for i, e in enumerate(self.efforts)]
         missing = [e for e in self.efforts if e not in self.effort_budgets]
         if missing:
-            raise ValueError(f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
+            raise UsageError(f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
                              f"effort_budgets: {{{missing[0]}: N}} (reasoning tokens the model was trained for)")
 
     def _dial_budget(self, key: str, value) -> int:
         budget = parse_budget(value, f"eval config: {key}")
         if budget is None or budget > self.max_reasoning_tokens:
-            raise ValueError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
+            raise UsageError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
                              f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or lower "
                              "the budget")
         return budget
@@ -130,12 +132,12 @@ class EvalConfig:
     def _check_costs(self) -> None:
         prices = (self.input_usd_per_1m_tokens, self.output_usd_per_1m_tokens)
         if (prices[0] is None) != (prices[1] is None):
-            raise ValueError("eval config: set both input_usd_per_1m_tokens and output_usd_per_1m_tokens (or neither)")
+            raise UsageError("eval config: set both input_usd_per_1m_tokens and output_usd_per_1m_tokens (or neither)")
         for name in ("input_usd_per_1m_tokens", "output_usd_per_1m_tokens", "decode_tokens_per_s"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
                                       or (name == "decode_tokens_per_s" and value == 0)):
-                raise ValueError(f"eval config: {name} must be a number >= 0 (speed > 0), got {value!r}")
+                raise UsageError(f"eval config: {name} must be a number >= 0 (speed > 0), got {value!r}")
 
     @property
     def dial_budgets(self) -> dict[str, dict[str, int]]:
@@ -159,7 +161,7 @@ class EvalConfig:
 def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
     """Return the EvalConfig in YAML file `path` (or a dict) with non-None `overrides` applied.
 
-    Unknown keys raise a ValueError naming them; `data_config` resolves as its help string says.
+    Unknown keys raise a UsageError naming them; `data_config` resolves as its help string says.
     """
     raw, base = config_mapping(path, "eval config", EvalConfig, overrides)
     data = raw.get("data_config")
@@ -167,5 +169,5 @@ def load_eval_config(path: str | Path | dict, **overrides) -> EvalConfig:
         raw["data_config"] = str(base / data)
     config = EvalConfig(**raw)
     if not Path(config.data_config).is_file():
-        raise FileNotFoundError(f"eval config: data_config not found: {config.data_config}")
+        raise UsageError(f"eval config: data_config not found: {config.data_config}")
     return config

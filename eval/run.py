@@ -20,22 +20,23 @@ from thinkdial.eval.config import EvalConfig
 from thinkdial.eval.report import SCHEMA, format_table, write_outputs
 from thinkdial.eval.summary import comparisons, example_records, model_summary
 
+from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 
 
 def parse_models(specs: list[str]) -> dict[str, str]:
     """Return label -> path from `LABEL=PATH` specs (a bare PATH is labelled by its folder name)."""
     if not specs:
-        raise ValueError("give at least one --model LABEL=PATH")
+        raise UsageError("give at least one --model LABEL=PATH")
     models: dict[str, str] = {}
     for spec in specs:
         label, sep, path = spec.partition("=")
         if not sep:
             label, path = Path(spec).name, spec
         if not label or not path:
-            raise ValueError(f"--model {spec!r}: expected LABEL=PATH")
+            raise UsageError(f"--model {spec!r}: expected LABEL=PATH")
         if label in models:
-            raise ValueError(f"--model: label {label!r} given twice; labels must be unique")
+            raise UsageError(f"--model: label {label!r} given twice; labels must be unique")
         check_checkpoint(path)
         models[label] = path
     return models
@@ -45,7 +46,7 @@ def load_eval_rows(config: EvalConfig) -> list[dict]:
     """Return the held-out rows of `config` (raises on an empty set)."""
     rows = build_rows(load_data_config(config.data_config), config.split, config.limit)
     if not rows:
-        raise ValueError(f"{config.data_config}: the {config.split} split has no rows to evaluate")
+        raise UsageError(f"{config.data_config}: the {config.split} split has no rows to evaluate")
     check_rows(rows, config)
     return rows
 
@@ -74,7 +75,7 @@ def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, lo
     models = parse_models(model_specs)
     unknown = sorted(set(no_dial) - set(models))
     if unknown:
-        raise ValueError(f"--no-dial: {unknown} name(s) no --model label; labels: {sorted(models)}")
+        raise UsageError(f"--no-dial: {unknown} name(s) no --model label; labels: {sorted(models)}")
     rows = load_eval_rows(config)
     results = results_header(config, rows)
     records_by_model = {}

@@ -19,16 +19,18 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor
 
+from thinkdial.errors import UsageError
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
 
 NO_CAP = torch.iinfo(torch.long).max
 
 
 def think_tag_ids(tokenizer) -> tuple[int, int]:
-    """Return the token ids of `<think>` and `</think>`; raise when either is not a single token."""
+    """Return the token ids of `<think>` and `</think>`; a UsageError when either is not a single token (the
+    model's tokenizer cannot be capped)."""
     ids = [tokenizer(tag, add_special_tokens=False)["input_ids"] for tag in (THINK_OPEN, THINK_CLOSE)]
     if any(len(i) != 1 for i in ids):
-        raise ValueError(f"the thinking cap needs {THINK_OPEN} and {THINK_CLOSE} to be single tokens; this "
+        raise UsageError(f"the thinking cap needs {THINK_OPEN} and {THINK_CLOSE} to be single tokens; this "
                          f"tokenizer gives {ids}")
     return ids[0][0], ids[1][0]
 

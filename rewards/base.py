@@ -13,6 +13,8 @@ from typing import ClassVar
 from thinkdial.rewards.batch import Batch, RewardRowError, build_batch
 from thinkdial.rewards.metrics import level_metrics
 
+from thinkdial.errors import UsageError
+
 
 @dataclass
 class NoParams:
@@ -42,8 +44,7 @@ class Reward:
     def __call__(self, prompts, completions, completion_ids=None, trainer_state=None, log_metric=None,
                  log_extra=None, **columns) -> list[float | None]:
         """Return one reward per completion (None where it cannot be judged), warm-up applied."""
-        required = (("answer",) if self.needs_answer else ()) + self.needs_columns
-        for column in required:
+        for column in self.required_columns():
             if column not in columns:
                 raise ValueError(f"reward '{self.name}' needs the dataset column '{column}', which is missing")
         batch = build_batch(self.tokenizer, prompts, completions, columns)
@@ -54,6 +55,11 @@ class Reward:
         if self.log_levels:
             self.log(batch, log_metric, log_extra)
         return rewards
+
+    @classmethod
+    def required_columns(cls) -> tuple[str, ...]:
+        """Return the dataset columns the component reads: `answer` when it needs one, then `needs_columns`."""
+        return (("answer",) if cls.needs_answer else ()) + cls.needs_columns
 
     def warmup_scale(self, trainer_state) -> float:
         """Return the warm-up factor in [0, 1]: global_step / warmup_steps, capped at 1."""
@@ -80,6 +86,13 @@ class Reward:
             log_extra("reasoning_tokens", batch.reasoning_tokens)
 
 
+def required_columns(reward) -> tuple[str, ...]:
+    """Return the dataset columns `reward` reads: `required_columns()` of a Reward subclass or instance; () for
+    a plain TRL reward function (a user's, by import path: it takes whatever columns arrive as kwargs)."""
+    is_reward = isinstance(reward, Reward) or (isinstance(reward, type) and issubclass(reward, Reward))
+    return reward.required_columns() if is_reward else ()
+
+
 def map_rows(name: str, batch: Batch, fn) -> list[float | None]:
     """Return `fn(i)` for every row; a row that raises fails with the reward name, row index and text."""
     out = []
@@ -93,11 +106,11 @@ def map_rows(name: str, batch: Batch, fn) -> list[float | None]:
 
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> None:
-    """Raise ValueError naming `name` unless low <= value <= high (low < value with `low_open`)."""
+    """Raise UsageError naming `name` unless low <= value <= high (low < value with `low_open`)."""
     if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"<= {high}"
-        raise ValueError(f"param '{name}' must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
+        raise UsageError(f"param '{name}' must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
 
 
 def correct_value(batch: Batch, i: int) -> float | None:

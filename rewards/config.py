@@ -14,10 +14,11 @@ from pathlib import Path
 
 from thinkdial.rewards.registry import make_params
 
+from thinkdial.errors import UsageError
 from thinkdial.io import read_yaml_mapping
 
 
-class RewardConfigError(ValueError):
+class RewardConfigError(UsageError):
     """A reward config is invalid; the one-line message names the file, the component and the key."""
 
 
@@ -34,11 +35,11 @@ class RewardComponent:
 
     def __post_init__(self):
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight):
-            raise ValueError(f"weight must be a finite number, got {self.weight!r}")
+            raise UsageError(f"weight must be a finite number, got {self.weight!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
+            raise UsageError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
         if not isinstance(self.params, dict):
-            raise ValueError(f"params must be a mapping, got {self.params!r}")
+            raise UsageError(f"params must be a mapping, got {self.params!r}")
         make_params(self.name, self.params, self.warmup_steps)
 
 
@@ -50,11 +51,11 @@ class RewardConfig:
 
     def __post_init__(self):
         if not self.components:
-            raise ValueError("a reward config needs at least one component under 'rewards'")
+            raise UsageError("a reward config needs at least one component under 'rewards'")
         names = [c.name for c in self.components]
         for name in names:
             if names.count(name) > 1:
-                raise ValueError(f"reward '{name}' is listed twice (TRL logs rewards by name); merge the entries")
+                raise UsageError(f"reward '{name}' is listed twice (TRL logs rewards by name); merge the entries")
 
 
 _COMPONENT_KEYS = [f.name for f in fields(RewardComponent)]

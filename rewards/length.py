@@ -11,6 +11,8 @@ from thinkdial.rewards.base import Reward, check_range, correct_value, map_rows
 from thinkdial.rewards.batch import Batch
 from thinkdial.rewards.registry import register
 
+from thinkdial.errors import UsageError
+
 
 def _sigmoid(z: float) -> float:
     """Return 1 / (1 + exp(-z)) without overflow for large |z|."""
@@ -60,7 +62,7 @@ class CosineParams(MaxTokensParams):
         super().__post_init__()
         for low, high in (("min_value_correct", "max_value_correct"), ("min_value_wrong", "max_value_wrong")):
             if getattr(self, low) > getattr(self, high):
-                raise ValueError(f"param '{low}' ({getattr(self, low)}) must be <= '{high}' ({getattr(self, high)})")
+                raise UsageError(f"param '{low}' ({getattr(self, low)}) must be <= '{high}' ({getattr(self, high)})")
 
 
 @register
@@ -122,14 +124,14 @@ class SolveRateParams(MaxTokensParams):
         super().__post_init__()
         check_range("beta", self.beta, low=0.0)
         if self.history not in ("none", "ema"):
-            raise ValueError(f"param 'history' must be 'none' or 'ema', got {self.history!r}")
+            raise UsageError(f"param 'history' must be 'none' or 'ema', got {self.history!r}")
         if self.history == "none" and self.ema_decay is not None:
-            raise ValueError("param 'ema_decay' only applies with history: ema; set history: ema or drop ema_decay")
+            raise UsageError("param 'ema_decay' only applies with history: ema; set history: ema or drop ema_decay")
         if self.history == "ema":
             self.ema_decay = 0.9 if self.ema_decay is None else self.ema_decay
             check_range("ema_decay", self.ema_decay, low=0.0, high=1.0)
             if self.ema_decay == 1.0:
-                raise ValueError("param 'ema_decay' must be < 1 (1 would freeze the first visit's solve rate)")
+                raise UsageError("param 'ema_decay' must be < 1 (1 would freeze the first visit's solve rate)")
 
 
 @register
@@ -210,9 +212,9 @@ class TargetLengthParams:
 
     def __post_init__(self):
         if self.mode not in ("exact", "max"):
-            raise ValueError(f"param 'mode' must be 'exact' or 'max', got {self.mode!r}")
+            raise UsageError(f"param 'mode' must be 'exact' or 'max', got {self.mode!r}")
         if self.mode == "exact" and self.delta is not None:
-            raise ValueError("param 'delta' only applies with mode: max; set mode: max or drop delta")
+            raise UsageError("param 'delta' only applies with mode: max; set mode: max or drop delta")
         if self.alpha is None:
             self.alpha = 0.0003 if self.mode == "exact" else 0.01
         if self.mode == "max" and self.delta is None:
@@ -240,7 +242,7 @@ class TargetLengthReward(Reward):
             return None
         budget = float(budget)
         if not math.isfinite(budget) or budget < 0:
-            raise ValueError(f"budget must be a finite number of tokens >= 0, got {budget}")
+            raise UsageError(f"budget must be a finite number of tokens >= 0, got {budget}")
         gap = budget - batch.reasoning_tokens[i]
         if p.mode == "exact":
             return correct - p.alpha * abs(gap)
@@ -357,7 +359,7 @@ class DialReward(TwoSidedReward):
             return base
         budget, n = float(budget), batch.reasoning_tokens[i]
         if not math.isfinite(budget) or budget < 0:
-            raise ValueError(f"budget must be a finite number of tokens >= 0, got {budget}")
+            raise UsageError(f"budget must be a finite number of tokens >= 0, got {budget}")
         if n > budget:
             return 0.0
         return base * (1.0 - (1.0 - self.params.budget_floor) * n / budget) if budget else base

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 from thinkdial.rewards.base import Reward
 
+from thinkdial.errors import UsageError
+
 REWARDS: dict[str, type[Reward]] = {}
 PATH_SEPARATOR = ":"  # `module:attribute` names a user's reward by import path
 
@@ -36,35 +38,35 @@ def register(cls: type[Reward]) -> type[Reward]:
     A name can be registered once; a class without `name`, or whose Params are not a typed dataclass, is refused."""
     check_reward_class(cls, f"@register {getattr(cls, '__qualname__', cls)!r}")
     if PATH_SEPARATOR in cls.name:
-        raise ValueError(f"reward name '{cls.name}' must not contain '{PATH_SEPARATOR}' (that marks an import path)")
+        raise UsageError(f"reward name '{cls.name}' must not contain '{PATH_SEPARATOR}' (that marks an import path)")
     if cls.name in REWARDS:
-        raise ValueError(f"reward '{cls.name}' is already registered (by {REWARDS[cls.name].__qualname__})")
+        raise UsageError(f"reward '{cls.name}' is already registered (by {REWARDS[cls.name].__qualname__})")
     REWARDS[cls.name] = cls
     return cls
 
 
 def check_reward_class(cls, what: str) -> None:
-    """Raise ValueError (naming `what`) unless `cls` is a Reward subclass with a str `name` and a dataclass
+    """Raise a UsageError (naming `what`) unless `cls` is a Reward subclass with a str `name` and a dataclass
     `Params` whose type hints resolve; return None."""
     if not (isinstance(cls, type) and issubclass(cls, Reward)):
-        raise ValueError(f"{what}: expected a Reward subclass, got {cls!r}")
+        raise UsageError(f"{what}: expected a Reward subclass, got {cls!r}")
     if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise ValueError(f"{what}: a Reward subclass needs a class attribute `name` (str)")
+        raise UsageError(f"{what}: a Reward subclass needs a class attribute `name` (str)")
     if not dataclasses.is_dataclass(cls.Params):
-        raise ValueError(f"{what}: Params must be a dataclass, got {cls.Params!r}")
+        raise UsageError(f"{what}: Params must be a dataclass, got {cls.Params!r}")
     try:
         typing.get_type_hints(cls.Params)
     except Exception as err:
-        raise ValueError(f"{what}: the type hints of {cls.Params.__qualname__} do not resolve: {err}") from None
+        raise UsageError(f"{what}: the type hints of {cls.Params.__qualname__} do not resolve: {err}") from None
 
 
 def resolve(name: str) -> type[Reward] | Callable:
     """Return the reward `name` stands for: a registered class, or the Reward subclass or plain TRL reward
-    function at import path `module:attribute`. Unknown names and bad paths raise one-line ValueErrors."""
+    function at import path `module:attribute`. Unknown names and bad paths raise one-line UsageErrors."""
     if PATH_SEPARATOR in name:
         return _import_reward(name)
     if name not in REWARDS:
-        raise ValueError(f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))} "
+        raise UsageError(f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))} "
                          f"(or name your own as module{PATH_SEPARATOR}attribute)")
     return REWARDS[name]
 
@@ -73,23 +75,23 @@ def _import_reward(path: str) -> type[Reward] | Callable:
     module_name, _, attr = path.partition(PATH_SEPARATOR)
     what = f"reward '{path}'"
     if not module_name or not attr:
-        raise ValueError(f"{what}: expected module{PATH_SEPARATOR}attribute, e.g. my_pkg.rewards:MyReward")
+        raise UsageError(f"{what}: expected module{PATH_SEPARATOR}attribute, e.g. my_pkg.rewards:MyReward")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and (module_name + ".").startswith(err.name + "."):
-            raise ValueError(f"{what}: module '{module_name}' not found; install it or put its folder on "
+            raise UsageError(f"{what}: module '{module_name}' not found; install it or put its folder on "
                              "PYTHONPATH") from None
-        raise ValueError(f"{what}: importing module '{module_name}' failed: {err}") from err
+        raise UsageError(f"{what}: importing module '{module_name}' failed: {err}") from err
     if not hasattr(module, attr):
-        raise ValueError(f"{what}: module '{module_name}' has no attribute '{attr}'")
+        raise UsageError(f"{what}: module '{module_name}' has no attribute '{attr}'")
     found = getattr(module, attr)
     if isinstance(found, type) and issubclass(found, Reward):
         check_reward_class(found, what)
         return found
     if callable(found) and not isinstance(found, type) and hasattr(found, "__name__"):
         return found
-    raise ValueError(f"{what}: {attr} is not a reward: expected a Reward subclass or a TRL reward function "
+    raise UsageError(f"{what}: {attr} is not a reward: expected a Reward subclass or a TRL reward function "
                      f"fn(prompts, completions, **kwargs), got {type(found).__name__}")
 
 
@@ -142,19 +144,19 @@ def make_params(name: str, params: dict, warmup_steps: int = 0):
     reward = resolve(name)
     if not isinstance(reward, type):
         if params or warmup_steps:
-            raise ValueError(f"reward '{name}' is a plain function: it takes no params or warmup_steps (write a "
+            raise UsageError(f"reward '{name}' is a plain function: it takes no params or warmup_steps (write a "
                              "Reward subclass for those)")
         return None
     hints = typing.get_type_hints(reward.Params)
     fields = {f.name: f for f in dataclasses.fields(reward.Params)}
     for key, value in params.items():
         if key not in fields:
-            raise ValueError(f"unknown param '{key}'; accepted: {', '.join(fields) or 'none'}")
+            raise UsageError(f"unknown param '{key}'; accepted: {', '.join(fields) or 'none'}")
         if not _matches(value, hints[key]):
-            raise ValueError(f"param '{key}' must be {type_name(hints[key])}, got {value!r}")
+            raise UsageError(f"param '{key}' must be {type_name(hints[key])}, got {value!r}")
     for key, f in fields.items():
         if key not in params and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ValueError(f"missing required param '{key}'")
+            raise UsageError(f"missing required param '{key}'")
     return reward.Params(**{key: _as_declared(value, hints[key]) for key, value in params.items()})
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from thinkdial.rewards.base import Reward
-from thinkdial.rewards.batch import build_batch
+from thinkdial.rewards.base import Reward, required_columns
+from thinkdial.rewards.batch import RewardRowError, build_batch
 from thinkdial.rewards.metrics import means_by_label
 
+from thinkdial.errors import UsageError
 from thinkdial.io import level_label, read_jsonl
 
 REQUIRED_KEYS = ("prompt", "completion", "answer")
@@ -50,16 +51,18 @@ def row_problem(row: dict) -> str | None:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Return the rows of a JSONL file, every row checked before any is scored: a bad line, a missing key or
-    a field of the wrong type raises one ValueError naming `path:line` and the field."""
+    """Return the rows of a JSONL file, every row checked before any is scored: a missing file, a bad line, a
+    missing key or a field of the wrong type raises one UsageError naming `path:line` and the field."""
+    if not Path(path).is_file():
+        raise UsageError(f"input not found: {path}")
     rows = []
     for line_no, row in read_jsonl(path):
         problem = row_problem(row)
         if problem:
-            raise ValueError(f"{path}:{line_no}: {problem}")
+            raise UsageError(f"{path}:{line_no}: {problem}")
         rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise UsageError(f"{path}: no rows")
     return rows
 
 
@@ -72,7 +75,14 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
     completions = [r["completion"] for r in rows]
     names = sorted({k for r in rows for k in r} - {"prompt", "completion"})
     columns = {k: [r.get(k) for r in rows] for k in names}
-    rewards = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns) for f in funcs}
+    missing = [(f.__name__, c) for f in funcs for c in required_columns(f) if c not in columns]
+    if missing:
+        raise UsageError(f"reward '{missing[0][0]}' reads the key '{missing[0][1]}', which the rows lack")
+    try:
+        rewards = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns)
+                   for f in funcs}
+    except RewardRowError as err:  # a row's own values (e.g. a budget that is no number): the user's input
+        raise UsageError(str(err)) from err
     batch = build_batch(funcs[0].tokenizer, prompts, completions, columns)  # the funcs' cached view
     out = []
     for i in range(len(rows)):

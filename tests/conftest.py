@@ -19,6 +19,12 @@ TINY_ARGS = [
     "--max_completion_length", "12", "--logging_steps", "1", "--save_strategy", "no",
     "--report_to", "none", "--disable_tqdm", "true",
 ]
+# A few tiny SFT steps on the embedded model.
+SFT_ARGS = [
+    "--config", "configs/tiny/sft.yaml", "--model_name_or_path", "tiny", "--train_limit", "64", "--max_steps", "2",
+    "--per_device_train_batch_size", "8", "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
+    "--disable_tqdm", "true",
+]
 
 
 def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

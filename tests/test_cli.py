@@ -75,3 +75,71 @@ def test_grpo_help_lists_config_and_thinkdials_own_fields_before_trls():
     out = result.stdout
     assert out.index("--config") < out.index("--reward_config") < out.index("--learning_rate")
     assert out.index("--data_config") < out.index("--per_device_train_batch_size")
+
+
+def test_a_usage_error_prints_one_line_and_exits_2(capsys):
+    from thinkdial.cli import main
+
+    assert main(["data", "--config", "nope.yaml"]) == 2
+    assert capsys.readouterr().err == "thinkdial data: error: data config not found: nope.yaml\n"
+
+
+@pytest.mark.parametrize("error", [KeyError("base_model_name_or_path"), ValueError("deep in training"),
+                                   FileNotFoundError("a file the code expected")])
+def test_an_error_that_is_no_usage_error_keeps_its_traceback(monkeypatch, error):
+    from thinkdial.cli import main
+
+    def crash(args):
+        raise error
+
+    monkeypatch.setattr("thinkdial.data.cli.run", crash)
+    with pytest.raises(type(error)):
+        main(["data", "--config", "configs/tiny/data.yaml"])
+
+
+def test_a_crash_exits_1_with_its_traceback_on_stderr(tmp_path):
+    # a bug deep inside a command (a key the code expected is missing): the real traceback, not one bare line
+    code = ("import sys; from thinkdial.cli import main; import thinkdial.data.cli as d\n"
+            "d.run = lambda args: {}['base_model_name_or_path']\n"
+            "sys.exit(main(['data', '--config', 'configs/tiny/data.yaml']))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().endswith("KeyError: 'base_model_name_or_path'")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", "nope.jsonl"],
+     "thinkdial rewards: error: input not found: nope.jsonl"),
+    (["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", "ROWS", "--tokenizer", "nope/"],
+     "thinkdial rewards: error: tokenizer folder not found: nope/"),
+    (["rewards", "score", "--config", "configs/rewards/target_length.yaml", "--input", "ROWS"],
+     "thinkdial rewards: error: reward 'target_length' reads the key 'budget', which the rows lack"),
+])
+def test_a_missing_user_file_or_key_is_a_usage_error(tmp_path, capsys, argv, expected):
+    from thinkdial.cli import main
+
+    rows = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "p", "completion": "<think></think>3", "answer": "3"}])
+    assert main([str(rows) if a == "ROWS" else a for a in argv]) == 2
+    assert capsys.readouterr().err == expected + "\n"
+
+
+@pytest.mark.parametrize("case", ["dial block", "row budget", "not a checkpoint"])
+def test_the_dial_and_export_refuse_the_users_mistakes_in_one_line(tmp_path, capsys, case):
+    config = tmp_path / "data.yaml"
+    if case == "dial block":
+        config.write_text("source: permchain\ndial: {no_budget_share: 1.5}\n")
+        argv, expected = ["data", "--config", str(config)], "dial.no_budget_share must be a number in [0, 1]"
+    elif case == "row budget":
+        write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "1:AB=", "answer": "a", "difficulty": 1, "budget": "lots"}])
+        config.write_text("source: jsonl\npath: rows.jsonl\n")
+        argv, expected = ["data", "--config", str(config)], "column 'budget': budget must be a whole number"
+    else:
+        (tmp_path / "run").mkdir()
+        argv = ["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "export")]
+        expected = "not a checkpoint (no config.json)"
+    from thinkdial.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"thinkdial {argv[0]}: error: ") and expected in err[0], err

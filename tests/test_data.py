@@ -10,6 +10,7 @@ from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
 
+from thinkdial.errors import UsageError
 from thinkdial.io import prompt_hash, write_jsonl
 
 FIXTURES = ROOT / "tests" / "fixtures"  # 40-row slices of GSM8K and MATH-500 (tests/fixtures/README.md)
@@ -160,7 +161,7 @@ def test_non_integer_level_names_file_row_and_column(tmp_path):
 
 
 def test_missing_file_and_bad_config_keys(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UsageError, match="data file not found"):
         build_rows(file_cfg(tmp_path / "nope.jsonl"), "train")
     with pytest.raises(ValueError, match="unknown key"):
         load_data_config({"source": "permchain", "levles": [1]})
@@ -327,7 +328,7 @@ def test_a_local_copy_wins_over_the_hub_and_a_missing_one_is_an_error(tmp_path, 
     (own / "test.jsonl").write_text((FIXTURES / "gsm8k/test.jsonl").read_text().splitlines()[0] + "\n")
     assert len(build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml", path=str(own)), "test")) == 1
     monkeypatch.setenv("THINKDIAL_DATA_DIR", str(tmp_path))  # set, but holds no gsm8k/: no silent hub fallback
-    with pytest.raises(FileNotFoundError, match=r"data file not found: .*gsm8k"):
+    with pytest.raises(UsageError, match=r"data file not found: .*gsm8k"):
         build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")
     assert hub.calls == []
 

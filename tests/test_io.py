@@ -11,6 +11,7 @@ from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
 from thinkdial.rewards.config import load_reward_config
 
+from thinkdial.errors import UsageError
 from thinkdial.io import level_label, prompt_hash, write_atomic, write_jsonl
 
 CONFIG_LOADERS = {"data config": load_data_config, "reward config": load_reward_config,
@@ -22,17 +23,17 @@ def test_every_config_reader_names_the_file_of_a_bad_yaml(tmp_path, what):
     load = CONFIG_LOADERS[what]
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("source: caf\xe9\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=rf"^{what} .*latin1\.yaml: not UTF-8 text"):
+    with pytest.raises(UsageError, match=rf"^{what} .*latin1\.yaml: not UTF-8 text"):
         load(latin1)
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [1, 2\n")
-    with pytest.raises(ValueError, match=rf"^{what} .*broken\.yaml: invalid YAML at line"):
+    with pytest.raises(UsageError, match=rf"^{what} .*broken\.yaml: invalid YAML at line"):
         load(broken)
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")
-    with pytest.raises(ValueError, match=r"list\.yaml"):
+    with pytest.raises(UsageError, match=r"list\.yaml"):
         load(listing)
-    with pytest.raises(FileNotFoundError, match=rf"{what} not found: .*none\.yaml"):
+    with pytest.raises(UsageError, match=rf"{what} not found: .*none\.yaml"):
         load(tmp_path / "none.yaml")
 
 

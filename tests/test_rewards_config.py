@@ -8,6 +8,8 @@ import pytest
 from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
 from thinkdial.rewards.registry import build_reward_funcs
 
+from thinkdial.errors import UsageError
+
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
 
 
@@ -67,5 +69,5 @@ def test_bad_yaml_and_missing_file(tmp_path):
     bad.write_text("rewards: [ {name: format\n")
     with pytest.raises(RewardConfigError, match="invalid YAML at line"):
         load_reward_config(bad)
-    with pytest.raises(FileNotFoundError, match="reward config not found"):
+    with pytest.raises(UsageError, match="reward config not found"):
         load_reward_config(tmp_path / "none.yaml")

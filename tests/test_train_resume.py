@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import ROOT, TINY_ARGS, thinkdial
-from thinkdial.train.grpo import checkpoint_complete, last_checkpoint
+from thinkdial.train.rundir import checkpoint_complete, last_checkpoint
 
 PLANNED_STEPS = 8
 
@@ -41,10 +41,10 @@ def test_resume_after_sigkill_continues_from_the_checkpoint_and_finishes(tmp_pat
 
     result = thinkdial("grpo", *args, "--resume", "true")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"resuming from {out / f'checkpoint-{killed_at}'}" in result.stdout
-    assert f"removed half-written checkpoint {half}" in result.stdout
-    steps_logged = result.stdout.count("'step_time'")
-    assert steps_logged == PLANNED_STEPS - killed_at, result.stdout[-3000:]
+    assert f"resuming from {out / f'checkpoint-{killed_at}'}" in result.stderr
+    assert f"removed half-written checkpoint {half}" in result.stderr
+    steps_logged = result.stderr.count("'step_time'")
+    assert steps_logged == PLANNED_STEPS - killed_at, result.stderr[-3000:]
     final = json.loads((out / f"checkpoint-{PLANNED_STEPS}" / "trainer_state.json").read_text())
     assert final["global_step"] == PLANNED_STEPS == final["max_steps"]
     assert (out / "model.safetensors").is_file()

@@ -2,7 +2,8 @@
 
 Building the parser imports only light modules: each stage imports torch, TRL or transformers
 inside its `run`, so `thinkdial --help`, `thinkdial data` and `thinkdial rewards ...` start fast.
-A stage's output goes to stdout; logs, banners and progress go to stderr.
+A stage's output goes to stdout; logs, banners and progress go to stderr. A `UsageError` (the user's
+mistake) prints one line and exits 2; every other exception keeps its traceback (exit 1).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import importlib
 import os
 import sys
+
+from thinkdial.errors import UsageError
 
 # Modules whose `register(subparsers)` adds subcommands, in help order. Each must import no torch/TRL.
 COMMAND_MODULES = (
@@ -41,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args.recipe_args = extra
     try:
         result = args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        if os.environ.get("THINKDIAL_DEBUG"):
-            raise
+    except UsageError as err:
         print(f"thinkdial {args.command}: error: {err}", file=sys.stderr)
         return 2
     return int(result or 0)

@@ -1,8 +1,9 @@
 """Base layer: input/output helpers every stage uses, one of each.
 
-Warnings on stderr, the YAML-mapping reader of every config, the JSONL reader and writer, the atomic
-write behind every file thinkdial writes, the prompt hash (a problem's identity: train/test split,
-reward groups) and the label of a difficulty level (wandb metric names, results.json keys).
+Warnings on stderr, stdout kept for a command's output (`stdout_to_stderr`), the YAML-mapping reader of
+every config, the JSONL reader and writer, the atomic write behind every file thinkdial writes, the
+prompt hash (a problem's identity: train/test split, reward groups) and the label of a difficulty level
+(wandb metric names, results.json keys).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import math
 import os
 import sys
 from collections.abc import Iterable
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import yaml
+
+from thinkdial.errors import UsageError
 
 
 def warn(message: str) -> None:
@@ -23,29 +27,47 @@ def warn(message: str) -> None:
     print(f"thinkdial: warning: {message}", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def stdout_to_stderr():
+    """Send everything written to stdout inside the block to stderr: Python prints, C-level writes and child
+    processes (file descriptor 1 points at stderr meanwhile); yields None. Libraries' banners and logs
+    (transformers' `[INFO] Running in WANDB offline mode`, the Trainer's log dicts) then never mix with a
+    command's output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def read_yaml_mapping(path: str | Path, what: str) -> dict:
     """Return the top-level mapping of YAML file `path` ({} for an empty file); errors name `what`
-    (e.g. 'data config') and the file: FileNotFoundError when it is missing, ValueError otherwise."""
+    (e.g. 'data config') and the file, as a UsageError (missing, not UTF-8, invalid YAML, no mapping)."""
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{what} not found: {file}")
+        raise UsageError(f"{what} not found: {file}")
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as err:
-        raise ValueError(f"{what} {file}: not UTF-8 text (byte {err.start}): re-save it as UTF-8") from None
+        raise UsageError(f"{what} {file}: not UTF-8 text (byte {err.start}): re-save it as UTF-8") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raise UsageError(f"{what} {file}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{what} {file}: expected a mapping of keys at the top level")
+        raise UsageError(f"{what} {file}: expected a mapping of keys at the top level")
     return raw
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     """Return (line number, object) for every non-blank line of JSONL file `path`.
 
-    A line that is not UTF-8, not JSON or not a JSON object raises one ValueError naming the file, the
+    A line that is not UTF-8, not JSON or not a JSON object raises one UsageError naming the file, the
     line and the cause; a last line cut off mid-object (no final newline) is reported as a truncated file.
     """
     lines = Path(path).read_bytes().split(b"\n")
@@ -55,7 +77,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
         try:
             text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
         except UnicodeDecodeError as err:
-            raise ValueError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+            raise UsageError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
                              "re-save the file as UTF-8") from None
         if not text.strip():
             continue
@@ -63,9 +85,9 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
             row = json.loads(text)
         except json.JSONDecodeError as err:
             cut = " (the file ends mid-line: truncated?)" if line_no == len(lines) else ""
-            raise ValueError(f"{where}: invalid JSON: {err.msg}: column {err.colno}{cut}") from None
+            raise UsageError(f"{where}: invalid JSON: {err.msg}: column {err.colno}{cut}") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            raise UsageError(f"{where}: expected a JSON object, got {type(row).__name__}")
         rows.append((line_no, row))
     return rows
 

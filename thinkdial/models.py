@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from thinkdial.errors import UsageError
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
@@ -24,7 +26,10 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
 
 def load_counting_tokenizer(path: str):
     """Return a tokenizer that only has to count tokens: the bare `tokenizers.Tokenizer` of `path`'s
-    tokenizer.json (no transformers import), else a transformers tokenizer from local files."""
+    tokenizer.json (no transformers import), else a transformers tokenizer from local files; a missing
+    folder is a UsageError."""
+    if not Path(path).is_dir():
+        raise UsageError(f"tokenizer folder not found: {path}")
     file = Path(path) / "tokenizer.json"
     if file.is_file():
         from tokenizers import Tokenizer
@@ -41,7 +46,7 @@ def set_cpu_threads(threads: int) -> int | None:
     import torch
 
     if threads < 0:
-        raise ValueError(f"cpu_threads must be >= 0, got {threads}")
+        raise UsageError(f"cpu_threads must be >= 0, got {threads}")
     if threads and not torch.accelerator.is_available():
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)

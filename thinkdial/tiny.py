@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
+from thinkdial.errors import UsageError
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class TinyModelConfig:
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
+            raise UsageError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads}); pick e.g. num_attention_heads=4."
             )

@@ -51,17 +51,23 @@ def _register_recipe_stage(subparsers, name: str) -> None:
 
 
 def _run_recipe_stage(name: str, argv: list[str]) -> int:
+    """Print the stage's --help, or train it and print `saved NAME model to PATH`, the only line on stdout
+    (imports, banners and training logs go to stderr); return 0."""
     import importlib
 
-    from thinkdial.train.recipe import parse_recipe, recipe_help
+    from thinkdial.io import stdout_to_stderr
 
     _, module, config_name, train_name = RECIPE_STAGES[name]
-    stage = importlib.import_module(module)
-    config_cls = getattr(stage, config_name)
-    if "-h" in argv or "--help" in argv:
-        print(recipe_help(config_cls, name))
-        return 0
-    print(f"saved {name} model to {getattr(stage, train_name)(parse_recipe(config_cls, argv))}")
+    with stdout_to_stderr():
+        from thinkdial.train.recipe import parse_recipe, recipe_help
+
+        stage = importlib.import_module(module)
+        config_cls = getattr(stage, config_name)
+        if "-h" in argv or "--help" in argv:
+            output = recipe_help(config_cls, name)
+        else:
+            output = f"saved {name} model to {getattr(stage, train_name)(parse_recipe(config_cls, argv))}"
+    print(output)
     return 0
 
 

@@ -26,6 +26,7 @@ from thinkdial.data.dial import dial_chat_template
 from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_config, run_dir_of
 from thinkdial.train.dial_card import run_prompt_format
 
+from thinkdial.errors import UsageError
 from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
 
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
@@ -37,7 +38,7 @@ ASIDE_SUFFIX = "-old"  # a staging folder holding an old export moved aside (swa
 AT_FDCWD, RENAME_EXCHANGE = -100, 2  # renameat2 arguments: paths relative to the cwd, swap the two paths
 
 
-class ExportUsageError(ValueError):
+class ExportUsageError(UsageError):
     """A wrong --checkpoint or --out; the one-line message names the cause."""
 
 
@@ -82,7 +83,7 @@ def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
     results.json, else its latest step_N (the training callback's); None when there is none."""
     if eval_dir is not None:
         if not (eval_dir / "results.json").is_file():
-            raise FileNotFoundError(f"--eval-dir {eval_dir} has no results.json")
+            raise UsageError(f"--eval-dir {eval_dir} has no results.json")
         return eval_dir
     folder = run / "eval"
     if (folder / "results.json").is_file():
@@ -94,9 +95,9 @@ def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
 
 def check_paths(checkpoint: Path, out: Path, force: bool) -> None:
     """Return None when `checkpoint` is a checkpoint and `out` a safe place for its export; raise otherwise
-    (FileNotFoundError for a missing checkpoint, else ExportUsageError)."""
+    (UsageError for a missing checkpoint, else ExportUsageError)."""
     if not checkpoint.is_dir():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+        raise UsageError(f"checkpoint not found: {checkpoint}")
     if not any((checkpoint / name).is_file() for name in CHECKPOINT_FILES):
         raise ExportUsageError(f"not a checkpoint (no config.json): {checkpoint}")
     run, target = run_dir_of(checkpoint).resolve(), out.resolve()

@@ -1,8 +1,9 @@
 """SFT warm start on TRL's SFTTrainer: teach the `<think>...</think>answer` format.
 
-`thinkdial sft --config configs/tiny/sft.yaml [--key value ...]`. Works on any data source whose rows
-have a `reasoning` column (synthetic families, a user's JSONL, GSM8K / MATH worked solutions): the
-target completion is `<think>{reasoning}</think>{answer}`, loss on completion tokens only.
+`thinkdial sft --config configs/tiny/sft.yaml [--key value ...] [--resume true]`. Works on any data
+source whose rows have a `reasoning` column (synthetic families, a user's JSONL, GSM8K / MATH worked
+solutions): the target completion is `<think>{reasoning}</think>{answer}`, loss on completion tokens
+only. The shared run (lock, secrets, resume, saves, prompt checks) is train/runner.py.
 """
 
 from __future__ import annotations
@@ -13,27 +14,38 @@ from dataclasses import dataclass, field
 from thinkdial.data.completion import format_completion
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
-from thinkdial.train.recipe import (
-    RecipeFields,
-    load_policy,
-    save_run_config,
-)
+from thinkdial.train.recipe import RecipeFields, check_recipe_values, multi_process_cpu, peft_config
+from thinkdial.train.runner import run_stage
 from trl import SFTConfig, SFTTrainer
 
-from thinkdial.models import set_cpu_threads
+from thinkdial.errors import UsageError
 
 
 @dataclass
 class ThinkdialSFTConfig(SFTConfig, RecipeFields):
-    """TRL's SFTConfig plus thinkdial's model and data fields."""
+    """TRL's SFTConfig plus thinkdial's model, data, limit and LoRA fields."""
 
     data_config: str = field(default="configs/tiny/sft_data.yaml", metadata={
         "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."})
 
     def __post_init__(self):
+        self.use_cpu = self.use_cpu or multi_process_cpu()
+        check_recipe_values(self, {"max_length": 1})
         super().__post_init__()
         if not os.path.isfile(self.data_config):
-            raise FileNotFoundError(f"data_config not found: {self.data_config}")
+            raise UsageError(f"data_config not found: {self.data_config}")
+
+    def banner(self) -> str:
+        """Return the startup line: processes and rows per optimizer step."""
+        rows = self.per_device_train_batch_size * self.gradient_accumulation_steps * self.world_size
+        return f"{self.world_size} process(es), {rows} rows per optimizer step"
+
+    def prompt_token_limit(self, context_tokens: int | None) -> tuple[int | None, str]:
+        """Return (longest prompt in tokens, why): a prompt must leave one completion token within max_length
+        (SFT truncates there) and the model's context."""
+        if self.max_length is not None and (context_tokens is None or self.max_length < context_tokens):
+            return self.prompt_limit(self.max_length, "max_length", 1, "at least one completion token")
+        return self.prompt_limit(context_tokens, "the model's context", 1, "at least one completion token")
 
 
 def sft_dataset(config: ThinkdialSFTConfig):
@@ -43,7 +55,7 @@ def sft_dataset(config: ThinkdialSFTConfig):
     rows = build_rows(load_data_config(config.data_config), "train", config.train_limit)
     missing = [i for i, r in enumerate(rows) if r.get("reasoning") is None]
     if missing:
-        raise ValueError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
+        raise UsageError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
                          "map a column to `reasoning` in the data config")
     return datasets.Dataset.from_list([
         {"prompt": r["prompt"], "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"]))}
@@ -51,14 +63,12 @@ def sft_dataset(config: ThinkdialSFTConfig):
     ])
 
 
+def build_trainer(config: ThinkdialSFTConfig, dataset, model, tokenizer) -> SFTTrainer:
+    """Return a ready SFTTrainer (LoRA when use_peft) for `config` on `dataset` and `model`."""
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                      peft_config=peft_config(config))
+
+
 def train_sft(config: ThinkdialSFTConfig) -> str:
     """Run SFT and save the final model + tokenizer to config.output_dir; return that path."""
-    set_cpu_threads(config.cpu_threads)
-    dataset = sft_dataset(config)
-    model, tokenizer = load_policy(config)
-    save_run_config(config, config.output_dir, "sft_config")
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    trainer.save_model(config.output_dir)
-    tokenizer.save_pretrained(config.output_dir)
-    return config.output_dir
+    return run_stage(config, "sft", sft_dataset, build_trainer)

@@ -1,0 +1,138 @@
+"""One runner for SFT and GRPO (open-r1's shared skeleton): what every training stage does around its trainer.
+
+    secrets out of the config and argv -> output-folder lock -> --resume (latest complete checkpoint,
+    half-written ones removed) -> banner (stderr) -> dataset -> tokenizer -> prompt checks (length, <unk>)
+    -> model -> trainer -> run config (rank 0) -> train -> save (weights on every rank, files on rank 0)
+
+A stage module supplies only its dataset and its trainer; the config supplies `banner()` and
+`prompt_token_limit(context_tokens)`. Everything a user can get wrong in the data (prompts the model
+cannot take, columns a reward reads that the data lacks) stops with a UsageError before the model loads.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+
+from thinkdial.train.recipe import (
+    context_tokens,
+    hide_secrets,
+    load_model,
+    prepare_policy_files,
+    save_run_config,
+)
+from thinkdial.train.rundir import (
+    FreeSpaceCallback,
+    check_free_space,
+    disk_full_explained,
+    drop_incomplete_checkpoints,
+    last_checkpoint,
+    run_lock,
+    save_bytes,
+)
+
+from thinkdial.errors import UsageError
+from thinkdial.io import warn
+from thinkdial.models import set_cpu_threads
+
+UNKNOWN_CHAR_EXAMPLES = 5  # distinct unencodable characters quoted in the warning
+
+
+def run_stage(config, stage: str, build_dataset, build_trainer) -> str:
+    """Train `stage` ('sft' or 'grpo') as the module docstring says; return config.output_dir.
+
+    `build_dataset(config)` returns the train `datasets.Dataset` (a `prompt` column, checked here);
+    `build_trainer(config, dataset, model, tokenizer)` returns the TRL trainer.
+    """
+    hide_secrets(config)
+    set_cpu_threads(config.cpu_threads)
+    main = config.process_index == 0
+    with run_lock(config.output_dir) if main else nullcontext():
+        resume_from = resume_checkpoint(config)
+        if main:
+            print(f"{stage}: {config.banner()}", file=sys.stderr, flush=True)
+        dataset = build_dataset(config)
+        model_path, tokenizer = prepare_policy_files(config)
+        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
+        trainer = build_trainer(config, dataset, load_model(config, model_path), tokenizer)
+        if main:
+            save_run_config(config, config.output_dir, f"{stage}_config")
+        train_and_save(trainer, tokenizer, resume_from)
+    return config.output_dir
+
+
+def train_and_save(trainer, tokenizer, resume_from: str | None) -> None:
+    """Train (from `resume_from` when given), save the final weights (every rank: DeepSpeed gathers) and,
+    on rank 0, the tokenizer; a full disk stops saves with a clear OSError(ENOSPC). Returns None."""
+    out = trainer.args.output_dir
+    checkpoint_bytes, final_bytes = save_bytes(trainer.model, True), save_bytes(trainer.model, False)
+    trainer.add_callback(FreeSpaceCallback(out, checkpoint_bytes))
+    with disk_full_explained(out, final_bytes):
+        trainer.train(resume_from_checkpoint=resume_from)
+        check_free_space(out, final_bytes, "the final model")
+        trainer.save_model(out)
+        if trainer.accelerator.is_main_process:
+            tokenizer.save_pretrained(out)
+
+
+def resume_checkpoint(config) -> str | None:
+    """Return the checkpoint to resume from: `resume_from_checkpoint`, else with `resume` the latest complete
+    one of output_dir (half-written ones removed first, main process first), else None."""
+    if not config.resume:
+        return config.resume_from_checkpoint
+    main = config.process_index == 0
+    with config.main_process_first(desc="finding the checkpoint to resume from"):
+        for path in drop_incomplete_checkpoints(config.output_dir):
+            print(f"removed half-written checkpoint {path}", file=sys.stderr)
+        found = last_checkpoint(config.output_dir)
+    if main:
+        print(f"resuming from {found}" if found else
+              f"--resume: no checkpoint in {config.output_dir}, starting from scratch", file=sys.stderr)
+    return found
+
+
+def prompt_texts(prompts, tokenizer) -> list[str]:
+    """Return each prompt as the text the model reads: plain text as is, chat messages through the
+    tokenizer's chat template with the generation prompt."""
+    return [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+            for p in prompts]
+
+
+def check_prompts(dataset, tokenizer, limit: tuple[int | None, str]) -> None:
+    """Refuse prompts longer than `limit` = (tokens, why) with a UsageError; warn on stderr, with counts,
+    about characters of the rows (prompt, completion, answer) the tokenizer turns into <unk>. Returns None."""
+    prompts = prompt_texts(dataset["prompt"], tokenizer)
+    max_tokens, why = limit
+    if max_tokens is not None:
+        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]]
+        too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
+        if too_long:
+            worst = max(too_long, key=lengths.__getitem__)
+            raise UsageError(f"{len(too_long)} of {len(prompts)} prompts are longer than {max_tokens} tokens ({why}); "
+                             f"the longest, row {worst}, has {lengths[worst]} tokens. Shorten or drop those rows, or "
+                             "set max_prompt_tokens")
+    others = [dataset[column] for column in ("completion", "answer") if column in dataset.column_names]
+    warn_unknown_characters([" ".join(map(str, row)) for row in zip(prompts, *others, strict=True)], tokenizer)
+
+
+def unknown_characters(texts: list[str], tokenizer) -> list[list[str]]:
+    """Return, per text, the characters the tokenizer maps to <unk> (one entry per occurrence; '?' where a
+    slow tokenizer gives no offsets); all empty for tokenizers without an unk token (byte-level BPE)."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return [[] for _ in texts]
+    if not tokenizer.is_fast:
+        return [["?"] * ids.count(unk) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return [[text[start:end] for token, (start, end) in zip(ids, offsets, strict=True) if token == unk]
+            for text, ids, offsets in zip(texts, encoded["input_ids"], encoded["offset_mapping"], strict=True)]
+
+
+def warn_unknown_characters(rows: list[str], tokenizer) -> None:
+    """Warn on stderr how many rows and characters the tokenizer cannot encode, with examples; return None."""
+    found = unknown_characters(rows, tokenizer)
+    chars = [c for row in found for c in row]
+    if chars:
+        examples = ", ".join(repr(c) for c in sorted(set(chars))[:UNKNOWN_CHAR_EXAMPLES])
+        warn(f"{sum(map(bool, found))} of {len(rows)} rows hold {len(chars)} character(s) the tokenizer cannot "
+             f"encode ({examples}); the model sees {tokenizer.unk_token} in their place")
