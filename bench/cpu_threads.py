@@ -28,17 +28,28 @@ STAGE_ARGS = {  # the tiny recipes, trimmed to the rows a short run reads
     "sft": ["--config", "configs/tiny/sft.yaml", "--train_limit", "4096"],
     "grpo": ["--config", "configs/tiny/grpo.yaml", "--train_limit", "1024"],
 }
-COMMON_ARGS = ["--model_name_or_path", "tiny", "--save_strategy", "no", "--report_to", "none",
-               "--disable_tqdm", "true", "--logging_steps", "1000"]
+COMMON_ARGS = [
+    "--model_name_or_path",
+    "tiny",
+    "--save_strategy",
+    "no",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--logging_steps",
+    "1000",
+]
 BUSY_LOOP = "while True:\n    pass\n"
 
 
 def worker(stage: str, argv: list[str]) -> None:
     """Train `stage` through the shared runner with a step timer; print the step seconds as JSON on stdout."""
+    from transformers import TrainerCallback
+
     from thinkdial.train import grpo, sft
     from thinkdial.train.recipe import parse_recipe
     from thinkdial.train.runner import run_stage
-    from transformers import TrainerCallback
 
     module = {"sft": sft, "grpo": grpo}[stage]
     config_cls = {"sft": sft.ThinkdialSFTConfig, "grpo": grpo.ThinkdialGRPOConfig}[stage]
@@ -66,10 +77,23 @@ def measure(stage: str, threads: int, busy: bool, steps: int, out: str) -> tuple
     load = os.getloadavg()[0]
     spinner = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
     try:
-        argv = [*STAGE_ARGS[stage], *COMMON_ARGS, "--max_steps", str(steps), "--cpu_threads", str(threads),
-                "--output_dir", out]
-        result = subprocess.run([sys.executable, __file__, "--worker", stage, *argv], cwd=ROOT, capture_output=True,
-                                text=True, env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+        argv = [
+            *STAGE_ARGS[stage],
+            *COMMON_ARGS,
+            "--max_steps",
+            str(steps),
+            "--cpu_threads",
+            str(threads),
+            "--output_dir",
+            out,
+        ]
+        result = subprocess.run(
+            [sys.executable, __file__, "--worker", stage, *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"},
+        )
     finally:
         if spinner is not None:
             spinner.kill()
@@ -84,7 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
     parser.add_argument("--warmup-steps", type=int, default=2, help="first steps of each run left out")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cpu_threads settings to compare")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="cpu_threads settings to compare"
+    )
     parser.add_argument("--stages", nargs="+", default=["sft", "grpo"], choices=("sft", "grpo"))
     parser.add_argument("--rounds", type=int, default=1, help="passes over all settings (medians pool them)")
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -92,8 +118,11 @@ def main() -> int:
     if args.worker:
         worker(args.worker[0], args.worker[1:])
         return 0
-    print(f"machine: {os.cpu_count()} CPUs; 1-min load average at start {os.getloadavg()[0]:.2f} "
-          "(other jobs on the machine count in it)", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs; 1-min load average at start {os.getloadavg()[0]:.2f} "
+        "(other jobs on the machine count in it)",
+        flush=True,
+    )
     medians = {}
     with tempfile.TemporaryDirectory() as tmp:
         for stage in args.stages:
@@ -101,21 +130,28 @@ def main() -> int:
                 for busy in (False, True):
                     times, loads = [], []
                     for r in range(args.rounds):
-                        step_seconds, load = measure(stage, threads, busy, args.steps, f"{tmp}/{stage}{threads}{busy}{r}")
-                        times += step_seconds[args.warmup_steps:]
+                        step_seconds, load = measure(
+                            stage, threads, busy, args.steps, f"{tmp}/{stage}{threads}{busy}{r}"
+                        )
+                        times += step_seconds[args.warmup_steps :]
                         loads.append(load)
                     medians[stage, threads, busy] = statistics.median(times)
-                    print(f"{stage:4} cpu_threads={threads} {'busy' if busy else 'idle'}: "
-                          f"{medians[stage, threads, busy]:.3f} s/step (median of {len(times)} steps; load average "
-                          f"before: {', '.join(f'{x:.2f}' for x in loads)})", flush=True)
+                    print(
+                        f"{stage:4} cpu_threads={threads} {'busy' if busy else 'idle'}: "
+                        f"{medians[stage, threads, busy]:.3f} s/step (median of {len(times)} steps; load average "
+                        f"before: {', '.join(f'{x:.2f}' for x in loads)})",
+                        flush=True,
+                    )
     for stage in args.stages:
         for threads in args.threads:
             idle, busy = medians[stage, threads, False], medians[stage, threads, True]
             print(f"{stage:4} cpu_threads={threads}: busy / idle = {busy / idle:.2f}")
         best = min(args.threads, key=lambda t: medians[stage, t, False])
         for threads in args.threads:
-            print(f"{stage:4} busy s/step, cpu_threads={threads} / cpu_threads={best}: "
-                  f"{medians[stage, threads, True] / medians[stage, best, True]:.2f}")
+            print(
+                f"{stage:4} busy s/step, cpu_threads={threads} / cpu_threads={best}: "
+                f"{medians[stage, threads, True] / medians[stage, best, True]:.2f}"
+            )
     return 0
 
 

@@ -24,7 +24,9 @@ from thinkdial.eval.run import run_eval  # noqa: E402
 def main() -> int:
     """Evaluate `--model` at budgets 0 and unlimited and print the per-level evidence; return 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="runs/demo/sft", help="an SFT checkpoint (make demo writes runs/demo/sft)")
+    ap.add_argument(
+        "--model", default="runs/demo/sft", help="an SFT checkpoint (make demo writes runs/demo/sft)"
+    )
     ap.add_argument("--config", default="configs/tiny/eval.yaml")
     ap.add_argument("--limit-per-level", type=int, default=200)
     args = ap.parse_args()
@@ -38,8 +40,10 @@ def main() -> int:
     print(f"model: {args.model}")
     print(f"{'level':>5} {'direct_acc':>10} {'reasoning_acc':>13} {'chance':>6} {'min_reasoning_tokens':>20}")
     for level, s in sorted(model["levels"].items(), key=lambda kv: float(kv[0])):
-        print(f"{level:>5} {s['accuracy_direct']:>10.3f} {s['accuracy']:>13.3f} {s['chance_accuracy']:>6.2f} "
-              f"{s['min_reasoning_tokens_mean']:>20.2f}")
+        print(
+            f"{level:>5} {s['accuracy_direct']:>10.3f} {s['accuracy']:>13.3f} {s['chance_accuracy']:>6.2f} "
+            f"{s['min_reasoning_tokens_mean']:>20.2f}"
+        )
     return 0
 
 

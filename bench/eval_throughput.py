@@ -17,12 +17,12 @@ import time
 from dataclasses import replace
 
 import torch
+from transformers import AutoModelForCausalLM
+
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.budget import encode_prompts, free_pass
 from thinkdial.eval.config import load_eval_config
 from thinkdial.eval.run import load_eval_rows
-from transformers import AutoModelForCausalLM
-
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import build_tiny
 
@@ -36,7 +36,9 @@ def time_free_pass(model, tokenizer, prompt_ids: list[list[int]], config) -> tup
 
 def main() -> None:
     """Run both generation modes and print the speed ratio."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="checkpoint (default: build the random tiny default model)")
     parser.add_argument("--config", default="configs/tiny/eval.yaml")
     parser.add_argument("--prompts", type=int, default=256, help="number of held-out prompts")

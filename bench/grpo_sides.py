@@ -27,46 +27,91 @@ TRAIN_ROWS = 256
 PEAK_MARKER = "peak GPU memory (bytes):"
 
 
-def plain_trl(model_path: str, output_dir: str, steps: int, rewards: str, settings: dict, train_rows: int) -> int:
+def plain_trl(
+    model_path: str, output_dir: str, steps: int, rewards: str, settings: dict, train_rows: int
+) -> int:
     """Train with a bare GRPOTrainer: no thinkdial config, recipe, callbacks or wrappers; return 0."""
-    from thinkdial.data.config import load_data_config
-    from thinkdial.data.sources import build_dataset
-    from thinkdial.rewards.config import load_reward_config
-    from thinkdial.rewards.registry import build_reward_funcs
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
+    from thinkdial.data.config import load_data_config
+    from thinkdial.data.sources import build_dataset
     from thinkdial.models import load_tokenizer
+    from thinkdial.rewards.config import load_reward_config
+    from thinkdial.rewards.registry import build_reward_funcs
 
     dataset = build_dataset(load_data_config(ROOT / DATA_CONFIG), "train", train_rows)
     tokenizer = load_tokenizer(model_path)
     funcs, weights = build_reward_funcs(load_reward_config(ROOT / rewards), tokenizer)
     args = GRPOConfig(output_dir=output_dir, max_steps=steps, reward_weights=weights, **settings)
     model = AutoModelForCausalLM.from_pretrained(model_path)
-    GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    GRPOTrainer(
+        model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tokenizer
+    ).train()
     return 0
 
 
-def thinkdial_grpo(model_path: str, output_dir: str, steps: int, rewards: str, settings: dict, train_rows: int) -> int:
+def thinkdial_grpo(
+    model_path: str, output_dir: str, steps: int, rewards: str, settings: dict, train_rows: int
+) -> int:
     """Train with `thinkdial grpo` (the entry `python -m thinkdial` runs) on the tiny recipe with these
     overrides; return its exit code."""
     from thinkdial.cli import main
 
-    return main(["grpo", "--config", RECIPE, "--model_name_or_path", model_path, "--reward_config", rewards,
-                 "--output_dir", output_dir, "--max_steps", str(steps), "--train_limit", str(train_rows),
-                 *[f"--{k}={v}" for k, v in settings.items()]])
+    return main(
+        [
+            "grpo",
+            "--config",
+            RECIPE,
+            "--model_name_or_path",
+            model_path,
+            "--reward_config",
+            rewards,
+            "--output_dir",
+            output_dir,
+            "--max_steps",
+            str(steps),
+            "--train_limit",
+            str(train_rows),
+            *[f"--{k}={v}" for k, v in settings.items()],
+        ]
+    )
 
 
 SIDES = {"thinkdial": thinkdial_grpo, "plain": plain_trl}
 
 
-def train_side(side: str, model_path: str, output_dir: str, steps: int, rewards: str, settings: dict,
-               train_rows: int = TRAIN_ROWS) -> str:
+def train_side(
+    side: str,
+    model_path: str,
+    output_dir: str,
+    steps: int,
+    rewards: str,
+    settings: dict,
+    train_rows: int = TRAIN_ROWS,
+) -> str:
     """Run one side in its own process in the repo root, with one torch CPU thread; return its stdout + stderr
     (thinkdial logs on stderr; raises with the stderr tail on failure)."""
-    cmd = [sys.executable, __file__, side, "--model", model_path, "--out", output_dir, "--steps", str(steps),
-           "--rewards", rewards, "--settings", json.dumps(settings), "--train-rows", str(train_rows)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        __file__,
+        side,
+        "--model",
+        model_path,
+        "--out",
+        output_dir,
+        "--steps",
+        str(steps),
+        "--rewards",
+        rewards,
+        "--settings",
+        json.dumps(settings),
+        "--train-rows",
+        str(train_rows),
+    ]
+    result = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     if result.returncode:
         raise RuntimeError(f"grpo side {side} failed:\n{result.stderr[-3000:]}")
     return result.stdout + result.stderr
@@ -74,7 +119,11 @@ def train_side(side: str, model_path: str, output_dir: str, steps: int, rewards:
 
 def step_times(output: str, warmup_steps: int) -> list[float]:
     """Return the `step_time` values (seconds) of the log dicts printed in `output`, after the first warmup_steps."""
-    logs = [ast.literal_eval(line) for line in output.splitlines() if line.startswith("{") and "'step_time'" in line]
+    logs = [
+        ast.literal_eval(line)
+        for line in output.splitlines()
+        if line.startswith("{") and "'step_time'" in line
+    ]
     return [float(log["step_time"]) for log in logs][warmup_steps:]
 
 
@@ -95,10 +144,15 @@ def main() -> int:
     parser.add_argument("--settings", default="{}", help="GRPOConfig settings (JSON object)")
     parser.add_argument("--train-rows", type=int, default=TRAIN_ROWS, help="train rows")
     args = parser.parse_args()
-    code = SIDES[args.side](args.model, args.out, args.steps, args.rewards, json.loads(args.settings), args.train_rows)
+    code = SIDES[args.side](
+        args.model, args.out, args.steps, args.rewards, json.loads(args.settings), args.train_rows
+    )
     import torch
 
-    print(f"{PEAK_MARKER} {torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None}", flush=True)
+    print(
+        f"{PEAK_MARKER} {torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None}",
+        flush=True,
+    )
     return code
 
 

@@ -36,20 +36,46 @@ def thinkdial(log: Path, *argv: str) -> None:
     print("$ thinkdial " + " ".join(argv) + f"   (log: {log})", flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
-        subprocess.run([sys.executable, "-m", "thinkdial", *argv], check=True, stdout=out, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [sys.executable, "-m", "thinkdial", *argv], check=True, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def run_one(config: str, seed: int, args) -> dict:
     """Train (unless done) and evaluate (unless done) one config and seed; return its metrics."""
     run = Path(args.out) / f"{config}-seed{seed}"
     if not (run / "model.safetensors").exists():
-        thinkdial(run.with_suffix(".log"), "grpo", "--config", args.recipe, "--model_name_or_path", args.sft, "--output_dir", str(run),
-                  "--reward_config", f"configs/rewards/{config}.yaml", "--seed", str(seed),
-                  "--max_steps", str(args.steps), "--save_strategy", "no")
+        thinkdial(
+            run.with_suffix(".log"),
+            "grpo",
+            "--config",
+            args.recipe,
+            "--model_name_or_path",
+            args.sft,
+            "--output_dir",
+            str(run),
+            "--reward_config",
+            f"configs/rewards/{config}.yaml",
+            "--seed",
+            str(seed),
+            "--max_steps",
+            str(args.steps),
+            "--save_strategy",
+            "no",
+        )
     results = run / "eval" / "results.json"
     if not results.exists():
-        thinkdial(run.with_suffix(".log"), "eval", "--config", args.eval_config, "--model", f"{config}={run}", "--out", str(run / "eval"),
-                  "--no-progress")
+        thinkdial(
+            run.with_suffix(".log"),
+            "eval",
+            "--config",
+            args.eval_config,
+            "--model",
+            f"{config}={run}",
+            "--out",
+            str(run / "eval"),
+            "--no-progress",
+        )
     return metrics(json.loads(results.read_text())["models"][config])
 
 
@@ -80,9 +106,13 @@ def aggregate(per_seed: list[dict]) -> dict:
 def dominated_by(table: dict, default: str = DEFAULT) -> list[str]:
     """Return the configs with both higher accuracy and fewer mean tokens than `default`, beyond the spread."""
     (acc, acc_s), (tok, tok_s) = table[default]["accuracy"], table[default]["tokens"]
-    return [name for name, row in table.items() if name != default
-            and row["accuracy"][0] - row["accuracy"][1] > acc + acc_s
-            and row["tokens"][0] + row["tokens"][1] < tok - tok_s]
+    return [
+        name
+        for name, row in table.items()
+        if name != default
+        and row["accuracy"][0] - row["accuracy"][1] > acc + acc_s
+        and row["tokens"][0] + row["tokens"][1] < tok - tok_s
+    ]
 
 
 def plot(table: dict, path: Path) -> None:
@@ -95,8 +125,16 @@ def plot(table: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, row in table.items():
         (x, xs), (y, ys) = row["tokens"], row["accuracy"]
-        ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="o" if name != DEFAULT else "*", ms=8 if name != DEFAULT else 14,
-                    capsize=3, label=name)
+        ax.errorbar(
+            x,
+            y,
+            xerr=xs,
+            yerr=ys,
+            fmt="o" if name != DEFAULT else "*",
+            ms=8 if name != DEFAULT else 14,
+            capsize=3,
+            label=name,
+        )
     ax.set_xlabel("mean reasoning tokens per problem (tokens)")
     ax.set_ylabel("accuracy (free reasoning, greedy)")
     ax.set_title("Reward configs, same SFT start\n(mean, bars = half-range over seeds)", fontsize=10)
@@ -116,7 +154,9 @@ def fmt(pair, digits=3) -> str:
 def main() -> int:
     """Train and evaluate every config and seed, print the table, write the plot; return 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sft", default="runs/demo/sft", help="SFT start shared by every run (make demo writes it)")
+    ap.add_argument(
+        "--sft", default="runs/demo/sft", help="SFT start shared by every run (make demo writes it)"
+    )
     ap.add_argument("--recipe", default="configs/tiny/grpo.yaml")
     ap.add_argument("--eval-config", default="configs/tiny/eval.yaml")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -138,19 +178,33 @@ def main() -> int:
         done = dict(zip(jobs, pool.map(lambda job: run_one(*job, args), jobs), strict=True))
     table = {c: aggregate([done[c, s] for s in args.seeds]) for c in args.configs}
     out = Path(args.out)
-    cols = ["accuracy", "tokens", "tokens_easy", "tokens_hard", "direct_rate_1", "spearman", "budget_auc",
-            "tokens_per_oracle"]
-    print(f"\nreward Pareto: {len(args.configs)} configs x seeds {args.seeds}, {args.steps} GRPO steps each, "
-          f"from {args.sft}; {(time.time() - start) / 60:.1f} min")
+    cols = [
+        "accuracy",
+        "tokens",
+        "tokens_easy",
+        "tokens_hard",
+        "direct_rate_1",
+        "spearman",
+        "budget_auc",
+        "tokens_per_oracle",
+    ]
+    print(
+        f"\nreward Pareto: {len(args.configs)} configs x seeds {args.seeds}, {args.steps} GRPO steps each, "
+        f"from {args.sft}; {(time.time() - start) / 60:.1f} min"
+    )
     print(f"{'config':<17}" + "".join(f"{c:>18}" for c in cols))
     for name, row in table.items():
         print(f"{name:<17}" + "".join(f"{fmt(row[c], 2 if c.startswith('tokens') else 3):>18}" for c in cols))
     if DEFAULT in table:
         beaten = dominated_by(table)
-        print(f"\n{DEFAULT} dominated by: {', '.join(beaten) if beaten else 'none'} "
-              "(higher accuracy AND fewer mean tokens, beyond the seed spread)")
+        print(
+            f"\n{DEFAULT} dominated by: {', '.join(beaten) if beaten else 'none'} "
+            "(higher accuracy AND fewer mean tokens, beyond the seed spread)"
+        )
     plot(table, out / "pareto.png")
-    (out / "pareto.json").write_text(json.dumps({"seeds": args.seeds, "steps": args.steps, "table": table}, indent=2))
+    (out / "pareto.json").write_text(
+        json.dumps({"seeds": args.seeds, "steps": args.steps, "table": table}, indent=2)
+    )
     print(f"wrote {out / 'pareto.png'} and {out / 'pareto.json'}")
     return 0
 

@@ -21,12 +21,20 @@ import yaml
 
 from thinkdial.cli import main
 
-ALL_COMPONENTS = {"rewards": [
-    {"name": "correctness"}, {"name": "format"}, {"name": "kimi"}, {"name": "cosine", "params": {"max_tokens": 48}},
-    {"name": "efficiency"}, {"name": "solve_rate", "params": {"max_tokens": 48, "history": "ema"}},
-    {"name": "shortest_correct", "params": {"max_tokens": 48}}, {"name": "target_length", "params": {"mode": "max"}},
-    {"name": "overlong", "params": {"max_tokens": 48, "buffer_tokens": 8}}, {"name": "no_think_bonus"},
-]}
+ALL_COMPONENTS = {
+    "rewards": [
+        {"name": "correctness"},
+        {"name": "format"},
+        {"name": "kimi"},
+        {"name": "cosine", "params": {"max_tokens": 48}},
+        {"name": "efficiency"},
+        {"name": "solve_rate", "params": {"max_tokens": 48, "history": "ema"}},
+        {"name": "shortest_correct", "params": {"max_tokens": 48}},
+        {"name": "target_length", "params": {"mode": "max"}},
+        {"name": "overlong", "params": {"max_tokens": 48, "buffer_tokens": 8}},
+        {"name": "no_think_bonus"},
+    ]
+}
 
 
 def make_rows(n_rows: int, group_size: int = 8, seed: int = 0) -> list[dict]:
@@ -40,8 +48,15 @@ def make_rows(n_rows: int, group_size: int = 8, seed: int = 0) -> list[dict]:
         answer = gold if rng.random() < 0.6 else str(rng.randint(0, 99))
         closed = rng.random() < 0.95
         completion = f"<think>{'step ' * (n // 5)}</think>{answer}" if closed else f"<think>{'x' * n}"
-        rows.append({"prompt": f"problem {i // group_size}: compute the chain", "completion": completion,
-                     "answer": gold, "difficulty": level, "budget": 8 * level})
+        rows.append(
+            {
+                "prompt": f"problem {i // group_size}: compute the chain",
+                "completion": completion,
+                "answer": gold,
+                "difficulty": level,
+                "budget": 8 * level,
+            }
+        )
     return rows
 
 
@@ -49,7 +64,9 @@ def time_score(config: Path, rows_path: Path, out: Path) -> float:
     """Return the seconds one in-process `thinkdial rewards score` run takes."""
     start = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
-        code = main(["rewards", "score", "--config", str(config), "--input", str(rows_path), "--out", str(out)])
+        code = main(
+            ["rewards", "score", "--config", str(config), "--input", str(rows_path), "--out", str(out)]
+        )
     elapsed = time.perf_counter() - start
     assert code == 0
     return elapsed
@@ -69,8 +86,10 @@ def run() -> None:
         time_score(Path(args.config), rows_path, tmp / "warm.jsonl")  # imports, tokenizer build
         for label, config in ((Path(args.config).stem, Path(args.config)), ("all components", all_path)):
             seconds = time_score(config, rows_path, tmp / "out.jsonl")
-            print(f"rewards score [{label}]: {args.rows} rows in {seconds:.3f}s = {args.rows / seconds:,.0f} rows/s "
-                  f"(target >= 5,000)")
+            print(
+                f"rewards score [{label}]: {args.rows} rows in {seconds:.3f}s = {args.rows / seconds:,.0f} rows/s "
+                f"(target >= 5,000)"
+            )
 
 
 if __name__ == "__main__":

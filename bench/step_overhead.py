@@ -24,10 +24,21 @@ from thinkdial.tiny import build_tiny
 
 REWARDS = "configs/rewards/adaptive.yaml"
 SETTINGS = {  # shared by both sides; the GRPO settings of a short tiny run
-    "per_device_train_batch_size": 16, "num_generations": 4, "max_completion_length": 16,
-    "learning_rate": 2e-4, "beta": 0.0, "loss_type": "dapo", "scale_rewards": "group", "temperature": 1.0,
-    "logging_steps": 1, "save_strategy": "no", "report_to": "none", "bf16": False, "gradient_checkpointing": False,
-    "disable_tqdm": True, "seed": 0,
+    "per_device_train_batch_size": 16,
+    "num_generations": 4,
+    "max_completion_length": 16,
+    "learning_rate": 2e-4,
+    "beta": 0.0,
+    "loss_type": "dapo",
+    "scale_rewards": "group",
+    "temperature": 1.0,
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "report_to": "none",
+    "bf16": False,
+    "gradient_checkpointing": False,
+    "disable_tqdm": True,
+    "seed": 0,
 }
 
 
@@ -46,8 +57,10 @@ def main() -> int:
                 output = train_side(side, model, f"{tmp}/{side}{i}", args.steps, REWARDS, SETTINGS)
                 times[side] += step_times(output, args.warmup_steps)
     medians = {k: statistics.median(v) for k, v in times.items()}
-    print(f"median s/step over {len(times['plain'])} steps each: thinkdial grpo {medians['thinkdial']:.4f}  "
-          f"plain TRL {medians['plain']:.4f}")
+    print(
+        f"median s/step over {len(times['plain'])} steps each: thinkdial grpo {medians['thinkdial']:.4f}  "
+        f"plain TRL {medians['plain']:.4f}"
+    )
     print(f"ratio thinkdial / plain: {medians['thinkdial'] / medians['plain']:.3f} (target <= 1.10)")
     return 0
 

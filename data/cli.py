@@ -6,7 +6,6 @@ from collections import defaultdict
 
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
-
 from thinkdial.io import write_jsonl
 
 
@@ -29,8 +28,10 @@ def level_stats(rows: list[dict]) -> dict:
     stats = {}
     for level in sorted(groups):
         known = [v for v in groups[level] if v is not None]
-        stats[level] = {"rows": len(groups[level]),
-                        "min_reasoning_tokens_mean": sum(known) / len(known) if known else None}
+        stats[level] = {
+            "rows": len(groups[level]),
+            "min_reasoning_tokens_mean": sum(known) / len(known) if known else None,
+        }
     return stats
 
 

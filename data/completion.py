@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
 
-__all__ = ["THINK_CLOSE", "THINK_OPEN", "ParsedCompletion", "count_tokens", "format_completion", "parse_completion",
-           "reasoning_token_counts"]
+__all__ = [
+    "THINK_CLOSE",
+    "THINK_OPEN",
+    "ParsedCompletion",
+    "count_tokens",
+    "format_completion",
+    "parse_completion",
+    "reasoning_token_counts",
+]
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,9 @@ def parse_completion(text: str) -> ParsedCompletion:
     close = text.find(THINK_CLOSE, start)
     if close < 0:
         return ParsedCompletion(reasoning=text[start:], answer=None, closed=False)
-    return ParsedCompletion(reasoning=text[start:close], answer=text[close + len(THINK_CLOSE):].strip(), closed=True)
+    return ParsedCompletion(
+        reasoning=text[start:close], answer=text[close + len(THINK_CLOSE) :].strip(), closed=True
+    )
 
 
 def format_completion(reasoning: str, answer: str) -> str:

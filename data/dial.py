@@ -46,8 +46,11 @@ TEMPLATE_MARKER = "{#- thinkdial dial:"
 def parse_budget(value, where: str) -> int | None:
     """Return `value` as a budget in reasoning tokens (an int >= 0), or None when it is missing (None,
     NaN, an empty string); raise a one-line UsageError starting with `where` otherwise."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str)
-                                                                              and not value.strip()):
+    if (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    ):
         return None
     number = value
     if isinstance(value, str):
@@ -55,8 +58,13 @@ def parse_budget(value, where: str) -> int | None:
             number = float(value.strip())
         except ValueError:
             number = None
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
-            or number != int(number) or number < 0:
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, (int, float))
+        or not math.isfinite(number)
+        or number != int(number)
+        or number < 0
+    ):
         raise UsageError(f"{where}: budget must be a whole number of reasoning tokens >= 0, got {value!r}")
     return int(number)
 
@@ -108,19 +116,41 @@ class DialConfig:
     budget from the log-uniform range or the list.
     """
 
-    budget_tokens_min: int | None = field(default=None, metadata={
-        "help": "Smallest budget of the log-uniform distribution, in reasoning tokens (>= 1); with budget_tokens_max."})
-    budget_tokens_max: int | None = field(default=None, metadata={
-        "help": "Largest budget of the log-uniform distribution, in reasoning tokens (inclusive)."})
-    budget_tokens_choices: list[int] | None = field(default=None, metadata={
-        "help": "Budgets in reasoning tokens drawn uniformly from this list, instead of the log-uniform range."})
-    no_budget_share: float = field(default=0.0, metadata={
-        "help": "Share of rows with neither budget nor effort (the model chooses its own length there)."})
-    effort_share: float = field(default=0.0, metadata={
-        "help": "Share of rows with an effort level; such a row's budget is its tier's (effort_budgets)."})
-    effort_budgets: dict[str, int] | None = field(default=None, metadata={
-        "help": f"Effort tier -> budget in reasoning tokens for this model, tiers among {EFFORTS}, e.g. "
-                "{low: 4, medium: 8, high: 16}. Also fills the budget of file rows that carry only an effort."})
+    budget_tokens_min: int | None = field(
+        default=None,
+        metadata={
+            "help": "Smallest budget of the log-uniform distribution, in reasoning tokens (>= 1); with budget_tokens_max."
+        },
+    )
+    budget_tokens_max: int | None = field(
+        default=None,
+        metadata={"help": "Largest budget of the log-uniform distribution, in reasoning tokens (inclusive)."},
+    )
+    budget_tokens_choices: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Budgets in reasoning tokens drawn uniformly from this list, instead of the log-uniform range."
+        },
+    )
+    no_budget_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of rows with neither budget nor effort (the model chooses its own length there)."
+        },
+    )
+    effort_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of rows with an effort level; such a row's budget is its tier's (effort_budgets)."
+        },
+    )
+    effort_budgets: dict[str, int] | None = field(
+        default=None,
+        metadata={
+            "help": f"Effort tier -> budget in reasoning tokens for this model, tiers among {EFFORTS}, e.g. "
+            "{low: 4, medium: 8, high: 16}. Also fills the budget of file rows that carry only an effort."
+        },
+    )
 
     def __post_init__(self):
         for name in ("no_budget_share", "effort_share"):
@@ -128,43 +158,65 @@ class DialConfig:
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
                 raise UsageError(f"data config: dial.{name} must be a number in [0, 1], got {share!r}")
         if self.no_budget_share + self.effort_share > 1:
-            raise UsageError(f"data config: dial.no_budget_share + dial.effort_share must be <= 1 (the rest of "
-                             f"the rows get a budget), got {self.no_budget_share} + {self.effort_share}")
+            raise UsageError(
+                f"data config: dial.no_budget_share + dial.effort_share must be <= 1 (the rest of "
+                f"the rows get a budget), got {self.no_budget_share} + {self.effort_share}"
+            )
         if self.effort_budgets is not None:
             if not isinstance(self.effort_budgets, dict) or not self.effort_budgets:
-                raise UsageError(f"data config: dial.effort_budgets must map tiers among {EFFORTS} to budgets, "
-                                 f"got {self.effort_budgets!r}")
-            self.effort_budgets = {parse_effort(k, "data config: dial.effort_budgets"): _required_budget(
-                v, f"data config: dial.effort_budgets.{k}") for k, v in self.effort_budgets.items()}
+                raise UsageError(
+                    f"data config: dial.effort_budgets must map tiers among {EFFORTS} to budgets, "
+                    f"got {self.effort_budgets!r}"
+                )
+            self.effort_budgets = {
+                parse_effort(k, "data config: dial.effort_budgets"): _required_budget(
+                    v, f"data config: dial.effort_budgets.{k}"
+                )
+                for k, v in self.effort_budgets.items()
+            }
         if self.effort_share > 0 and not self.effort_budgets:
-            raise UsageError("data config: dial.effort_share > 0 needs dial.effort_budgets, the budget of each "
-                             "effort tier, e.g. {low: 4, medium: 8, high: 16}")
+            raise UsageError(
+                "data config: dial.effort_share > 0 needs dial.effort_budgets, the budget of each "
+                "effort tier, e.g. {low: 4, medium: 8, high: 16}"
+            )
         self._check_budget_distribution()
 
     def _check_budget_distribution(self) -> None:
         bounds = (self.budget_tokens_min, self.budget_tokens_max)
         if (bounds[0] is None) != (bounds[1] is None):
-            raise UsageError("data config: dial.budget_tokens_min and dial.budget_tokens_max go together "
-                             "(the log-uniform range); set both")
+            raise UsageError(
+                "data config: dial.budget_tokens_min and dial.budget_tokens_max go together "
+                "(the log-uniform range); set both"
+            )
         if bounds[0] is not None and self.budget_tokens_choices is not None:
-            raise UsageError("data config: dial: give either budget_tokens_min/max (log-uniform) or "
-                             "budget_tokens_choices (a list), not both")
+            raise UsageError(
+                "data config: dial: give either budget_tokens_min/max (log-uniform) or "
+                "budget_tokens_choices (a list), not both"
+            )
         if bounds[0] is not None:
             low = _required_budget(bounds[0], "data config: dial.budget_tokens_min")
             high = _required_budget(bounds[1], "data config: dial.budget_tokens_max")
             if not 1 <= low <= high:
-                raise UsageError(f"data config: dial needs 1 <= budget_tokens_min <= budget_tokens_max (a "
-                                 f"log-uniform range starts at 1 or more), got {low} and {high}")
+                raise UsageError(
+                    f"data config: dial needs 1 <= budget_tokens_min <= budget_tokens_max (a "
+                    f"log-uniform range starts at 1 or more), got {low} and {high}"
+                )
             self.budget_tokens_min, self.budget_tokens_max = low, high
         elif self.budget_tokens_choices is not None:
             if not isinstance(self.budget_tokens_choices, list) or not self.budget_tokens_choices:
-                raise UsageError(f"data config: dial.budget_tokens_choices must be a non-empty list of budgets, "
-                                 f"got {self.budget_tokens_choices!r}")
-            self.budget_tokens_choices = [_required_budget(b, f"data config: dial.budget_tokens_choices[{i}]")
-                                          for i, b in enumerate(self.budget_tokens_choices)]
+                raise UsageError(
+                    f"data config: dial.budget_tokens_choices must be a non-empty list of budgets, "
+                    f"got {self.budget_tokens_choices!r}"
+                )
+            self.budget_tokens_choices = [
+                _required_budget(b, f"data config: dial.budget_tokens_choices[{i}]")
+                for i, b in enumerate(self.budget_tokens_choices)
+            ]
         elif self.no_budget_share + self.effort_share < 1:
-            raise UsageError("data config: dial: rows with a budget need budget_tokens_min/max (log-uniform) or "
-                             "budget_tokens_choices; or set no_budget_share + effort_share to 1")
+            raise UsageError(
+                "data config: dial: rows with a budget need budget_tokens_min/max (log-uniform) or "
+                "budget_tokens_choices; or set no_budget_share + effort_share to 1"
+            )
 
     def draw(self, key: str) -> tuple[int | None, str | None]:
         """Return the (budget_tokens, effort) of the row whose seed string is `key` (both None: no dial)."""
@@ -210,8 +262,10 @@ def fill_effort_budget(row: dict, dial: DialConfig | None, where: str) -> None:
         return
     tiers = (dial.effort_budgets if dial else None) or {}
     if effort not in tiers:
-        raise UsageError(f"{where}: effort {effort!r} has no budget: give the row a `budget` or set the tier in "
-                         f"the data config (dial: {{effort_budgets: {{{effort}: N}}}})")
+        raise UsageError(
+            f"{where}: effort {effort!r} has no budget: give the row a `budget` or set the tier in "
+            f"the data config (dial: {{effort_budgets: {{{effort}: N}}}})"
+        )
     row["budget"] = tiers[effort]
 
 
@@ -294,6 +348,8 @@ def dial_chat_template(template: str | None, prompt_format: str) -> str | None:
     if template is None or TEMPLATE_MARKER in template:
         return template
     body = _JINJA_PLAIN if prompt_format == "plain" else _JINJA_CHAT
-    note = (f"{TEMPLATE_MARKER} thinking_budget (reasoning tokens) and reasoning_effort ({'|'.join(EFFORTS)}) "
-            f"render the trained control text ({prompt_format} prompts), see thinkdial.data.dial -#}}")
+    note = (
+        f"{TEMPLATE_MARKER} thinking_budget (reasoning tokens) and reasoning_effort ({'|'.join(EFFORTS)}) "
+        f"render the trained control text ({prompt_format} prompts), see thinkdial.data.dial -#}}"
+    )
     return note + _JINJA_ARGS + body + template

@@ -16,7 +16,6 @@ from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.data.config import ADAPTERS, DataConfig
 from thinkdial.data.dial import DialConfig, apply_dial, fill_effort_budget, parse_budget, parse_effort
 from thinkdial.data.synthetic import FAMILIES, make_problem, render_answer, render_reasoning
-
 from thinkdial.errors import UsageError
 from thinkdial.io import prompt_hash, read_jsonl, warn
 
@@ -37,7 +36,15 @@ def _split_rng(cfg: DataConfig, split: str) -> random.Random:
 
 
 # Row fields read from a file source under their own names; `columns` only renames.
-CANONICAL_COLUMNS = ("prompt", "answer", "difficulty", "reasoning", "min_reasoning_tokens", "budget", "effort")
+CANONICAL_COLUMNS = (
+    "prompt",
+    "answer",
+    "difficulty",
+    "reasoning",
+    "min_reasoning_tokens",
+    "budget",
+    "effort",
+)
 
 
 def _style_of(cfg: DataConfig, level, rng: random.Random, default: str) -> str:
@@ -68,9 +75,15 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
             raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
         style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal")
-        row = {"prompt": problem.prompt, "answer": problem.answer, "difficulty": level, "source": cfg.source,
-               "reasoning": render_reasoning(problem, style), "reasoning_style": style,
-               "min_reasoning_tokens": level}
+        row = {
+            "prompt": problem.prompt,
+            "answer": problem.answer,
+            "difficulty": level,
+            "source": cfg.source,
+            "reasoning": render_reasoning(problem, style),
+            "reasoning_style": style,
+            "min_reasoning_tokens": level,
+        }
         target = render_answer(problem, style, style_rng)
         if target != problem.answer:
             row["target_answer"] = target  # the SFT target guesses (giveup style)
@@ -96,8 +109,13 @@ def _gsm8k_row(raw: dict) -> dict:
 
 
 def _math_row(raw: dict) -> dict:
-    return {"prompt": raw["problem"], "answer": raw["answer"], "difficulty": raw["level"],
-            "reasoning": raw.get("solution"), "subject": raw.get("subject", "")}
+    return {
+        "prompt": raw["problem"],
+        "answer": raw["answer"],
+        "difficulty": raw["level"],
+        "reasoning": raw.get("solution"),
+        "subject": raw.get("subject", ""),
+    }
 
 
 ADAPTER_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "answer", "level", "solution")}
@@ -142,8 +160,10 @@ def _load_hub(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
     try:
         ds = datasets.load_dataset(cfg.hub, cfg.hub_config, split=name)
     except Exception as err:
-        raise UsageError(f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
-                         "offline, point `path` at a local copy (configs/data/*.yaml read $THINKDIAL_DATA_DIR)") from None
+        raise UsageError(
+            f"{cfg.hub}: cannot load split {name!r} from the Hugging Face hub ({_root_cause(err)}); "
+            "offline, point `path` at a local copy (configs/data/*.yaml read $THINKDIAL_DATA_DIR)"
+        ) from None
     return f"{cfg.hub}[{name}]", ds.to_list()
 
 
@@ -174,7 +194,9 @@ def _root_cause(err: BaseException) -> str:
 
 def _as_level(value, where: str, index: int, column: str) -> int | float:
     if isinstance(value, bool) or value is None:
-        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}")
+        raise UsageError(
+            f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
+        )
     if isinstance(value, float) and 0.0 <= value <= 1.0 and not value.is_integer():
         return value  # estimated difficulty in [0, 1]
     try:
@@ -184,7 +206,9 @@ def _as_level(value, where: str, index: int, column: str) -> int | float:
             f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
         ) from None
     if float(str(value).strip().removeprefix("Level ")) != level or level < 1:
-        raise UsageError(f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
+        raise UsageError(
+            f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}"
+        )
     return level
 
 
@@ -196,23 +220,36 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
         convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
         difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
     else:
-        mapping = {**{c: c for c in CANONICAL_COLUMNS if c in present}, "prompt": "prompt", "answer": "answer",
-                   **cfg.columns}
+        mapping = {
+            **{c: c for c in CANONICAL_COLUMNS if c in present},
+            "prompt": "prompt",
+            "answer": "answer",
+            **cfg.columns,
+        }
         needed = {field: col for field, col in mapping.items()}
         difficulty_column = mapping.get("difficulty")
         if difficulty_column is None:
-            warn(f"{where}: no difficulty column: every row "
-                 "is level 1, so per-level metrics and rewards see one level; name it `difficulty` or map one with "
-                 "`columns: {difficulty: YOUR_COLUMN}`")
+            warn(
+                f"{where}: no difficulty column: every row "
+                "is level 1, so per-level metrics and rewards see one level; name it `difficulty` or map one with "
+                "`columns: {difficulty: YOUR_COLUMN}`"
+            )
 
         def convert(raw):
             row = {field: raw[col] for field, col in mapping.items() if col in raw}
             if difficulty_column is None:
                 row["difficulty"], row["difficulty_missing"] = 1, True
             return row
-    required = {needed[f] for f in ("prompt", "answer", "difficulty", "question", "problem", "level") if f in needed}
-    missing = sorted(col for field, col in needed.items() if col not in present
-                     and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution"))
+
+    required = {
+        needed[f] for f in ("prompt", "answer", "difficulty", "question", "problem", "level") if f in needed
+    }
+    missing = sorted(
+        col
+        for field, col in needed.items()
+        if col not in present
+        and field in ("prompt", "answer", "difficulty", "question", "problem", "level", "solution")
+    )
     if missing:
         raise UsageError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
     rows = []
@@ -246,8 +283,10 @@ def format_prompt(text: str, prompt_format: str, system_prompt: str | None = Non
     `system_prompt` or DEFAULT_SYSTEM_PROMPT)."""
     if prompt_format == "plain":
         return text
-    return [{"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT},
-            {"role": "user", "content": text}]
+    return [
+        {"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT},
+        {"role": "user", "content": text},
+    ]
 
 
 def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[dict]:
@@ -264,10 +303,14 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
     if limit is not None:
         if limit < 1:
             raise UsageError(f"limit must be >= 1, got {limit}")
-        rows = rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
+        rows = (
+            rows[:limit] if cfg.source not in FAMILIES or split == "train" else _per_level_limit(rows, limit)
+        )
     if not rows:
         raise UsageError(f"{cfg.source}: the {split} split is empty")
-    seeds = [f"{cfg.seed}:{prompt_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
+    seeds = (
+        [f"{cfg.seed}:{prompt_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
+    )
     apply_dial(rows, cfg.dial, seeds)
     return rows
 
@@ -277,8 +320,10 @@ def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> Non
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
-        raise UsageError(f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
-                         "(map one with `columns: {reasoning: YOUR_COLUMN}`)")
+        raise UsageError(
+            f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
+            "(map one with `columns: {reasoning: YOUR_COLUMN}`)"
+        )
     row["reasoning_style"] = style
 
 

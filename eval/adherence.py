@@ -16,12 +16,11 @@ import json
 
 from thinkdial.data.completion import count_tokens
 from thinkdial.data.dial import control_prompt
+from thinkdial.errors import UsageError
 from thinkdial.eval import metrics
 from thinkdial.eval.budget import budget_completions, encode_prompts
 from thinkdial.eval.config import EvalConfig
 from thinkdial.rewards.correctness import is_correct
-
-from thinkdial.errors import UsageError
 
 AXES = ("requested", "efforts")
 ADHERENCE_KEYS = ("mean_error_pct", "rmse_error_pct", "violation_rate", "control")
@@ -30,16 +29,24 @@ ADHERENCE_KEYS = ("mean_error_pct", "rmse_error_pct", "violation_rate", "control
 def setting_prompt(prompt, axis: str, key: str):
     """Return `prompt` with the control text of dial setting `key` on `axis` ('requested': a budget in
     reasoning tokens; 'efforts': an effort level)."""
-    return control_prompt(prompt, budget_tokens=int(key)) if axis == "requested" else control_prompt(prompt, effort=key)
+    return (
+        control_prompt(prompt, budget_tokens=int(key))
+        if axis == "requested"
+        else control_prompt(prompt, effort=key)
+    )
 
 
 def check_rows(rows: list[dict], config: EvalConfig) -> None:
     """Raise a UsageError when the dial axes would render over held-out rows' own budget or effort."""
-    own = next((i for i, r in enumerate(rows) if r.get("budget") is not None or r.get("effort") is not None), None)
+    own = next(
+        (i for i, r in enumerate(rows) if r.get("budget") is not None or r.get("effort") is not None), None
+    )
     if own is not None and any(config.dial_budgets.values()):
-        raise UsageError(f"{config.data_config}: row {own} carries its own budget/effort; the dial axes "
-                         "(requested_budgets, efforts) need held-out rows without them (drop those columns, or "
-                         "the axes)")
+        raise UsageError(
+            f"{config.data_config}: row {own} carries its own budget/effort; the dial axes "
+            "(requested_budgets, efforts) need held-out rows without them (drop those columns, or "
+            "the axes)"
+        )
 
 
 def add_dial_completions(backend, rows: list[dict], records: list[dict], config: EvalConfig) -> None:
@@ -53,21 +60,32 @@ def add_dial_completions(backend, rows: list[dict], records: list[dict], config:
     for s, (axis, key) in enumerate(settings):
         for i, record in enumerate(records):
             c = out[s * len(records) + i][cap]
-            record.setdefault(axis, {})[key] = {**c.to_dict(), "correct": bool(is_correct(c.answer, record["gold"]))}
+            record.setdefault(axis, {})[key] = {
+                **c.to_dict(),
+                "correct": bool(is_correct(c.answer, record["gold"])),
+            }
 
 
 def add_token_counts(records: list[dict], tokenizer) -> None:
     """Set `prompt_tokens` (the rendered prompt) and `completion_tokens` on every entry of `records`."""
     entries = [(e, r["prompt"]) for r in records for e in r["budgets"].values()]
-    entries += [(e, setting_prompt(r["prompt"], axis, key)) for r in records for axis in AXES
-                for key, e in r.get(axis, {}).items()]
+    entries += [
+        (e, setting_prompt(r["prompt"], axis, key))
+        for r in records
+        for axis in AXES
+        for key, e in r.get(axis, {}).items()
+    ]
     unique = {json.dumps(p, sort_keys=True): p for _, p in entries}
     lengths = dict(zip(unique, map(len, encode_prompts(tokenizer, list(unique.values()))), strict=True))
-    for (entry, prompt), n in zip(entries, count_tokens(tokenizer, [e["text"] for e, _ in entries]), strict=True):
+    for (entry, prompt), n in zip(
+        entries, count_tokens(tokenizer, [e["text"] for e, _ in entries]), strict=True
+    ):
         entry["prompt_tokens"], entry["completion_tokens"] = lengths[json.dumps(prompt, sort_keys=True)], n
 
 
-def _setting_metrics(records: list[dict], axis: str, key: str, budget_tokens: int, config: EvalConfig) -> dict:
+def _setting_metrics(
+    records: list[dict], axis: str, key: str, budget_tokens: int, config: EvalConfig
+) -> dict:
     entries = [r[axis][key] for r in records]
     forced = [r["budgets"][config.budget_label(budget_tokens)] for r in records]
     tokens = [e["reasoning_tokens"] for e in entries]
@@ -90,11 +108,14 @@ def dial_metrics(records: list[dict], config: EvalConfig) -> dict | None:
     weighing the same); None when the records have no dial entries (the model was evaluated without)."""
     if not any(axis in records[0] for axis in AXES):
         return None
-    out = {axis: {key: _setting_metrics(records, axis, key, budget, config) for key, budget in by_key.items()}
-           for axis, by_key in config.dial_budgets.items()}
+    out = {
+        axis: {key: _setting_metrics(records, axis, key, budget, config) for key, budget in by_key.items()}
+        for axis, by_key in config.dial_budgets.items()
+    }
     per_budget = list(out["requested"].values())
-    out["requested_mean"] = {k: metrics.mean([m[k] for m in per_budget if m[k] is not None])
-                             for k in ("accuracy", *ADHERENCE_KEYS)}
+    out["requested_mean"] = {
+        k: metrics.mean([m[k] for m in per_budget if m[k] is not None]) for k in ("accuracy", *ADHERENCE_KEYS)
+    }
     return out
 
 
@@ -106,8 +127,11 @@ def _cost_entry(entries: list[dict], config: EvalConfig) -> dict:
         "accuracy": metrics.mean([e["correct"] for e in entries]),
         "prompt_tokens_mean": prompt,
         "completion_tokens_mean": completion,
-        "usd_per_1k_requests": metrics.usd_per_1k_requests(prompt, completion, config.input_usd_per_1m_tokens,
-                                                           config.output_usd_per_1m_tokens) if priced else None,
+        "usd_per_1k_requests": metrics.usd_per_1k_requests(
+            prompt, completion, config.input_usd_per_1m_tokens, config.output_usd_per_1m_tokens
+        )
+        if priced
+        else None,
         "latency_s": completion / config.decode_tokens_per_s if config.decode_tokens_per_s else None,
     }
 
@@ -117,9 +141,13 @@ def cost_metrics(records: list[dict], config: EvalConfig) -> dict:
     budget label; `requested` per B; `efforts` per level) its accuracy, mean prompt and completion
     tokens, USD per 1,000 requests (None without prices) and latency in seconds (None without a speed)."""
     labels = [b for b in records[0]["budgets"] if b != "unlimited"]
-    out = {"free": _cost_entry([r["budgets"]["unlimited"] for r in records], config),
-           "forcing": {b: _cost_entry([r["budgets"][b] for r in records], config) for b in labels}}
+    out = {
+        "free": _cost_entry([r["budgets"]["unlimited"] for r in records], config),
+        "forcing": {b: _cost_entry([r["budgets"][b] for r in records], config) for b in labels},
+    }
     for axis in AXES:
         if axis in records[0]:
-            out[axis] = {key: _cost_entry([r[axis][key] for r in records], config) for key in records[0][axis]}
+            out[axis] = {
+                key: _cost_entry([r[axis][key] for r in records], config) for key in records[0][axis]
+            }
     return out

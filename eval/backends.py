@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from thinkdial.eval.config import EvalConfig
 from tqdm.auto import tqdm
 
 from thinkdial.errors import UsageError
+from thinkdial.eval.config import EvalConfig
 from thinkdial.models import load_tokenizer
 
 
@@ -61,9 +61,15 @@ class TransformersBackend:
         self.model, self.tokenizer, self.config = model, tokenizer, config
 
     @torch.no_grad()
-    def generate(self, prompt_ids: Sequence[list[int]], max_new_tokens: int, num_samples: int = 1,
-                 stop_token_ids: Sequence[int] = (), desc: str = "generate",
-                 think_budgets: Sequence[int | None] | None = None) -> list[list[int]]:
+    def generate(
+        self,
+        prompt_ids: Sequence[list[int]],
+        max_new_tokens: int,
+        num_samples: int = 1,
+        stop_token_ids: Sequence[int] = (),
+        desc: str = "generate",
+        think_budgets: Sequence[int | None] | None = None,
+    ) -> list[list[int]]:
         """Return `num_samples` completions (token ids) per prompt, prompt-major; see the module docstring.
         `think_budgets` (one per prompt, reasoning tokens, None: no cap) hard-caps thinking (eval/think_cap.py)."""
         cfg, tok = self.config, self.tokenizer
@@ -71,9 +77,12 @@ class TransformersBackend:
         stops = [tok.eos_token_id, *stop_token_ids]
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
         per_batch = max(1, cfg.batch_size // num_samples)
-        batches = [order[i: i + per_batch] for i in range(0, len(order), per_batch)]
-        sampling = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.do_sample \
+        batches = [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
+        sampling = (
+            {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
+            if cfg.do_sample
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
         device = next(self.model.parameters()).device
         out: dict[int, list[list[int]]] = {}
         for batch in tqdm(batches, desc=desc, disable=not cfg.progress, leave=False):
@@ -82,24 +91,33 @@ class TransformersBackend:
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for r, i in enumerate(batch):
                 n = len(prompt_ids[i])
-                ids[r, width - n:] = torch.tensor(prompt_ids[i], dtype=torch.long)
-                mask[r, width - n:] = 1
+                ids[r, width - n :] = torch.tensor(prompt_ids[i], dtype=torch.long)
+                mask[r, width - n :] = 1
             gen = self.model.generate(
-                input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-                num_return_sequences=num_samples, eos_token_id=stops, pad_token_id=pad_id, use_cache=True,
-                logits_processor=self._cap([think_budgets[i] for i in batch], width) if think_budgets else None,
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=num_samples,
+                eos_token_id=stops,
+                pad_token_id=pad_id,
+                use_cache=True,
+                logits_processor=self._cap([think_budgets[i] for i in batch], width)
+                if think_budgets
+                else None,
                 **sampling,
             )[:, width:].tolist()
             for r, i in enumerate(batch):
-                out[i] = [_cut(g, set(stops), pad_id) for g in gen[r * num_samples:(r + 1) * num_samples]]
+                out[i] = [_cut(g, set(stops), pad_id) for g in gen[r * num_samples : (r + 1) * num_samples]]
         return [c for i in range(len(prompt_ids)) for c in out[i]]
 
-
     def _cap(self, budgets: list[int | None], prompt_width: int):
-        from thinkdial.eval.think_cap import ThinkingBudgetProcessor
         from transformers import LogitsProcessorList
 
-        return LogitsProcessorList([ThinkingBudgetProcessor.for_tokenizer(self.tokenizer, budgets, prompt_width)])
+        from thinkdial.eval.think_cap import ThinkingBudgetProcessor
+
+        return LogitsProcessorList(
+            [ThinkingBudgetProcessor.for_tokenizer(self.tokenizer, budgets, prompt_width)]
+        )
 
 
 class VLLMBackend:
@@ -112,20 +130,32 @@ class VLLMBackend:
 
         self.config = config
         self.tokenizer = load_tokenizer(path, config.trust_remote_code)
-        self.llm = LLM(model=path, dtype=config.dtype, seed=config.seed, trust_remote_code=config.trust_remote_code)
+        self.llm = LLM(
+            model=path, dtype=config.dtype, seed=config.seed, trust_remote_code=config.trust_remote_code
+        )
 
-    def generate(self, prompt_ids: Sequence[list[int]], max_new_tokens: int, num_samples: int = 1,
-                 stop_token_ids: Sequence[int] = (), desc: str = "generate") -> list[list[int]]:
+    def generate(
+        self,
+        prompt_ids: Sequence[list[int]],
+        max_new_tokens: int,
+        num_samples: int = 1,
+        stop_token_ids: Sequence[int] = (),
+        desc: str = "generate",
+    ) -> list[list[int]]:
         """Return `num_samples` completions (token ids) per prompt, prompt-major; see the module docstring."""
         from vllm import SamplingParams, TokensPrompt
 
         cfg = self.config
         params = SamplingParams(
-            n=num_samples, max_tokens=max_new_tokens, stop_token_ids=list(stop_token_ids),
-            temperature=cfg.temperature if cfg.do_sample else 0.0, top_p=cfg.top_p if cfg.do_sample else 1.0,
+            n=num_samples,
+            max_tokens=max_new_tokens,
+            stop_token_ids=list(stop_token_ids),
+            temperature=cfg.temperature if cfg.do_sample else 0.0,
+            top_p=cfg.top_p if cfg.do_sample else 1.0,
         )
-        results = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids], params,
-                                    use_tqdm=cfg.progress)
+        results = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids], params, use_tqdm=cfg.progress
+        )
         completions = []
         for result in results:
             for c in result.outputs:
@@ -149,6 +179,8 @@ def load_backend(path: str, config: EvalConfig):
     from transformers import AutoModelForCausalLM
 
     dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=config.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, trust_remote_code=config.trust_remote_code
+    )
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     return TransformersBackend(model, load_tokenizer(path, config.trust_remote_code), config)

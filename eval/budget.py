@@ -24,9 +24,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, parse_completion
-from thinkdial.eval.config import EvalConfig
-
 from thinkdial.errors import UsageError
+from thinkdial.eval.config import EvalConfig
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,12 @@ class FreeTrace:
 
 def encode_prompts(tokenizer, prompts: list) -> list[list[int]]:
     """Return the token ids of each prompt: plain text as is, chat messages through the chat template."""
-    texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
-             for p in prompts]
+    texts = [
+        p
+        if isinstance(p, str)
+        else tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
@@ -75,8 +78,12 @@ def free_pass(backend, prompt_ids: list[list[int]], config: EvalConfig) -> list[
     decoded up to `max_reasoning_tokens` of reasoning plus the answer, split at its think tags."""
     tok = backend.tokenizer
     extra = len(_ids(tok, THINK_OPEN)) + len(_ids(tok, THINK_CLOSE))
-    gens = backend.generate(prompt_ids, config.max_reasoning_tokens + config.max_answer_tokens + extra,
-                            num_samples=config.num_samples, desc="free reasoning")
+    gens = backend.generate(
+        prompt_ids,
+        config.max_reasoning_tokens + config.max_answer_tokens + extra,
+        num_samples=config.num_samples,
+        desc="free reasoning",
+    )
     prompt_texts = [_decode(tok, p) for p in prompt_ids]
     traces = []
     for i, ids in enumerate(gens):
@@ -99,7 +106,9 @@ def _extend(backend, jobs: list[dict], config: EvalConfig) -> None:
     tok = backend.tokenizer
     close = _ids(tok, THINK_CLOSE)
     if len(close) != 1:
-        raise UsageError(f"extend mode needs {THINK_CLOSE!r} to be a single token; this tokenizer gives {close}")
+        raise UsageError(
+            f"extend mode needs {THINK_CLOSE!r} to be a single token; this tokenizer gives {close}"
+        )
     wait = _ids(tok, config.extend_text)
     active = [j for j in jobs if j["natural"] and len(j["reasoning"]) + len(wait) <= j["budget"]]
     while active:
@@ -119,7 +128,7 @@ def _extend(backend, jobs: list[dict], config: EvalConfig) -> None:
                     still.append(j)
             else:
                 body = [t for t in ids if t != tok.eos_token_id and t not in close]
-                j["reasoning"] = (j["reasoning"] + body)[:j["budget"]]
+                j["reasoning"] = (j["reasoning"] + body)[: j["budget"]]
                 j["natural"] = False
         active = still
 
@@ -130,18 +139,30 @@ def _answer_pass(backend, jobs: list[dict], config: EvalConfig) -> list[Completi
     close = _ids(tok, THINK_CLOSE)
     prefixes = [j["prompt"] + _ids(tok, j["head"]) + j["reasoning"] + close for j in jobs]
     unique = list(dict.fromkeys(tuple(p) for p in prefixes))
-    gens = backend.generate([list(p) for p in unique], config.max_answer_tokens, desc="answers") if unique else []
+    gens = (
+        backend.generate([list(p) for p in unique], config.max_answer_tokens, desc="answers")
+        if unique
+        else []
+    )
     answer_of = dict(zip(unique, gens, strict=True))
     out = []
     for j, prefix in zip(jobs, prefixes, strict=True):
         text = j["head"] + _decode(tok, j["reasoning"]) + THINK_CLOSE + _decode(tok, answer_of[tuple(prefix)])
-        out.append(Completion(text, parse_completion(text).answer, len(j["reasoning"]),
-                              forced=not j["natural"], waits=j["waits"]))
+        out.append(
+            Completion(
+                text,
+                parse_completion(text).answer,
+                len(j["reasoning"]),
+                forced=not j["natural"],
+                waits=j["waits"],
+            )
+        )
     return out
 
 
-def budget_completions(backend, prompts: list, config: EvalConfig,
-                       budgets: list[int] | None = None) -> list[dict[int, Completion]]:
+def budget_completions(
+    backend, prompts: list, config: EvalConfig, budgets: list[int] | None = None
+) -> list[dict[int, Completion]]:
     """Return, per sequence (prompt-major, `num_samples` per prompt), a map budget_tokens -> Completion.
 
     Budgets are `budgets` (default `config.budget_tokens`, whose largest is the free-reasoning cap
@@ -157,8 +178,17 @@ def budget_completions(backend, prompts: list, config: EvalConfig,
             if within and not extendable:
                 results[i][b] = t.free
                 continue
-            jobs.append({"seq": i, "budget": b, "prompt": t.prompt_ids, "head": t.head, "waits": 0,
-                         "reasoning": t.reasoning_ids[:b], "natural": within})
+            jobs.append(
+                {
+                    "seq": i,
+                    "budget": b,
+                    "prompt": t.prompt_ids,
+                    "head": t.head,
+                    "waits": 0,
+                    "reasoning": t.reasoning_ids[:b],
+                    "natural": within,
+                }
+            )
     if config.extend_waits > 0:
         _extend(backend, jobs, config)
     for j, completion in zip(jobs, _answer_pass(backend, jobs, config), strict=True):

@@ -16,16 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
+
 from thinkdial.eval.adherence import AXES
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.config import EvalConfig
 from thinkdial.eval.report import sample_records, write_outputs
 from thinkdial.eval.run import evaluate, load_eval_rows, results_header
 from thinkdial.eval.summary import model_summary
-from transformers import TrainerCallback
 
-SCALARS = ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean", "spearman_difficulty_tokens",
-           "budget_curve_area_log2", "overthinking_tokens_mean", "tokens_over_oracle")
+SCALARS = (
+    "accuracy",
+    "accuracy_direct",
+    "direct_rate",
+    "reasoning_tokens_mean",
+    "spearman_difficulty_tokens",
+    "budget_curve_area_log2",
+    "overthinking_tokens_mean",
+    "tokens_over_oracle",
+)
 
 
 def scalar_logs(summary: dict, prefix: str = "scaling_eval") -> dict[str, float]:
@@ -47,8 +56,14 @@ def scalar_logs(summary: dict, prefix: str = "scaling_eval") -> dict[str, float]
 class ScalingEvalCallback(TrainerCallback):
     """Evaluate the live model every `every_steps` optimizer steps (see the module docstring)."""
 
-    def __init__(self, eval_config: EvalConfig, tokenizer, every_steps: int, out_dir: str | Path | None = None,
-                 label: str = "policy"):
+    def __init__(
+        self,
+        eval_config: EvalConfig,
+        tokenizer,
+        every_steps: int,
+        out_dir: str | Path | None = None,
+        label: str = "policy",
+    ):
         if every_steps < 1:
             raise ValueError(f"ScalingEvalCallback: every_steps must be >= 1, got {every_steps}")
         self.config, self.tokenizer, self.every_steps = eval_config, tokenizer, every_steps
@@ -67,7 +82,9 @@ class ScalingEvalCallback(TrainerCallback):
         model.eval()
         try:
             with torch.random.fork_rng():
-                records = evaluate(TransformersBackend(model, self.tokenizer, self.config), self.rows, self.config)
+                records = evaluate(
+                    TransformersBackend(model, self.tokenizer, self.config), self.rows, self.config
+                )
         finally:
             model.train(was_training)
         results = results_header(self.config, self.rows)
@@ -85,10 +102,23 @@ def _log_wandb(logs: dict, paths: dict, records: list[dict], step: int) -> None:
         return
     if wandb.run is None:
         return
-    table = wandb.Table(columns=["step", "level", "prompt", "gold", "completion", "reasoning_tokens", "correct"])
+    table = wandb.Table(
+        columns=["step", "level", "prompt", "gold", "completion", "reasoning_tokens", "correct"]
+    )
     for r in sample_records(records, per_level=8):
         free = r["budgets"]["unlimited"]
-        table.add_data(step, r["difficulty"], str(r["prompt"]), r["gold"], free["text"], free["reasoning_tokens"],
-                       free["correct"])
-    images = {f"scaling_eval/{name}": wandb.Image(str(path)) for name, path in paths.items() if path.suffix == ".png"}
+        table.add_data(
+            step,
+            r["difficulty"],
+            str(r["prompt"]),
+            r["gold"],
+            free["text"],
+            free["reasoning_tokens"],
+            free["correct"],
+        )
+    images = {
+        f"scaling_eval/{name}": wandb.Image(str(path))
+        for name, path in paths.items()
+        if path.suffix == ".png"
+    }
     wandb.log({**logs, **images, "scaling_eval/samples": table, "train/global_step": step})

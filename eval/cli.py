@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
-from thinkdial.eval.config import GENERATE_MAX_ANSWER_TOKENS, GENERATE_MAX_REASONING_TOKENS, load_eval_config
-
 from thinkdial.errors import UsageError
+from thinkdial.eval.config import GENERATE_MAX_ANSWER_TOKENS, GENERATE_MAX_REASONING_TOKENS, load_eval_config
 
 
 def _budgets(text: str) -> list:
@@ -22,21 +21,47 @@ def _budgets(text: str) -> list:
 
 def register(subparsers) -> None:
     """Add the `eval` and `generate` subcommands."""
-    p = subparsers.add_parser("eval", help="scaling eval: accuracy vs thinking budget, tokens vs difficulty, report",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "eval",
+        help="scaling eval: accuracy vs thinking budget, tokens vs difficulty, report",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--config", default="configs/tiny/eval.yaml", help="eval config YAML (eval/config.py)")
-    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
-                   help="checkpoint to evaluate (repeat; the first is the reference of deltas)")
-    p.add_argument("--out", required=True, help="output folder: results.json, per_example.jsonl, plots/, report.md")
-    p.add_argument("--data-config", dest="data_config", help="override: data config YAML of the held-out rows "
-                   "(e.g. your own task's; its `test` split is evaluated)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="checkpoint to evaluate (repeat; the first is the reference of deltas)",
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder: results.json, per_example.jsonl, plots/, report.md"
+    )
+    p.add_argument(
+        "--data-config",
+        dest="data_config",
+        help="override: data config YAML of the held-out rows "
+        "(e.g. your own task's; its `test` split is evaluated)",
+    )
     p.add_argument("--limit", type=int, help="override: evaluate at most this many rows")
-    p.add_argument("--budgets", type=_budgets, help="override: comma-separated budgets, e.g. 0,4,16,unlimited")
-    p.add_argument("--batch-size", type=int, dest="batch_size", help="override: sequences per generation batch")
+    p.add_argument(
+        "--budgets", type=_budgets, help="override: comma-separated budgets, e.g. 0,4,16,unlimited"
+    )
+    p.add_argument(
+        "--batch-size", type=int, dest="batch_size", help="override: sequences per generation batch"
+    )
     p.add_argument("--backend", choices=("auto", "transformers", "vllm"), help="override: generation backend")
-    p.add_argument("--no-dial", action="append", default=[], dest="no_dial", metavar="LABEL",
-                   help="evaluate this model without the dial axes (requested_budgets, efforts): budget forcing only")
-    p.add_argument("--no-progress", action="store_false", dest="progress", default=None, help="hide progress bars")
+    p.add_argument(
+        "--no-dial",
+        action="append",
+        default=[],
+        dest="no_dial",
+        metavar="LABEL",
+        help="evaluate this model without the dial axes (requested_budgets, efforts): budget forcing only",
+    )
+    p.add_argument(
+        "--no-progress", action="store_false", dest="progress", default=None, help="hide progress bars"
+    )
     p.set_defaults(func=run)
     _register_generate(subparsers)
 
@@ -45,33 +70,70 @@ def run(args) -> int:
     """Load the config, run the eval, write the files; return 0."""
     from thinkdial.eval.run import run_eval
 
-    config = load_eval_config(args.config, data_config=args.data_config, limit=args.limit, budgets=args.budgets, batch_size=args.batch_size,
-                              backend=args.backend, progress=args.progress)
+    config = load_eval_config(
+        args.config,
+        data_config=args.data_config,
+        limit=args.limit,
+        budgets=args.budgets,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        progress=args.progress,
+    )
     run_eval(config, args.model, args.out, no_dial=tuple(args.no_dial))
     return 0
 
 
 def _register_generate(subparsers) -> None:
     p = subparsers.add_parser(
-        "generate", help="generate with the dial: a thinking budget (hard-capped) or an effort level",
+        "generate",
+        help="generate with the dial: a thinking budget (hard-capped) or an effort level",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Render the dial's control text into each prompt and generate (transformers); thinking is "
-                    "closed at N reasoning tokens. Prints one JSON line per prompt.")
+        "closed at N reasoning tokens. Prints one JSON line per prompt.",
+    )
     p.add_argument("--model", required=True, help="checkpoint folder (Hugging Face format)")
-    p.add_argument("--budget", default=None, metavar="N",
-                   help="thinking budget in reasoning tokens: in the prompt (unless --effort) and a hard cap")
-    p.add_argument("--effort", default=None, metavar="LEVEL",
-                   help=f"effort level ({'|'.join(EFFORTS)}) in the prompt; the cap is then --budget if given, "
-                        "else --max-reasoning-tokens")
+    p.add_argument(
+        "--budget",
+        default=None,
+        metavar="N",
+        help="thinking budget in reasoning tokens: in the prompt (unless --effort) and a hard cap",
+    )
+    p.add_argument(
+        "--effort",
+        default=None,
+        metavar="LEVEL",
+        help=f"effort level ({'|'.join(EFFORTS)}) in the prompt; the cap is then --budget if given, "
+        "else --max-reasoning-tokens",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", action="append", metavar="TEXT", help="a prompt (repeat for several)")
-    source.add_argument("--input", metavar="JSONL", help="rows with `prompt` (text or chat messages) and optional "
-                                                         "`budget` / `effort`, which override --budget / --effort")
-    p.add_argument("--prompt-format", choices=("plain", "chat"), default="plain",
-                   help="text prompts as they are (plain) or as system + user messages (chat)")
-    p.add_argument("--system-prompt", default=None, help="system message of chat prompts (default: thinkdial's)")
-    p.add_argument("--max-reasoning-tokens", type=int, default=GENERATE_MAX_REASONING_TOKENS, help="cap on reasoning tokens without a budget")
-    p.add_argument("--max-answer-tokens", type=int, default=GENERATE_MAX_ANSWER_TOKENS, help="tokens allowed after the think block")
+    source.add_argument(
+        "--input",
+        metavar="JSONL",
+        help="rows with `prompt` (text or chat messages) and optional "
+        "`budget` / `effort`, which override --budget / --effort",
+    )
+    p.add_argument(
+        "--prompt-format",
+        choices=("plain", "chat"),
+        default="plain",
+        help="text prompts as they are (plain) or as system + user messages (chat)",
+    )
+    p.add_argument(
+        "--system-prompt", default=None, help="system message of chat prompts (default: thinkdial's)"
+    )
+    p.add_argument(
+        "--max-reasoning-tokens",
+        type=int,
+        default=GENERATE_MAX_REASONING_TOKENS,
+        help="cap on reasoning tokens without a budget",
+    )
+    p.add_argument(
+        "--max-answer-tokens",
+        type=int,
+        default=GENERATE_MAX_ANSWER_TOKENS,
+        help="tokens allowed after the think block",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
@@ -87,8 +149,14 @@ def generate_requests(args) -> list[dict]:
 
     budget, effort = parse_budget(args.budget, "--budget"), parse_effort(args.effort, "--effort")
     if args.prompt:
-        return [{"prompt": format_prompt(t, args.prompt_format, args.system_prompt), "budget_tokens": budget,
-                 "effort": effort} for t in args.prompt]
+        return [
+            {
+                "prompt": format_prompt(t, args.prompt_format, args.system_prompt),
+                "budget_tokens": budget,
+                "effort": effort,
+            }
+            for t in args.prompt
+        ]
     path = Path(args.input)
     if not path.is_file():
         raise UsageError(f"--input not found: {path}")
@@ -101,15 +169,25 @@ def generate_requests(args) -> list[dict]:
         except json.JSONDecodeError as err:
             raise UsageError(f"{path}: row {i}: invalid JSON: {err.msg}") from None
         prompt = row.get("prompt") if isinstance(row, dict) else None
-        if not (isinstance(prompt, str) and prompt) and not (isinstance(prompt, list) and prompt and all(
-                isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt)):
-            raise UsageError(f"{path}: row {i}: column 'prompt' must be text or chat messages, got {prompt!r}")
+        if not (isinstance(prompt, str) and prompt) and not (
+            isinstance(prompt, list)
+            and prompt
+            and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt)
+        ):
+            raise UsageError(
+                f"{path}: row {i}: column 'prompt' must be text or chat messages, got {prompt!r}"
+            )
         row_budget = parse_budget(row.get("budget"), f"{path}: row {i}: column 'budget'")
         row_effort = parse_effort(row.get("effort"), f"{path}: row {i}: column 'effort'")
-        requests.append({"prompt": format_prompt(prompt, args.prompt_format, args.system_prompt)
-                         if isinstance(prompt, str) else prompt,
-                         "budget_tokens": budget if row_budget is None else row_budget,
-                         "effort": effort if row_effort is None else row_effort})
+        requests.append(
+            {
+                "prompt": format_prompt(prompt, args.prompt_format, args.system_prompt)
+                if isinstance(prompt, str)
+                else prompt,
+                "budget_tokens": budget if row_budget is None else row_budget,
+                "effort": effort if row_effort is None else row_effort,
+            }
+        )
     if not requests:
         raise UsageError(f"{path}: no rows")
     return requests
@@ -124,10 +202,18 @@ def run_generate(args) -> int:
     from thinkdial.eval.dial import generate_from_checkpoint
 
     outputs = generate_from_checkpoint(
-        args.model, [r["prompt"] for r in requests], budget_tokens=[r["budget_tokens"] for r in requests],
-        effort=[r["effort"] for r in requests], max_reasoning_tokens=args.max_reasoning_tokens,
-        max_answer_tokens=args.max_answer_tokens, do_sample=args.sample, temperature=args.temperature,
-        top_p=args.top_p, batch_size=args.batch_size, seed=args.seed)
+        args.model,
+        [r["prompt"] for r in requests],
+        budget_tokens=[r["budget_tokens"] for r in requests],
+        effort=[r["effort"] for r in requests],
+        max_reasoning_tokens=args.max_reasoning_tokens,
+        max_answer_tokens=args.max_answer_tokens,
+        do_sample=args.sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     for out in outputs:
         print(json.dumps(out, ensure_ascii=False))
     return 0

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from thinkdial.data.config import config_mapping
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
-
 from thinkdial.errors import UsageError
 
 UNLIMITED = "unlimited"
@@ -21,58 +20,123 @@ GENERATE_MAX_ANSWER_TOKENS = 64
 class EvalConfig:
     """Settings of one scaling eval. Unknown keys are refused; every length is in tokens."""
 
-    data_config: str = field(default="configs/tiny/data.yaml", metadata={
-        "help": "Data config YAML (data/config.py) of the held-out rows. Relative paths resolve against the "
-                "eval config's folder when the file exists there, else against the working directory."})
-    split: str = field(default="test", metadata={"help": "Split of the data config to evaluate ('test' or 'train')."})
-    limit: int | None = field(default=None, metadata={
-        "help": "Evaluate at most this many rows (synthetic test splits keep every level, round-robin)."})
-    budgets: list = field(default_factory=lambda: [0, 2, 4, 8, 16, 32, UNLIMITED], metadata={
-        "help": f"Thinking budgets in reasoning tokens (ints >= 0, or '{UNLIMITED}' = max_reasoning_tokens). "
-                f"0 and '{UNLIMITED}' are always evaluated (accuracy_direct and free accuracy)."})
-    max_reasoning_tokens: int = field(default=48, metadata={
-        "help": "Generation cap on reasoning tokens; a think block still open there is closed (budget forcing)."})
-    max_answer_tokens: int = field(default=4, metadata={
-        "help": "Tokens allowed for the answer after a forced `</think>`."})
+    data_config: str = field(
+        default="configs/tiny/data.yaml",
+        metadata={
+            "help": "Data config YAML (data/config.py) of the held-out rows. Relative paths resolve against the "
+            "eval config's folder when the file exists there, else against the working directory."
+        },
+    )
+    split: str = field(
+        default="test", metadata={"help": "Split of the data config to evaluate ('test' or 'train')."}
+    )
+    limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate at most this many rows (synthetic test splits keep every level, round-robin)."
+        },
+    )
+    budgets: list = field(
+        default_factory=lambda: [0, 2, 4, 8, 16, 32, UNLIMITED],
+        metadata={
+            "help": f"Thinking budgets in reasoning tokens (ints >= 0, or '{UNLIMITED}' = max_reasoning_tokens). "
+            f"0 and '{UNLIMITED}' are always evaluated (accuracy_direct and free accuracy)."
+        },
+    )
+    max_reasoning_tokens: int = field(
+        default=48,
+        metadata={
+            "help": "Generation cap on reasoning tokens; a think block still open there is closed (budget forcing)."
+        },
+    )
+    max_answer_tokens: int = field(
+        default=4, metadata={"help": "Tokens allowed for the answer after a forced `</think>`."}
+    )
     batch_size: int = field(default=256, metadata={"help": "Sequences per generation batch."})
-    backend: str = field(default="auto", metadata={
-        "help": f"One of {BACKENDS}; 'auto' picks vLLM when it is installed and a GPU is present."})
-    dtype: str = field(default="auto", metadata={"help": f"Model dtype, one of {DTYPES} ('auto': the checkpoint's)."})
+    backend: str = field(
+        default="auto",
+        metadata={"help": f"One of {BACKENDS}; 'auto' picks vLLM when it is installed and a GPU is present."},
+    )
+    dtype: str = field(
+        default="auto", metadata={"help": f"Model dtype, one of {DTYPES} ('auto': the checkpoint's)."}
+    )
     do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy decoding."})
-    num_samples: int = field(default=1, metadata={"help": "Completions per prompt (sampling only; enables pass@k)."})
+    num_samples: int = field(
+        default=1, metadata={"help": "Completions per prompt (sampling only; enables pass@k)."}
+    )
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
-    pass_k: list[int] = field(default_factory=lambda: [1], metadata={
-        "help": "k values of pass@k (unbiased estimator, Chen et al. 2021); those above num_samples are skipped."})
-    extend_waits: int = field(default=0, metadata={
-        "help": "s1 'extend' mode: when the model closes its think block before the budget, replace the close "
-                "by `extend_text` up to this many times (0 = off)."})
-    extend_text: str = field(default="Wait", metadata={"help": "Text appended in place of `</think>` in extend mode."})
+    pass_k: list[int] = field(
+        default_factory=lambda: [1],
+        metadata={
+            "help": "k values of pass@k (unbiased estimator, Chen et al. 2021); those above num_samples are skipped."
+        },
+    )
+    extend_waits: int = field(
+        default=0,
+        metadata={
+            "help": "s1 'extend' mode: when the model closes its think block before the budget, replace the close "
+            "by `extend_text` up to this many times (0 = off)."
+        },
+    )
+    extend_text: str = field(
+        default="Wait", metadata={"help": "Text appended in place of `</think>` in extend mode."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of sampling."})
-    samples_per_level: int = field(default=3, metadata={"help": "Sample completions per level shown in report.md."})
-    cpu_threads: int = field(default=1, metadata={
-        "help": "torch intra-op threads when the CLI evaluates on CPU (0 = torch's default). One thread is "
-                "fastest for small models on a shared machine: more threads oversubscribe the cores."})
+    samples_per_level: int = field(
+        default=3, metadata={"help": "Sample completions per level shown in report.md."}
+    )
+    cpu_threads: int = field(
+        default=1,
+        metadata={
+            "help": "torch intra-op threads when the CLI evaluates on CPU (0 = torch's default). One thread is "
+            "fastest for small models on a shared machine: more threads oversubscribe the cores."
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "Show a progress bar over generation batches."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from checkpoints."})
-    requested_budgets: list[int] = field(default_factory=list, metadata={
-        "help": "The dial's budget axis: thinking budgets in reasoning tokens (<= max_reasoning_tokens) rendered "
-                "into the prompts (data/dial.py control text), decoded freely (no forcing; the cap stays "
-                "max_reasoning_tokens). Each is also a budget-forcing budget, for the side-by-side comparison. "
-                "Empty: no budget axis."})
-    efforts: list[str] = field(default_factory=list, metadata={
-        "help": f"The dial's effort axis: effort levels among {EFFORTS} rendered into the prompts, decoded "
-                "freely; each needs its tier in effort_budgets. Empty: no effort axis."})
-    effort_budgets: dict[str, int] = field(default_factory=dict, metadata={
-        "help": "Effort tier -> budget in reasoning tokens the model was trained for, e.g. {low: 4, medium: 8, "
-                "high: 16}: adherence of an effort level is measured against it (and forced at it)."})
-    input_usd_per_1m_tokens: float | None = field(default=None, metadata={
-        "help": "Price of prompt tokens, USD per 1M tokens, for the cost view (with output_usd_per_1m_tokens)."})
-    output_usd_per_1m_tokens: float | None = field(default=None, metadata={
-        "help": "Price of completion tokens (reasoning tokens bill as output), USD per 1M tokens."})
-    decode_tokens_per_s: float | None = field(default=None, metadata={
-        "help": "Decode speed in tokens per second of one request, for the cost view's latency estimate "
-                "(completion tokens / speed; prefill not counted). None: no latency column."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow custom model code from checkpoints."}
+    )
+    requested_budgets: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "The dial's budget axis: thinking budgets in reasoning tokens (<= max_reasoning_tokens) rendered "
+            "into the prompts (data/dial.py control text), decoded freely (no forcing; the cap stays "
+            "max_reasoning_tokens). Each is also a budget-forcing budget, for the side-by-side comparison. "
+            "Empty: no budget axis."
+        },
+    )
+    efforts: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": f"The dial's effort axis: effort levels among {EFFORTS} rendered into the prompts, decoded "
+            "freely; each needs its tier in effort_budgets. Empty: no effort axis."
+        },
+    )
+    effort_budgets: dict[str, int] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Effort tier -> budget in reasoning tokens the model was trained for, e.g. {low: 4, medium: 8, "
+            "high: 16}: adherence of an effort level is measured against it (and forced at it)."
+        },
+    )
+    input_usd_per_1m_tokens: float | None = field(
+        default=None,
+        metadata={
+            "help": "Price of prompt tokens, USD per 1M tokens, for the cost view (with output_usd_per_1m_tokens)."
+        },
+    )
+    output_usd_per_1m_tokens: float | None = field(
+        default=None,
+        metadata={"help": "Price of completion tokens (reasoning tokens bill as output), USD per 1M tokens."},
+    )
+    decode_tokens_per_s: float | None = field(
+        default=None,
+        metadata={
+            "help": "Decode speed in tokens per second of one request, for the cost view's latency estimate "
+            "(completion tokens / speed; prefill not counted). None: no latency column."
+        },
+    )
 
     def __post_init__(self):
         if self.split not in ("train", "test"):
@@ -90,16 +154,22 @@ class EvalConfig:
             if isinstance(b, bool) or not isinstance(b, int) or b < 0:
                 raise UsageError(f"eval config: budgets must be integers >= 0 or '{UNLIMITED}', got {b!r}")
             if b > self.max_reasoning_tokens:
-                raise UsageError(f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
-                                 f"raise max_reasoning_tokens or use '{UNLIMITED}'")
+                raise UsageError(
+                    f"eval config: budget {b} exceeds max_reasoning_tokens ({self.max_reasoning_tokens}); "
+                    f"raise max_reasoning_tokens or use '{UNLIMITED}'"
+                )
         if self.backend not in BACKENDS:
             raise UsageError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.num_samples > 1 and not self.do_sample:
-            raise UsageError("eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)")
+            raise UsageError(
+                "eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)"
+            )
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise UsageError(f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+            raise UsageError(
+                f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}"
+            )
         if not self.pass_k or any(not isinstance(k, int) or k < 1 for k in self.pass_k):
             raise UsageError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
         if self.extend_waits < 0 or self.samples_per_level < 0 or self.cpu_threads < 0:
@@ -108,42 +178,62 @@ class EvalConfig:
         self._check_costs()
 
     def _check_dial(self) -> None:
-        if not isinstance(self.requested_budgets, list) or not isinstance(self.efforts, list) \
-                or not isinstance(self.effort_budgets, dict):
-            raise UsageError("eval config: requested_budgets and efforts must be lists, effort_budgets a mapping")
-        self.requested_budgets = sorted({self._dial_budget(f"requested_budgets[{i}]", b)
-                                         for i, b in enumerate(self.requested_budgets)})
-        self.effort_budgets = {parse_effort(k, "eval config: effort_budgets"): self._dial_budget(f"effort_budgets.{k}", v)
-                               for k, v in self.effort_budgets.items()}
+        if (
+            not isinstance(self.requested_budgets, list)
+            or not isinstance(self.efforts, list)
+            or not isinstance(self.effort_budgets, dict)
+        ):
+            raise UsageError(
+                "eval config: requested_budgets and efforts must be lists, effort_budgets a mapping"
+            )
+        self.requested_budgets = sorted(
+            {self._dial_budget(f"requested_budgets[{i}]", b) for i, b in enumerate(self.requested_budgets)}
+        )
+        self.effort_budgets = {
+            parse_effort(k, "eval config: effort_budgets"): self._dial_budget(f"effort_budgets.{k}", v)
+            for k, v in self.effort_budgets.items()
+        }
         self.efforts = [parse_effort(e, f"eval config: efforts[{i}]") for i, e in enumerate(self.efforts)]
         missing = [e for e in self.efforts if e not in self.effort_budgets]
         if missing:
-            raise UsageError(f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
-                             f"effort_budgets: {{{missing[0]}: N}} (reasoning tokens the model was trained for)")
+            raise UsageError(
+                f"eval config: efforts {missing} need their tier budget in effort_budgets, e.g. "
+                f"effort_budgets: {{{missing[0]}: N}} (reasoning tokens the model was trained for)"
+            )
 
     def _dial_budget(self, key: str, value) -> int:
         budget = parse_budget(value, f"eval config: {key}")
         if budget is None or budget > self.max_reasoning_tokens:
-            raise UsageError(f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
-                             f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or lower "
-                             "the budget")
+            raise UsageError(
+                f"eval config: {key} must be a budget in reasoning tokens <= max_reasoning_tokens "
+                f"({self.max_reasoning_tokens}), got {value!r}; raise max_reasoning_tokens or lower "
+                "the budget"
+            )
         return budget
 
     def _check_costs(self) -> None:
         prices = (self.input_usd_per_1m_tokens, self.output_usd_per_1m_tokens)
         if (prices[0] is None) != (prices[1] is None):
-            raise UsageError("eval config: set both input_usd_per_1m_tokens and output_usd_per_1m_tokens (or neither)")
+            raise UsageError(
+                "eval config: set both input_usd_per_1m_tokens and output_usd_per_1m_tokens (or neither)"
+            )
         for name in ("input_usd_per_1m_tokens", "output_usd_per_1m_tokens", "decode_tokens_per_s"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-                                      or (name == "decode_tokens_per_s" and value == 0)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or value < 0
+                or (name == "decode_tokens_per_s" and value == 0)
+            ):
                 raise UsageError(f"eval config: {name} must be a number >= 0 (speed > 0), got {value!r}")
 
     @property
     def dial_budgets(self) -> dict[str, dict[str, int]]:
         """Return the dial axes: {"requested": {"B": B}, "efforts": {level: tier budget}} (reasoning tokens)."""
-        return {"requested": {str(b): b for b in self.requested_budgets},
-                "efforts": {e: self.effort_budgets[e] for e in self.efforts}}
+        return {
+            "requested": {str(b): b for b in self.requested_budgets},
+            "efforts": {e: self.effort_budgets[e] for e in self.efforts},
+        }
 
     @property
     def budget_tokens(self) -> list[int]:

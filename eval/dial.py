@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
 from thinkdial.data.completion import count_tokens, parse_completion
 from thinkdial.data.dial import control_prompt, parse_budget, parse_effort
 from thinkdial.eval.backends import TransformersBackend, check_checkpoint
@@ -26,7 +27,6 @@ from thinkdial.eval.config import (
     UNLIMITED,
     EvalConfig,
 )
-
 from thinkdial.models import load_tokenizer, set_cpu_threads
 
 
@@ -38,11 +38,20 @@ def _per_prompt(value, n: int, name: str) -> list:
     return [value] * n
 
 
-def generate(model, tokenizer, prompts: Sequence, budget_tokens: int | Sequence[int | None] | None = None,
-             effort: str | Sequence[str | None] | None = None,
-             max_reasoning_tokens: int = GENERATE_MAX_REASONING_TOKENS,
-             max_answer_tokens: int = GENERATE_MAX_ANSWER_TOKENS, do_sample: bool = False, temperature: float = 1.0,
-             top_p: float = 1.0, batch_size: int = 16, seed: int = 0) -> list[dict]:
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence,
+    budget_tokens: int | Sequence[int | None] | None = None,
+    effort: str | Sequence[str | None] | None = None,
+    max_reasoning_tokens: int = GENERATE_MAX_REASONING_TOKENS,
+    max_answer_tokens: int = GENERATE_MAX_ANSWER_TOKENS,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> list[dict]:
     """Return one dict per prompt: `prompt` (as rendered with the control text), `completion`, `reasoning`,
     `answer` (None when the think block never closed), `reasoning_tokens`, `budget_tokens` (the cap
     applied: min(budget, max_reasoning_tokens), or max_reasoning_tokens without a budget) and `effort`.
@@ -51,30 +60,56 @@ def generate(model, tokenizer, prompts: Sequence, budget_tokens: int | Sequence[
     """
     if not prompts:
         return []
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in (max_reasoning_tokens, max_answer_tokens)):
+    if any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1
+        for v in (max_reasoning_tokens, max_answer_tokens)
+    ):
         raise ValueError("generate: max_reasoning_tokens and max_answer_tokens must be integers >= 1")
-    budgets = [parse_budget(b, f"generate: budget_tokens[{i}]")
-               for i, b in enumerate(_per_prompt(budget_tokens, len(prompts), "budget_tokens"))]
-    efforts = [parse_effort(e, f"generate: effort[{i}]") for i, e in enumerate(_per_prompt(effort, len(prompts), "effort"))]
+    budgets = [
+        parse_budget(b, f"generate: budget_tokens[{i}]")
+        for i, b in enumerate(_per_prompt(budget_tokens, len(prompts), "budget_tokens"))
+    ]
+    efforts = [
+        parse_effort(e, f"generate: effort[{i}]")
+        for i, e in enumerate(_per_prompt(effort, len(prompts), "effort"))
+    ]
     rendered = [control_prompt(p, b, e) for p, b, e in zip(prompts, budgets, efforts, strict=True)]
     caps = [max_reasoning_tokens if b is None else min(b, max_reasoning_tokens) for b in budgets]
-    config = EvalConfig(budgets=[UNLIMITED], max_reasoning_tokens=max_reasoning_tokens,
-                        max_answer_tokens=max_answer_tokens, batch_size=batch_size, do_sample=do_sample,
-                        temperature=temperature, top_p=top_p, seed=seed, progress=False)
+    config = EvalConfig(
+        budgets=[UNLIMITED],
+        max_reasoning_tokens=max_reasoning_tokens,
+        max_answer_tokens=max_answer_tokens,
+        batch_size=batch_size,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        progress=False,
+    )
     torch.manual_seed(seed)
     was_training = model.training
     model.eval()
     try:
         gens = TransformersBackend(model, tokenizer, config).generate(
-            encode_prompts(tokenizer, rendered), max(caps) + 2 + max_answer_tokens, think_budgets=caps)
+            encode_prompts(tokenizer, rendered), max(caps) + 2 + max_answer_tokens, think_budgets=caps
+        )
     finally:
         model.train(was_training)
     texts = [tokenizer.decode(g, skip_special_tokens=True) for g in gens]
     parsed = [parse_completion(t) for t in texts]
     counts = count_tokens(tokenizer, [p.reasoning for p in parsed])
-    return [{"prompt": r, "completion": t, "reasoning": p.reasoning, "answer": p.answer, "reasoning_tokens": n,
-             "budget_tokens": cap, "effort": e}
-            for r, t, p, n, cap, e in zip(rendered, texts, parsed, counts, caps, efforts, strict=True)]
+    return [
+        {
+            "prompt": r,
+            "completion": t,
+            "reasoning": p.reasoning,
+            "answer": p.answer,
+            "reasoning_tokens": n,
+            "budget_tokens": cap,
+            "effort": e,
+        }
+        for r, t, p, n, cap, e in zip(rendered, texts, parsed, counts, caps, efforts, strict=True)
+    ]
 
 
 def generate_from_checkpoint(path: str, prompts: Sequence, cpu_threads: int = 1, **kwargs) -> list[dict]:

@@ -128,7 +128,9 @@ def interpolate(points: Sequence[tuple[float, float]], x: float) -> float | None
     return pts[0][1]
 
 
-def token_matched(reference: Sequence[tuple[float, float]], other: Sequence[tuple[float, float]]) -> list[dict]:
+def token_matched(
+    reference: Sequence[tuple[float, float]], other: Sequence[tuple[float, float]]
+) -> list[dict]:
     """Return the accuracy of two checkpoints at equal mean reasoning-token spend.
 
     Each checkpoint is a list of (mean reasoning tokens, accuracy) points, one per budget. At every
@@ -155,16 +157,26 @@ def adherence(tokens: Sequence[int], budget_tokens: int) -> dict[str, float | No
     over = mean([n > budget_tokens for n in tokens])
     return {
         "mean_error_pct": 100.0 * (mean(tokens) - budget_tokens) / budget_tokens if budget_tokens else None,
-        "rmse_error_pct": (100.0 * math.sqrt(mean([(n - budget_tokens) ** 2 for n in tokens])) / budget_tokens
-                           if budget_tokens else None),
+        "rmse_error_pct": (
+            100.0 * math.sqrt(mean([(n - budget_tokens) ** 2 for n in tokens])) / budget_tokens
+            if budget_tokens
+            else None
+        ),
         "violation_rate": over,
         "control": 1.0 - over,
     }
 
 
-def usd_per_1k_requests(prompt_tokens_mean: float, completion_tokens_mean: float, input_usd_per_1m_tokens: float,
-                        output_usd_per_1m_tokens: float) -> float:
+def usd_per_1k_requests(
+    prompt_tokens_mean: float,
+    completion_tokens_mean: float,
+    input_usd_per_1m_tokens: float,
+    output_usd_per_1m_tokens: float,
+) -> float:
     """Return the price in USD of 1,000 requests that each read `prompt_tokens_mean` tokens and write
     `completion_tokens_mean` (reasoning tokens bill as output) at the given prices per 1M tokens."""
-    return 1000 * (prompt_tokens_mean * input_usd_per_1m_tokens
-                   + completion_tokens_mean * output_usd_per_1m_tokens) / 1_000_000
+    return (
+        1000
+        * (prompt_tokens_mean * input_usd_per_1m_tokens + completion_tokens_mean * output_usd_per_1m_tokens)
+        / 1_000_000
+    )

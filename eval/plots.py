@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
 from thinkdial.data.dial import EFFORTS  # noqa: E402
 from thinkdial.eval.metrics import budget_x  # noqa: E402
 
@@ -20,10 +21,14 @@ def plot_names(models: dict) -> list[str]:
     """Return the names of the plots `models` (results.json entries) have data for: PLOTS, then those of
     DIAL_PLOTS whose axes were evaluated (the cost plot needs prices)."""
     dials = [m["dial"] for m in models.values() if m.get("dial")]
-    has = {"dial_accuracy_vs_budget": any(d["requested"] for d in dials),
-           "dial_requested_vs_used": any(d["requested"] for d in dials),
-           "dial_efforts": any(d["efforts"] for d in dials),
-           "cost_accuracy_vs_usd": any(m["cost"]["free"]["usd_per_1k_requests"] is not None for m in models.values())}
+    has = {
+        "dial_accuracy_vs_budget": any(d["requested"] for d in dials),
+        "dial_requested_vs_used": any(d["requested"] for d in dials),
+        "dial_efforts": any(d["efforts"] for d in dials),
+        "cost_accuracy_vs_usd": any(
+            m["cost"]["free"]["usd_per_1k_requests"] is not None for m in models.values()
+        ),
+    }
     return [*PLOTS, *(name for name in DIAL_PLOTS if has[name])]
 
 
@@ -39,7 +44,9 @@ def _chance(ax, models: dict) -> None:
 
 def _accuracy_vs_budget(ax, models: dict, budget_tokens: list[int]) -> None:
     for label, m in models.items():
-        ax.plot([budget_x(b) for b in budget_tokens], list(m["budget_curve"].values()), marker="o", label=label)
+        ax.plot(
+            [budget_x(b) for b in budget_tokens], list(m["budget_curve"].values()), marker="o", label=label
+        )
     labels = list(next(iter(models.values()))["budget_curve"])
     ax.set_xticks([budget_x(b) for b in budget_tokens], labels, rotation=35, ha="right")
     ax.set_xlabel("thinking budget B (reasoning tokens; axis log2(1+B))")
@@ -50,7 +57,9 @@ def _accuracy_vs_budget(ax, models: dict, budget_tokens: list[int]) -> None:
 
 def _tokens_vs_difficulty(ax, models: dict) -> None:
     for label, m in models.items():
-        ax.plot(_levels(m), [lv["reasoning_tokens_mean"] for lv in m["levels"].values()], marker="o", label=label)
+        ax.plot(
+            _levels(m), [lv["reasoning_tokens_mean"] for lv in m["levels"].values()], marker="o", label=label
+        )
     first = next(iter(models.values()))
     oracle = [lv["min_reasoning_tokens_mean"] for lv in first["levels"].values()]
     if all(o is not None for o in oracle):
@@ -62,9 +71,17 @@ def _tokens_vs_difficulty(ax, models: dict) -> None:
 
 def _accuracy_vs_difficulty(ax, models: dict) -> None:
     for label, m in models.items():
-        line, = ax.plot(_levels(m), [lv["accuracy"] for lv in m["levels"].values()], marker="o", label=f"{label} (free)")
-        ax.plot(_levels(m), [lv["accuracy_direct"] for lv in m["levels"].values()], marker="x", linestyle="--",
-                color=line.get_color(), label=f"{label} (forced direct, B=0)")
+        (line,) = ax.plot(
+            _levels(m), [lv["accuracy"] for lv in m["levels"].values()], marker="o", label=f"{label} (free)"
+        )
+        ax.plot(
+            _levels(m),
+            [lv["accuracy_direct"] for lv in m["levels"].values()],
+            marker="x",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{label} (forced direct, B=0)",
+        )
     ax.set_xlabel("difficulty level")
     ax.set_ylabel("accuracy (fraction correct)")
     ax.set_title("Accuracy vs difficulty")
@@ -82,11 +99,21 @@ def _dial_accuracy_vs_budget(ax, models: dict, budget_tokens: list[int]) -> None
         forcing = dict(zip(budget_tokens, m["budget_curve"].values(), strict=True))
         color = None
         if m.get("dial") and m["dial"]["requested"]:
-            line, = ax.plot(xs, [m["dial"]["requested"][str(b)]["accuracy"] for b in requested], marker="o",
-                            label=f"{label} (dial: budget in the prompt)")
+            (line,) = ax.plot(
+                xs,
+                [m["dial"]["requested"][str(b)]["accuracy"] for b in requested],
+                marker="o",
+                label=f"{label} (dial: budget in the prompt)",
+            )
             color = line.get_color()
-        ax.plot(xs, [forcing[b] for b in requested], marker="x", linestyle="--", color=color,
-                label=f"{label} (budget forcing)")
+        ax.plot(
+            xs,
+            [forcing[b] for b in requested],
+            marker="x",
+            linestyle="--",
+            color=color,
+            label=f"{label} (budget forcing)",
+        )
     ax.set_xticks(xs, [str(b) for b in requested])
     ax.set_xlabel("requested budget B (reasoning tokens; axis log2(1+B))")
     ax.set_ylabel("accuracy (fraction correct)")
@@ -99,10 +126,25 @@ def _dial_requested_vs_used(ax, models: dict) -> None:
     for label, m in models.items():
         if m.get("dial") and m["dial"]["requested"]:
             points = [m["dial"]["requested"][str(b)] for b in requested]
-            line, = ax.plot(requested, [p["reasoning_tokens_mean"] for p in points], marker="o", label=f"{label} mean")
-            ax.plot(requested, [p["reasoning_tokens_p90"] for p in points], marker=".", linestyle=":",
-                    color=line.get_color(), label=f"{label} p90")
-    ax.plot([0, requested[-1]], [0, requested[-1]], color="black", linestyle="--", linewidth=1, label="y = x (budget)")
+            (line,) = ax.plot(
+                requested, [p["reasoning_tokens_mean"] for p in points], marker="o", label=f"{label} mean"
+            )
+            ax.plot(
+                requested,
+                [p["reasoning_tokens_p90"] for p in points],
+                marker=".",
+                linestyle=":",
+                color=line.get_color(),
+                label=f"{label} p90",
+            )
+    ax.plot(
+        [0, requested[-1]],
+        [0, requested[-1]],
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label="y = x (budget)",
+    )
     ax.set_xlabel("requested budget B (reasoning tokens)")
     ax.set_ylabel("reasoning tokens used")
     ax.set_title("Requested vs used reasoning tokens")
@@ -115,13 +157,35 @@ def _dial_efforts(ax, models: dict) -> None:
         if m.get("dial") and m["dial"]["efforts"]:
             shown = [e for e in levels if e in m["dial"]["efforts"]]
             xs = [levels.index(e) for e in shown]
-            line, = ax.plot(xs, [m["dial"]["efforts"][e]["accuracy"] for e in shown], marker="o",
-                            label=f"{label} accuracy")
-            tokens_ax.plot(xs, [m["dial"]["efforts"][e]["reasoning_tokens_mean"] for e in shown], marker="s",
-                           linestyle="--", color=line.get_color(), label=f"{label} mean tokens (right)")
-    tiers = {e: s["budget_tokens"] for m in models.values() if m.get("dial") for e, s in m["dial"]["efforts"].items()}
-    tokens_ax.plot(range(len(levels)), [tiers[e] for e in levels], marker="_", markersize=14, linestyle="none",
-                   color="black", label="tier budget (right)")
+            (line,) = ax.plot(
+                xs,
+                [m["dial"]["efforts"][e]["accuracy"] for e in shown],
+                marker="o",
+                label=f"{label} accuracy",
+            )
+            tokens_ax.plot(
+                xs,
+                [m["dial"]["efforts"][e]["reasoning_tokens_mean"] for e in shown],
+                marker="s",
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{label} mean tokens (right)",
+            )
+    tiers = {
+        e: s["budget_tokens"]
+        for m in models.values()
+        if m.get("dial")
+        for e, s in m["dial"]["efforts"].items()
+    }
+    tokens_ax.plot(
+        range(len(levels)),
+        [tiers[e] for e in levels],
+        marker="_",
+        markersize=14,
+        linestyle="none",
+        color="black",
+        label="tier budget (right)",
+    )
     ax.set_xticks(range(len(levels)), levels)
     ax.set_xlabel("effort level")
     ax.set_ylabel("accuracy (fraction correct)")
@@ -133,19 +197,41 @@ def _cost_accuracy_vs_usd(ax, models: dict) -> None:
     for label, m in models.items():
         cost = m["cost"]
         forcing = list(cost["forcing"].values())
-        line, = ax.plot([c["usd_per_1k_requests"] for c in forcing], [c["accuracy"] for c in forcing], marker="x",
-                        linestyle="--", label=f"{label} budget forcing")
+        (line,) = ax.plot(
+            [c["usd_per_1k_requests"] for c in forcing],
+            [c["accuracy"] for c in forcing],
+            marker="x",
+            linestyle="--",
+            label=f"{label} budget forcing",
+        )
         color = line.get_color()
-        ax.plot([cost["free"]["usd_per_1k_requests"]], [cost["free"]["accuracy"]], marker="*", markersize=12,
-                linestyle="none", color=color, label=f"{label} free (adaptive)")
+        ax.plot(
+            [cost["free"]["usd_per_1k_requests"]],
+            [cost["free"]["accuracy"]],
+            marker="*",
+            markersize=12,
+            linestyle="none",
+            color=color,
+            label=f"{label} free (adaptive)",
+        )
         if cost.get("requested"):
             dial = list(cost["requested"].values())
-            ax.plot([c["usd_per_1k_requests"] for c in dial], [c["accuracy"] for c in dial], marker="o",
-                    color=color, label=f"{label} dial budgets")
+            ax.plot(
+                [c["usd_per_1k_requests"] for c in dial],
+                [c["accuracy"] for c in dial],
+                marker="o",
+                color=color,
+                label=f"{label} dial budgets",
+            )
         for effort, c in cost.get("efforts", {}).items():
             ax.plot([c["usd_per_1k_requests"]], [c["accuracy"]], marker="s", linestyle="none", color=color)
-            ax.annotate(effort, (c["usd_per_1k_requests"], c["accuracy"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            ax.annotate(
+                effort,
+                (c["usd_per_1k_requests"], c["accuracy"]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     ax.set_xlabel("USD per 1,000 requests (measured prompt + completion tokens)")
     ax.set_ylabel("accuracy (fraction correct)")
     ax.set_title("Accuracy vs cost")
@@ -155,13 +241,15 @@ def write_plots(models: dict[str, dict], budget_tokens: list[int], out_dir: str 
     """Write the plots of `models` (results.json entries; `plot_names`) under out_dir; return name -> PNG path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    draw = {"accuracy_vs_budget": lambda ax: _accuracy_vs_budget(ax, models, budget_tokens),
-            "tokens_vs_difficulty": lambda ax: _tokens_vs_difficulty(ax, models),
-            "accuracy_vs_difficulty": lambda ax: _accuracy_vs_difficulty(ax, models),
-            "dial_accuracy_vs_budget": lambda ax: _dial_accuracy_vs_budget(ax, models, budget_tokens),
-            "dial_requested_vs_used": lambda ax: _dial_requested_vs_used(ax, models),
-            "dial_efforts": lambda ax: _dial_efforts(ax, models),
-            "cost_accuracy_vs_usd": lambda ax: _cost_accuracy_vs_usd(ax, models)}
+    draw = {
+        "accuracy_vs_budget": lambda ax: _accuracy_vs_budget(ax, models, budget_tokens),
+        "tokens_vs_difficulty": lambda ax: _tokens_vs_difficulty(ax, models),
+        "accuracy_vs_difficulty": lambda ax: _accuracy_vs_difficulty(ax, models),
+        "dial_accuracy_vs_budget": lambda ax: _dial_accuracy_vs_budget(ax, models, budget_tokens),
+        "dial_requested_vs_used": lambda ax: _dial_requested_vs_used(ax, models),
+        "dial_efforts": lambda ax: _dial_efforts(ax, models),
+        "cost_accuracy_vs_usd": lambda ax: _cost_accuracy_vs_usd(ax, models),
+    }
     paths = {}
     for name in plot_names(models):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)

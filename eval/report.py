@@ -10,14 +10,23 @@ from thinkdial.eval.dial_report import dial_lines, dial_sections
 from thinkdial.eval.plots import plot_names, write_plots
 from thinkdial.eval.tables import fmt as _fmt
 from thinkdial.eval.tables import md_table as _md_table
-
 from thinkdial.io import write_atomic, write_jsonl
 
 SCHEMA = "thinkdial.eval/1"
 TABLE_COLUMNS = ("level", "accuracy", "acc_direct", "direct_rate", "chance", "tokens_mean", "min_tokens_mean")
-SUMMARY_METRICS = ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean", "reasoning_tokens_median",
-                   "reasoning_tokens_p90", "spearman_difficulty_tokens", "budget_curve_area_log2",
-                   "overthinking_tokens_mean", "tokens_over_oracle", "truncated_rate")
+SUMMARY_METRICS = (
+    "accuracy",
+    "accuracy_direct",
+    "direct_rate",
+    "reasoning_tokens_mean",
+    "reasoning_tokens_median",
+    "reasoning_tokens_p90",
+    "spearman_difficulty_tokens",
+    "budget_curve_area_log2",
+    "overthinking_tokens_mean",
+    "tokens_over_oracle",
+    "truncated_rate",
+)
 
 
 def _delta(value, ref) -> str:
@@ -26,7 +35,9 @@ def _delta(value, ref) -> str:
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(x).rjust(w) for x, w in zip(line, widths, strict=True)) for line in [header, *rows]]
+    lines = [
+        "  ".join(str(x).rjust(w) for x, w in zip(line, widths, strict=True)) for line in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -38,11 +49,22 @@ def format_table(results: dict) -> str:
     """
     blocks = []
     for label, m in results["models"].items():
-        rows = [[lv, _fmt(x["accuracy"]), _fmt(x["accuracy_direct"]), _fmt(x["direct_rate"]),
-                 _fmt(x["chance_accuracy"], 2), _fmt(x["reasoning_tokens_mean"], 1),
-                 _fmt(x["min_reasoning_tokens_mean"], 1)] for lv, x in [*m["levels"].items(), ("all", m)]]
-        blocks.append(f"== {label} ({m['path']})  spearman(difficulty, tokens) = "
-                      f"{_fmt(m['spearman_difficulty_tokens'])}\n" + _grid(list(TABLE_COLUMNS), rows))
+        rows = [
+            [
+                lv,
+                _fmt(x["accuracy"]),
+                _fmt(x["accuracy_direct"]),
+                _fmt(x["direct_rate"]),
+                _fmt(x["chance_accuracy"], 2),
+                _fmt(x["reasoning_tokens_mean"], 1),
+                _fmt(x["min_reasoning_tokens_mean"], 1),
+            ]
+            for lv, x in [*m["levels"].items(), ("all", m)]
+        ]
+        blocks.append(
+            f"== {label} ({m['path']})  spearman(difficulty, tokens) = "
+            f"{_fmt(m['spearman_difficulty_tokens'])}\n" + _grid(list(TABLE_COLUMNS), rows)
+        )
     labels = list(results["models"])
     if len(labels) > 1:
         ref = results["models"][labels[0]]
@@ -51,11 +73,18 @@ def format_table(results: dict) -> str:
         for lv in [*ref["levels"], "all"]:
             ms = [m if lv == "all" else m["levels"].get(lv, {}) for m in results["models"].values()]
             rref = ms[0]
-            rows.append([lv] + [_fmt(x.get("accuracy")) + (_delta(x.get("accuracy"), rref.get("accuracy")) if i else "")
-                                for i, x in enumerate(ms)]
-                        + [_fmt(x.get("reasoning_tokens_mean"), 1) + (_delta(x.get("reasoning_tokens_mean"),
-                                                                              rref.get("reasoning_tokens_mean")) if i else "")
-                           for i, x in enumerate(ms)])
+            rows.append(
+                [lv]
+                + [
+                    _fmt(x.get("accuracy")) + (_delta(x.get("accuracy"), rref.get("accuracy")) if i else "")
+                    for i, x in enumerate(ms)
+                ]
+                + [
+                    _fmt(x.get("reasoning_tokens_mean"), 1)
+                    + (_delta(x.get("reasoning_tokens_mean"), rref.get("reasoning_tokens_mean")) if i else "")
+                    for i, x in enumerate(ms)
+                ]
+            )
         blocks.append(f"== comparison (deltas vs {labels[0]})\n" + _grid(header, rows))
     dial = dial_lines(results["models"])
     return "\n\n".join(blocks + ([dial] if dial else []))
@@ -64,37 +93,65 @@ def format_table(results: dict) -> str:
 def _side_by_side(models: dict) -> str:
     labels = list(models)
     ref = models[labels[0]]
-    rows = [[k] + [_fmt(m[k]) + (_delta(m[k], ref[k]) if i else "") for i, m in enumerate(models.values())]
-            for k in SUMMARY_METRICS]
+    rows = [
+        [k] + [_fmt(m[k]) + (_delta(m[k], ref[k]) if i else "") for i, m in enumerate(models.values())]
+        for k in SUMMARY_METRICS
+    ]
     return _md_table(["metric", *labels], rows)
 
 
 def _per_level(models: dict) -> str:
     labels = list(models)
     first = models[labels[0]]
-    rows = [[lv, _fmt(first["levels"][lv]["chance_accuracy"], 2), _fmt(first["levels"][lv]["min_reasoning_tokens_mean"], 1)]
-            + [f"{_fmt(m['levels'][lv]['accuracy'])} / {_fmt(m['levels'][lv]['accuracy_direct'])} / "
-               f"{_fmt(m['levels'][lv]['direct_rate'])} / {_fmt(m['levels'][lv]['reasoning_tokens_mean'], 1)}"
-               for m in models.values()] for lv in first["levels"]]
-    return _md_table(["level", "chance", "oracle tokens", *[f"{lb}: acc / direct / direct_rate / tokens" for lb in labels]],
-                     rows)
+    rows = [
+        [
+            lv,
+            _fmt(first["levels"][lv]["chance_accuracy"], 2),
+            _fmt(first["levels"][lv]["min_reasoning_tokens_mean"], 1),
+        ]
+        + [
+            f"{_fmt(m['levels'][lv]['accuracy'])} / {_fmt(m['levels'][lv]['accuracy_direct'])} / "
+            f"{_fmt(m['levels'][lv]['direct_rate'])} / {_fmt(m['levels'][lv]['reasoning_tokens_mean'], 1)}"
+            for m in models.values()
+        ]
+        for lv in first["levels"]
+    ]
+    return _md_table(
+        [
+            "level",
+            "chance",
+            "oracle tokens",
+            *[f"{lb}: acc / direct / direct_rate / tokens" for lb in labels],
+        ],
+        rows,
+    )
 
 
 def _budget_table(models: dict) -> str:
     budgets = list(next(iter(models.values()))["budget_curve"])
-    rows = [[lb] + [f"{_fmt(m['budget_curve'][b])} ({_fmt(m['budget_tokens_mean'][b], 1)} tok)" for b in budgets]
-            for lb, m in models.items()]
+    rows = [
+        [lb] + [f"{_fmt(m['budget_curve'][b])} ({_fmt(m['budget_tokens_mean'][b], 1)} tok)" for b in budgets]
+        for lb, m in models.items()
+    ]
     return _md_table(["model", *[f"B={b}" for b in budgets]], rows)
 
 
 def _token_matched(results: dict) -> str:
     parts = []
     for label, comp in results.get("comparisons", {}).items():
-        rows = [[_fmt(p["tokens"], 1), _fmt(p["reference"]), _fmt(p["other"]), f"{p['delta']:+.3f}"]
-                for p in comp["token_matched"]]
-        parts.append(f"**{label} vs {comp['reference']}** (accuracy interpolated on each budget curve at equal "
-                     "mean reasoning tokens)\n\n" + (_md_table(["mean tokens", comp["reference"], label, "delta"], rows)
-                                                     if rows else "_token ranges do not overlap_"))
+        rows = [
+            [_fmt(p["tokens"], 1), _fmt(p["reference"]), _fmt(p["other"]), f"{p['delta']:+.3f}"]
+            for p in comp["token_matched"]
+        ]
+        parts.append(
+            f"**{label} vs {comp['reference']}** (accuracy interpolated on each budget curve at equal "
+            "mean reasoning tokens)\n\n"
+            + (
+                _md_table(["mean tokens", comp["reference"], label, "delta"], rows)
+                if rows
+                else "_token ranges do not overlap_"
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -116,10 +173,14 @@ def _samples(records_by_model: dict[str, list[dict]], per_level: int) -> str:
         for r in sorted(sample_records(records, per_level), key=lambda r: float(r["difficulty"])):
             free = r["budgets"]["unlimited"]
             prompt = r["prompt"] if isinstance(r["prompt"], str) else r["prompt"][-1]["content"]
-            lines.append(f"| {r['difficulty']} | `{prompt[:80]}` | `{r['gold']}` | `{free['text'][:120]}` | "
-                         f"{free['reasoning_tokens']} | {'yes' if free['correct'] else 'no'} |")
-        parts.append(f"### {label}\n\n| level | prompt | gold | completion (free) | reasoning tokens | correct |\n"
-                     "|---|---|---|---|---|---|\n" + "\n".join(lines))
+            lines.append(
+                f"| {r['difficulty']} | `{prompt[:80]}` | `{r['gold']}` | `{free['text'][:120]}` | "
+                f"{free['reasoning_tokens']} | {'yes' if free['correct'] else 'no'} |"
+            )
+        parts.append(
+            f"### {label}\n\n| level | prompt | gold | completion (free) | reasoning tokens | correct |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(lines)
+        )
     return "\n\n".join(parts)
 
 
@@ -141,22 +202,30 @@ def render_report(results: dict, records_by_model: dict[str, list[dict]], config
     if results.get("comparisons"):
         sections.append("## Token-matched comparison\n\n" + _token_matched(results))
     sections += dial_sections(results["models"], config)
-    sections.append("## Plots\n\n" + "\n\n".join(f"![{name}](plots/{name}.png)"
-                                                   for name in plot_names(results["models"])))
+    sections.append(
+        "## Plots\n\n" + "\n\n".join(f"![{name}](plots/{name}.png)" for name in plot_names(results["models"]))
+    )
     if config.samples_per_level:
         sections.append("## Sample completions\n\n" + _samples(records_by_model, config.samples_per_level))
     return "\n\n".join(sections) + "\n"
 
 
-def write_outputs(results: dict, records_by_model: dict[str, list[dict]], config: EvalConfig,
-                  out_dir: str | Path) -> dict[str, Path]:
+def write_outputs(
+    results: dict, records_by_model: dict[str, list[dict]], config: EvalConfig, out_dir: str | Path
+) -> dict[str, Path]:
     """Write results.json, per_example.jsonl, plots/*.png and report.md under out_dir; return name -> path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"results": out / "results.json", "per_example": out / "per_example.jsonl", "report": out / "report.md"}
+    paths = {
+        "results": out / "results.json",
+        "per_example": out / "per_example.jsonl",
+        "report": out / "report.md",
+    }
     write_atomic(paths["results"], json.dumps(results, indent=2) + "\n")
-    write_jsonl(paths["per_example"], ({"model": label, **r} for label, records in records_by_model.items()
-                                       for r in records))
+    write_jsonl(
+        paths["per_example"],
+        ({"model": label, **r} for label, records in records_by_model.items() for r in records),
+    )
     paths.update(write_plots(results["models"], config.budget_tokens, out / "plots"))
     write_atomic(paths["report"], render_report(results, records_by_model, config))
     return paths

@@ -11,16 +11,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
+from thinkdial.errors import UsageError
 from thinkdial.eval.adherence import add_dial_completions, add_token_counts, check_rows
 from thinkdial.eval.backends import check_checkpoint, load_backend
 from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.config import EvalConfig
 from thinkdial.eval.report import SCHEMA, format_table, write_outputs
 from thinkdial.eval.summary import comparisons, example_records, model_summary
-
-from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 
 
@@ -64,12 +64,17 @@ def evaluate(backend, rows: list[dict], config: EvalConfig, dial: bool = True) -
 
 def results_header(config: EvalConfig, rows: list[dict]) -> dict:
     """Return the top of results.json: schema, data description and the eval settings."""
-    return {"schema": SCHEMA, "data": {"config": config.data_config, "split": config.split, "rows": len(rows)},
-            "eval": {**asdict(config), "budget_tokens": config.budget_tokens}, "models": {}}
+    return {
+        "schema": SCHEMA,
+        "data": {"config": config.data_config, "split": config.split, "rows": len(rows)},
+        "eval": {**asdict(config), "budget_tokens": config.budget_tokens},
+        "models": {},
+    }
 
 
-def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print,
-             no_dial: tuple[str, ...] = ()) -> dict:
+def run_eval(
+    config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print, no_dial: tuple[str, ...] = ()
+) -> dict:
     """Evaluate every `LABEL=PATH` checkpoint (the labels in `no_dial` without the dial axes), write the
     eval's files under out_dir, print the summary table through `log`; return the results.json dict."""
     models = parse_models(model_specs)
@@ -89,7 +94,9 @@ def run_eval(config: EvalConfig, model_specs: list[str], out_dir: str | Path, lo
             summary["backend"] = backend.name
             summary["wall_seconds"] = round(time.perf_counter() - start, 2)
             results["models"][label] = summary
-            log(f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {summary['wall_seconds']} s")
+            log(
+                f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {summary['wall_seconds']} s"
+            )
     finally:
         if previous_threads is not None:
             torch.set_num_threads(previous_threads)

@@ -9,23 +9,33 @@ from thinkdial.eval import metrics
 from thinkdial.eval.adherence import cost_metrics, dial_metrics
 from thinkdial.eval.budget import Completion
 from thinkdial.eval.config import EvalConfig
+from thinkdial.io import level_label
 from thinkdial.rewards.correctness import is_correct
 
-from thinkdial.io import level_label
 
-
-def example_records(rows: list[dict], completions: list[dict[int, Completion]], config: EvalConfig) -> list[dict]:
+def example_records(
+    rows: list[dict], completions: list[dict[int, Completion]], config: EvalConfig
+) -> list[dict]:
     """Return one record per sequence: the row's fields and, per budget label, the completion and `correct`."""
     records = []
     for i, by_budget in enumerate(completions):
         row = rows[i // config.num_samples]
-        budgets = {config.budget_label(b): {**c.to_dict(), "correct": bool(is_correct(c.answer, row["answer"]))}
-                   for b, c in sorted(by_budget.items())}
-        records.append({
-            "index": i // config.num_samples, "sample": i % config.num_samples, "difficulty": row["difficulty"],
-            "source": row.get("source"), "prompt": row["prompt"], "gold": row["answer"],
-            "min_reasoning_tokens": row.get("min_reasoning_tokens"), "budgets": budgets,
-        })
+        budgets = {
+            config.budget_label(b): {**c.to_dict(), "correct": bool(is_correct(c.answer, row["answer"]))}
+            for b, c in sorted(by_budget.items())
+        }
+        records.append(
+            {
+                "index": i // config.num_samples,
+                "sample": i % config.num_samples,
+                "difficulty": row["difficulty"],
+                "source": row.get("source"),
+                "prompt": row["prompt"],
+                "gold": row["answer"],
+                "min_reasoning_tokens": row.get("min_reasoning_tokens"),
+                "budgets": budgets,
+            }
+        )
     return records
 
 
@@ -35,8 +45,11 @@ def _pass_at_k(records: list[dict], config: EvalConfig) -> dict[str, float]:
     correct_by_row: dict[int, list[bool]] = defaultdict(list)
     for r in records:
         correct_by_row[r["index"]].append(r["budgets"]["unlimited"]["correct"])
-    return {str(k): metrics.mean([metrics.pass_at_k(len(c), sum(c), k) for c in correct_by_row.values()])
-            for k in config.pass_k if k <= config.num_samples}
+    return {
+        str(k): metrics.mean([metrics.pass_at_k(len(c), sum(c), k) for c in correct_by_row.values()])
+        for k in config.pass_k
+        if k <= config.num_samples
+    }
 
 
 def group_metrics(records: list[dict], config: EvalConfig) -> dict:
@@ -54,17 +67,22 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
     curve = {b: metrics.mean([r["budgets"][b]["correct"] for r in records]) for b in labels}
     oracle = [r["min_reasoning_tokens"] for r in records]
     has_oracle = all(m is not None for m in oracle)
-    over = [metrics.overthinking_tokens(r["budgets"]["unlimited"]["reasoning_tokens"],
-                                        {config.budget_tokens[k]: r["budgets"][b]["correct"]
-                                         for k, b in enumerate(labels)}) for r in records]
+    over = [
+        metrics.overthinking_tokens(
+            r["budgets"]["unlimited"]["reasoning_tokens"],
+            {config.budget_tokens[k]: r["budgets"][b]["correct"] for k, b in enumerate(labels)},
+        )
+        for r in records
+    ]
     over = [o for o in over if o is not None]
     chances = {chance_accuracy(r["source"]) if r["source"] else None for r in records}
     return {
         "n": len({r["index"] for r in records}),
         "accuracy": curve["unlimited"],
         "accuracy_direct": curve["0"],
-        "direct_rate": metrics.mean([c["answer"] is not None and c["reasoning_tokens"] == 0 and not c["forced"]
-                                     for c in free]),
+        "direct_rate": metrics.mean(
+            [c["answer"] is not None and c["reasoning_tokens"] == 0 and not c["forced"] for c in free]
+        ),
         "reasoning_tokens_mean": metrics.mean(tokens),
         "reasoning_tokens_median": metrics.percentile(tokens, 50),
         "reasoning_tokens_p90": metrics.percentile(tokens, 90),
@@ -72,8 +90,12 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
         "chance_accuracy": chances.pop() if len(chances) == 1 else None,
         "truncated_rate": metrics.mean([c["forced"] for c in free]),
         "budget_curve": curve,
-        "budget_tokens_mean": {b: metrics.mean([r["budgets"][b]["reasoning_tokens"] for r in records]) for b in labels},
-        "budget_curve_area_log2": metrics.curve_area_log2(dict(zip(config.budget_tokens, curve.values(), strict=True))),
+        "budget_tokens_mean": {
+            b: metrics.mean([r["budgets"][b]["reasoning_tokens"] for r in records]) for b in labels
+        },
+        "budget_curve_area_log2": metrics.curve_area_log2(
+            dict(zip(config.budget_tokens, curve.values(), strict=True))
+        ),
         "overthinking_tokens_mean": metrics.mean(over),
         "tokens_over_oracle": metrics.oracle_ratio(tokens, oracle) if has_oracle else None,
         "pass_at_k": _pass_at_k(records, config),
@@ -92,7 +114,9 @@ def model_summary(records: list[dict], config: EvalConfig, path: str) -> dict:
         "path": path,
         **group_metrics(records, config),
         "spearman_difficulty_tokens": metrics.spearman(
-            [float(r["difficulty"]) for r in records], [r["budgets"]["unlimited"]["reasoning_tokens"] for r in records]),
+            [float(r["difficulty"]) for r in records],
+            [r["budgets"]["unlimited"]["reasoning_tokens"] for r in records],
+        ),
         "tokens_easiest_level": levels[keys[0]]["reasoning_tokens_mean"],
         "tokens_hardest_level": levels[keys[-1]]["reasoning_tokens_mean"],
         "levels": levels,
@@ -114,9 +138,17 @@ def comparisons(models: dict[str, dict]) -> dict[str, dict]:
         m = models[label]
         out[label] = {
             "reference": labels[0],
-            **{f"{k}_delta": m[k] - ref[k] for k in ("accuracy", "accuracy_direct", "direct_rate",
-                                                     "reasoning_tokens_mean", "budget_curve_area_log2")
-               if m[k] is not None and ref[k] is not None},
+            **{
+                f"{k}_delta": m[k] - ref[k]
+                for k in (
+                    "accuracy",
+                    "accuracy_direct",
+                    "direct_rate",
+                    "reasoning_tokens_mean",
+                    "budget_curve_area_log2",
+                )
+                if m[k] is not None and ref[k] is not None
+            },
             "token_matched": metrics.token_matched(points(ref), points(m)),
         }
     return out

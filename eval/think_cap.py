@@ -30,8 +30,10 @@ def think_tag_ids(tokenizer) -> tuple[int, int]:
     model's tokenizer cannot be capped)."""
     ids = [tokenizer(tag, add_special_tokens=False)["input_ids"] for tag in (THINK_OPEN, THINK_CLOSE)]
     if any(len(i) != 1 for i in ids):
-        raise UsageError(f"the thinking cap needs {THINK_OPEN} and {THINK_CLOSE} to be single tokens; this "
-                         f"tokenizer gives {ids}")
+        raise UsageError(
+            f"the thinking cap needs {THINK_OPEN} and {THINK_CLOSE} to be single tokens; this "
+            f"tokenizer gives {ids}"
+        )
     return ids[0][0], ids[1][0]
 
 
@@ -43,11 +45,18 @@ class ThinkingBudgetProcessor(LogitsProcessor):
     budget. `prompt_width`: the (padded) prompt length of the batch; the completion starts there.
     """
 
-    def __init__(self, budget_tokens: int | Sequence[int | None], think_open_id: int, think_close_id: int,
-                 prompt_width: int):
+    def __init__(
+        self,
+        budget_tokens: int | Sequence[int | None],
+        think_open_id: int,
+        think_close_id: int,
+        prompt_width: int,
+    ):
         budgets = [budget_tokens] if isinstance(budget_tokens, int) else list(budget_tokens)
         if any(b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 0) for b in budgets):
-            raise ValueError(f"budget_tokens must be whole numbers of reasoning tokens >= 0 (or None), got {budgets}")
+            raise ValueError(
+                f"budget_tokens must be whole numbers of reasoning tokens >= 0 (or None), got {budgets}"
+            )
         self.budgets = torch.tensor([NO_CAP if b is None else b for b in budgets], dtype=torch.long)
         self.open_id, self.close_id, self.prompt_width = think_open_id, think_close_id, prompt_width
 
@@ -58,13 +67,15 @@ class ThinkingBudgetProcessor(LogitsProcessor):
 
     def _row_budgets(self, rows: int, device) -> torch.Tensor:
         if rows % len(self.budgets):
-            raise ValueError(f"ThinkingBudgetProcessor: {len(self.budgets)} budgets do not divide a batch of {rows}")
+            raise ValueError(
+                f"ThinkingBudgetProcessor: {len(self.budgets)} budgets do not divide a batch of {rows}"
+            )
         return self.budgets.repeat_interleave(rows // len(self.budgets)).to(device)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Return `scores` with every logit but `</think>`'s at -inf for the rows whose open think block
         already holds their budget of reasoning tokens."""
-        completion = input_ids[:, self.prompt_width:]
+        completion = input_ids[:, self.prompt_width :]
         rows, steps = completion.shape
         positions = torch.arange(steps, device=input_ids.device)
         opened = completion == self.open_id

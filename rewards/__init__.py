@@ -15,5 +15,14 @@ from thinkdial.rewards.base import Reward
 from thinkdial.rewards.config import RewardConfig, RewardConfigError, load_reward_config, parse_reward_config
 from thinkdial.rewards.registry import REWARDS, build_reward_funcs, get_reward, register
 
-__all__ = ["REWARDS", "Reward", "RewardConfig", "RewardConfigError", "build_reward_funcs", "get_reward",
-           "load_reward_config", "parse_reward_config", "register"]
+__all__ = [
+    "REWARDS",
+    "Reward",
+    "RewardConfig",
+    "RewardConfigError",
+    "build_reward_funcs",
+    "get_reward",
+    "load_reward_config",
+    "parse_reward_config",
+    "register",
+]

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from thinkdial.errors import UsageError
 from thinkdial.rewards.batch import Batch, RewardRowError, build_batch
 from thinkdial.rewards.metrics import level_metrics
-
-from thinkdial.errors import UsageError
 
 
 @dataclass
@@ -41,12 +40,22 @@ class Reward:
         self.log_levels = log_levels
         self.__name__ = self.name  # TRL logs the reward under this name
 
-    def __call__(self, prompts, completions, completion_ids=None, trainer_state=None, log_metric=None,
-                 log_extra=None, **columns) -> list[float | None]:
+    def __call__(
+        self,
+        prompts,
+        completions,
+        completion_ids=None,
+        trainer_state=None,
+        log_metric=None,
+        log_extra=None,
+        **columns,
+    ) -> list[float | None]:
         """Return one reward per completion (None where it cannot be judged), warm-up applied."""
         for column in self.required_columns():
             if column not in columns:
-                raise ValueError(f"reward '{self.name}' needs the dataset column '{column}', which is missing")
+                raise ValueError(
+                    f"reward '{self.name}' needs the dataset column '{column}', which is missing"
+                )
         batch = build_batch(self.tokenizer, prompts, completions, columns)
         rewards = self.score(batch)
         scale = self.warmup_scale(trainer_state)
@@ -79,8 +88,9 @@ class Reward:
     def log(batch: Batch, log_metric, log_extra) -> None:
         """Log per-level metrics (over every process's rows, so identical on all) and reasoning tokens."""
         if log_metric is not None:
-            for name, value in level_metrics(batch.gathered_difficulty, batch.gathered_tokens,
-                                             batch.gathered_correct).items():
+            for name, value in level_metrics(
+                batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct
+            ).items():
                 log_metric(name, value)
         if log_extra is not None:
             log_extra("reasoning_tokens", batch.reasoning_tokens)
@@ -104,10 +114,13 @@ def map_rows(name: str, batch: Batch, fn) -> list[float | None]:
     return out
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
-                low_open: bool = False) -> None:
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> None:
     """Raise UsageError naming `name` unless low <= value <= high (low < value with `low_open`)."""
-    if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
+    if (low is not None and (value < low or (low_open and value == low))) or (
+        high is not None and value > high
+    ):
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"<= {high}"
         raise UsageError(f"param '{name}' must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")

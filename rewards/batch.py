@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from thinkdial.data.completion import ParsedCompletion, parse_completion, reasoning_token_counts
+from thinkdial.io import prompt_hash
 from thinkdial.rewards.correctness import is_correct
 from thinkdial.rewards.group import GroupStats, gather_rows, group_stats
-
-from thinkdial.io import prompt_hash
 
 COMPLETION_PREVIEW_CHARS = 60
 
@@ -25,7 +24,9 @@ class RewardRowError(ValueError):
 
     def __init__(self, what: str, row: int, text: str, err: Exception):
         preview = text[:COMPLETION_PREVIEW_CHARS]
-        super().__init__(f"{what} failed on row {row} (completion starts {preview!r}): {type(err).__name__}: {err}")
+        super().__init__(
+            f"{what} failed on row {row} (completion starts {preview!r}): {type(err).__name__}: {err}"
+        )
 
 
 def completion_text(completion) -> str:
@@ -58,7 +59,9 @@ class Batch:
         return self.groups[self.group_keys[row]]
 
 
-def check_answers(parsed: list[ParsedCompletion], answers: list | None, texts: list[str]) -> list[bool | None]:
+def check_answers(
+    parsed: list[ParsedCompletion], answers: list | None, texts: list[str]
+) -> list[bool | None]:
     """Return `is_correct` of each row's answer against its gold (all None without gold answers)."""
     if answers is None:
         return [None] * len(parsed)
@@ -95,11 +98,20 @@ def _build(tokenizer, prompts: list, completions: list, columns: dict[str, list]
     keys = _prompt_keys(prompts)
     difficulty = columns.get("difficulty") or [None] * len(texts)
     rows = gather_rows(list(zip(keys, tokens, correct, difficulty, strict=True)))
-    all_keys, all_tokens, all_correct, all_difficulty = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [], [])
+    all_keys, all_tokens, all_correct, all_difficulty = (
+        (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [], [])
+    )
     return Batch(
-        texts=texts, parsed=parsed, reasoning_tokens=tokens, correct=correct, group_keys=keys,
-        groups=group_stats(all_keys, all_tokens, all_correct), columns=columns,
-        gathered_difficulty=all_difficulty, gathered_tokens=all_tokens, gathered_correct=all_correct,
+        texts=texts,
+        parsed=parsed,
+        reasoning_tokens=tokens,
+        correct=correct,
+        group_keys=keys,
+        groups=group_stats(all_keys, all_tokens, all_correct),
+        columns=columns,
+        gathered_difficulty=all_difficulty,
+        gathered_tokens=all_tokens,
+        gathered_correct=all_correct,
     )
 
 

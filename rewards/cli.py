@@ -6,24 +6,32 @@ import dataclasses
 import sys
 import time
 
-from thinkdial.rewards.config import load_reward_config
-
 from thinkdial.io import jsonl_text, prompt_hash, write_jsonl
 from thinkdial.models import load_counting_tokenizer
+from thinkdial.rewards.config import load_reward_config
 
 
 def register(subparsers) -> None:
     """Add the `rewards` subcommand with `score` and `list`."""
     p = subparsers.add_parser("rewards", help="score completions with a reward config; list rewards")
     sub = p.add_subparsers(dest="rewards_command", required=True, metavar="ACTION")
-    s = sub.add_parser("score", help="score JSONL completions: one JSON line per row, level summary on stderr")
+    s = sub.add_parser(
+        "score", help="score JSONL completions: one JSON line per row, level summary on stderr"
+    )
     s.add_argument("--config", required=True, help="reward config YAML (configs/rewards/*.yaml)")
-    s.add_argument("--input", required=True, help="JSONL rows: prompt, completion, answer, [difficulty], [budget]")
+    s.add_argument(
+        "--input", required=True, help="JSONL rows: prompt, completion, answer, [difficulty], [budget]"
+    )
     s.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the embedded tiny one)")
     s.add_argument("--out", default=None, help="output JSONL (default: stdout)")
-    s.add_argument("--advantages", choices=("group", "batch", "none"), default=None, metavar="SCALE_REWARDS",
-                   help="also print the advantage GRPO would give each row under this `scale_rewards` "
-                        "(group / batch / none; rows with the same prompt form a group)")
+    s.add_argument(
+        "--advantages",
+        choices=("group", "batch", "none"),
+        default=None,
+        metavar="SCALE_REWARDS",
+        help="also print the advantage GRPO would give each row under this `scale_rewards` "
+        "(group / batch / none; rows with the same prompt form a group)",
+    )
     s.set_defaults(func=run_score)
     ls = sub.add_parser("list", help="list the registered rewards and their params")
     ls.set_defaults(func=run_list)
@@ -33,7 +41,6 @@ def run_score(args) -> int:
     """Score `args.input` with `args.config`; write JSON lines and print a level summary; return 0."""
     from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.rewards.score import advantages, level_summary, read_rows, score_rows
-
     from thinkdial.tiny import build_core_tokenizer
 
     config = load_reward_config(args.config)  # validated before anything heavy loads
@@ -44,8 +51,9 @@ def run_score(args) -> int:
     results = score_rows(rows, funcs, weights)
     if args.advantages:
         keys = [prompt_hash(r["prompt"]) for r in rows]
-        for result, advantage in zip(results, advantages([r["total"] for r in results], keys, args.advantages),
-                                     strict=True):
+        for result, advantage in zip(
+            results, advantages([r["total"] for r in results], keys, args.advantages), strict=True
+        ):
             result["advantage"] = advantage
     summary = level_summary(rows, results)
     if args.out:

@@ -1,9 +1,9 @@
 """Reward configs: YAML listing weighted components, validated before any model loads.
 
-    rewards:
-      - {name: correctness, weight: 1.0}
-      - {name: solve_rate, weight: 1.0, params: {beta: 0.5, max_tokens: 64}, warmup_steps: 20}
-      - {name: my_pkg.rewards:MyReward, weight: 0.5}   # a user's own reward, by import path (rewards/registry.py)
+rewards:
+  - {name: correctness, weight: 1.0}
+  - {name: solve_rate, weight: 1.0, params: {beta: 0.5, max_tokens: 64}, warmup_steps: 20}
+  - {name: my_pkg.rewards:MyReward, weight: 0.5}   # a user's own reward, by import path (rewards/registry.py)
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from thinkdial.rewards.registry import make_params
-
 from thinkdial.errors import UsageError
 from thinkdial.io import read_yaml_mapping
+from thinkdial.rewards.registry import make_params
 
 
 class RewardConfigError(UsageError):
@@ -26,17 +25,33 @@ class RewardConfigError(UsageError):
 class RewardComponent:
     """One weighted reward component of a config."""
 
-    name: str = field(metadata={"help": "Registered reward name (e.g. correctness, solve_rate), or a user's own "
-                                        "reward by import path, module:attribute (a Reward subclass or a plain "
-                                        "TRL reward function)."})
-    weight: float = field(default=1.0, metadata={"help": "Weight in the summed reward (GRPOConfig.reward_weights)."})
+    name: str = field(
+        metadata={
+            "help": "Registered reward name (e.g. correctness, solve_rate), or a user's own "
+            "reward by import path, module:attribute (a Reward subclass or a plain "
+            "TRL reward function)."
+        }
+    )
+    weight: float = field(
+        default=1.0, metadata={"help": "Weight in the summed reward (GRPOConfig.reward_weights)."}
+    )
     params: dict = field(default_factory=dict, metadata={"help": "The component's parameters."})
-    warmup_steps: int = field(default=0, metadata={"help": "Optimizer steps over which the output ramps from 0."})
+    warmup_steps: int = field(
+        default=0, metadata={"help": "Optimizer steps over which the output ramps from 0."}
+    )
 
     def __post_init__(self):
-        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight):
+        if (
+            isinstance(self.weight, bool)
+            or not isinstance(self.weight, (int, float))
+            or not math.isfinite(self.weight)
+        ):
             raise UsageError(f"weight must be a finite number, got {self.weight!r}")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+        if (
+            isinstance(self.warmup_steps, bool)
+            or not isinstance(self.warmup_steps, int)
+            or self.warmup_steps < 0
+        ):
             raise UsageError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
         if not isinstance(self.params, dict):
             raise UsageError(f"params must be a mapping, got {self.params!r}")
@@ -55,7 +70,9 @@ class RewardConfig:
         names = [c.name for c in self.components]
         for name in names:
             if names.count(name) > 1:
-                raise UsageError(f"reward '{name}' is listed twice (TRL logs rewards by name); merge the entries")
+                raise UsageError(
+                    f"reward '{name}' is listed twice (TRL logs rewards by name); merge the entries"
+                )
 
 
 _COMPONENT_KEYS = [f.name for f in fields(RewardComponent)]
@@ -78,7 +95,9 @@ def parse_reward_config(data, source: str = "<reward config>") -> RewardConfig:
         where += f" ({item['name']})"
         bad = [k for k in item if k not in _COMPONENT_KEYS]
         if bad:
-            raise RewardConfigError(f"{where}: unknown key '{bad[0]}'; accepted: {', '.join(_COMPONENT_KEYS)}")
+            raise RewardConfigError(
+                f"{where}: unknown key '{bad[0]}'; accepted: {', '.join(_COMPONENT_KEYS)}"
+            )
         try:
             components.append(RewardComponent(**{**item, "params": item.get("params") or {}}))
         except ValueError as err:
@@ -96,4 +115,3 @@ def load_reward_config(path: str | Path) -> RewardConfig:
     except ValueError as err:
         raise RewardConfigError(str(err)) from None
     return parse_reward_config(data, str(path))
-

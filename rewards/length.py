@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from thinkdial.errors import UsageError
 from thinkdial.rewards.base import Reward, check_range, correct_value, map_rows
 from thinkdial.rewards.batch import Batch
 from thinkdial.rewards.registry import register
-
-from thinkdial.errors import UsageError
 
 
 def _sigmoid(z: float) -> float:
@@ -46,14 +45,20 @@ class KimiReward(Reward):
             return None
         if group.longest_tokens == group.shortest_tokens:
             return 0.0
-        lam = 0.5 - (batch.reasoning_tokens[i] - group.shortest_tokens) / (group.longest_tokens - group.shortest_tokens)
+        lam = 0.5 - (batch.reasoning_tokens[i] - group.shortest_tokens) / (
+            group.longest_tokens - group.shortest_tokens
+        )
         return lam if correct else min(0.0, lam)
 
 
 @dataclass
 class CosineParams(MaxTokensParams):
-    min_value_correct: float = field(default=0.5, metadata={"help": "Reward of a correct answer at max_tokens."})
-    max_value_correct: float = field(default=1.0, metadata={"help": "Reward of a correct answer at 0 tokens."})
+    min_value_correct: float = field(
+        default=0.5, metadata={"help": "Reward of a correct answer at max_tokens."}
+    )
+    max_value_correct: float = field(
+        default=1.0, metadata={"help": "Reward of a correct answer at 0 tokens."}
+    )
     min_value_wrong: float = field(default=-1.0, metadata={"help": "Reward of a wrong answer at 0 tokens."})
     max_value_wrong: float = field(default=-0.5, metadata={"help": "Reward of a wrong answer at max_tokens."})
     exceed_penalty: float = field(default=-1.0, metadata={"help": "Reward beyond max_tokens."})
@@ -62,7 +67,9 @@ class CosineParams(MaxTokensParams):
         super().__post_init__()
         for low, high in (("min_value_correct", "max_value_correct"), ("min_value_wrong", "max_value_wrong")):
             if getattr(self, low) > getattr(self, high):
-                raise UsageError(f"param '{low}' ({getattr(self, low)}) must be <= '{high}' ({getattr(self, high)})")
+                raise UsageError(
+                    f"param '{low}' ({getattr(self, low)}) must be <= '{high}' ({getattr(self, high)})"
+                )
 
 
 @register
@@ -83,7 +90,9 @@ class CosineReward(Reward):
             return None
         if n > p.max_tokens:
             return p.exceed_penalty
-        r_min, r_max = (p.min_value_correct, p.max_value_correct) if correct else (p.max_value_wrong, p.min_value_wrong)
+        r_min, r_max = (
+            (p.min_value_correct, p.max_value_correct) if correct else (p.max_value_wrong, p.min_value_wrong)
+        )
         return r_min + 0.5 * (r_max - r_min) * (1.0 + math.cos(math.pi * n / p.max_tokens))
 
 
@@ -115,10 +124,19 @@ class EfficiencyReward(Reward):
 
 @dataclass
 class SolveRateParams(MaxTokensParams):
-    beta: float = field(default=0.5, metadata={"help": "Length penalty at max_tokens for a fully solved prompt."})
-    history: str = field(default="none", metadata={"help": "'none': the group's solve rate; 'ema': blended "
-                                                           "with an EMA over the prompt's earlier visits."})
-    ema_decay: float | None = field(default=None, metadata={"help": "EMA decay (history: ema only); default 0.9."})
+    beta: float = field(
+        default=0.5, metadata={"help": "Length penalty at max_tokens for a fully solved prompt."}
+    )
+    history: str = field(
+        default="none",
+        metadata={
+            "help": "'none': the group's solve rate; 'ema': blended "
+            "with an EMA over the prompt's earlier visits."
+        },
+    )
+    ema_decay: float | None = field(
+        default=None, metadata={"help": "EMA decay (history: ema only); default 0.9."}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -126,12 +144,16 @@ class SolveRateParams(MaxTokensParams):
         if self.history not in ("none", "ema"):
             raise UsageError(f"param 'history' must be 'none' or 'ema', got {self.history!r}")
         if self.history == "none" and self.ema_decay is not None:
-            raise UsageError("param 'ema_decay' only applies with history: ema; set history: ema or drop ema_decay")
+            raise UsageError(
+                "param 'ema_decay' only applies with history: ema; set history: ema or drop ema_decay"
+            )
         if self.history == "ema":
             self.ema_decay = 0.9 if self.ema_decay is None else self.ema_decay
             check_range("ema_decay", self.ema_decay, low=0.0, high=1.0)
             if self.ema_decay == 1.0:
-                raise UsageError("param 'ema_decay' must be < 1 (1 would freeze the first visit's solve rate)")
+                raise UsageError(
+                    "param 'ema_decay' must be < 1 (1 would freeze the first visit's solve rate)"
+                )
 
 
 @register
@@ -206,8 +228,10 @@ class ShortestCorrectReward(Reward):
 @dataclass
 class TargetLengthParams:
     mode: str = field(default="exact", metadata={"help": "'exact': hit the budget; 'max': stay under it."})
-    alpha: float | None = field(default=None, metadata={"help": "Slope per reasoning token; default 0.0003 "
-                                                                "(exact) / 0.01 (max), as in L1."})
+    alpha: float | None = field(
+        default=None,
+        metadata={"help": "Slope per reasoning token; default 0.0003 (exact) / 0.01 (max), as in L1."},
+    )
     delta: float | None = field(default=None, metadata={"help": "Offset of mode max (default 0.5)."})
 
     def __post_init__(self):
@@ -279,12 +303,24 @@ class OverlongReward(Reward):
 
 @dataclass
 class TwoSidedParams(MaxTokensParams):
-    beta: float = field(default=0.25, metadata={
-        "help": "Accuracy a fully solved prompt gives up per max_tokens reasoning tokens (the exchange rate)."})
-    think_cost_tokens: int = field(default=4, metadata={
-        "help": "Fixed cost, in reasoning tokens, of opening a non-empty think block (what answering directly saves)."})
-    reliable_solve_rate: float = field(default=0.5, metadata={
-        "help": "Group solve rate from which the length charge applies; below it only correctness pays."})
+    beta: float = field(
+        default=0.25,
+        metadata={
+            "help": "Accuracy a fully solved prompt gives up per max_tokens reasoning tokens (the exchange rate)."
+        },
+    )
+    think_cost_tokens: int = field(
+        default=4,
+        metadata={
+            "help": "Fixed cost, in reasoning tokens, of opening a non-empty think block (what answering directly saves)."
+        },
+    )
+    reliable_solve_rate: float = field(
+        default=0.5,
+        metadata={
+            "help": "Group solve rate from which the length charge applies; below it only correctness pays."
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -326,9 +362,13 @@ class TwoSidedReward(Reward):
 
 @dataclass
 class DialParams(TwoSidedParams):
-    budget_floor: float = field(default=0.5, metadata={
-        "help": "Budget rows: share of the reward kept by a correct answer that uses its whole budget (L1-Max's "
-                "delta); the share falls linearly from 1 at 0 tokens, and is 0 past the budget."})
+    budget_floor: float = field(
+        default=0.5,
+        metadata={
+            "help": "Budget rows: share of the reward kept by a correct answer that uses its whole budget (L1-Max's "
+            "delta); the share falls linearly from 1 at 0 tokens, and is 0 past the budget."
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()

@@ -31,12 +31,24 @@ def means_by_label(labels: list[str | None], columns: dict[str, list]) -> dict[s
     return out
 
 
-def level_metrics(difficulty: list, reasoning_tokens: list[int], correct: list[bool | None]) -> dict[str, float]:
+def level_metrics(
+    difficulty: list, reasoning_tokens: list[int], correct: list[bool | None]
+) -> dict[str, float]:
     """Return the batch's `accuracy`, `reasoning_tokens` (mean) and `think_rate` (share of completions with a
     non-empty think block), and the same per difficulty level as `level_<k>/<metric>`."""
-    columns = {"reasoning_tokens": reasoning_tokens, "accuracy": correct, "think_rate": [n > 0 for n in reasoning_tokens]}
+    columns = {
+        "reasoning_tokens": reasoning_tokens,
+        "accuracy": correct,
+        "think_rate": [n > 0 for n in reasoning_tokens],
+    }
     overall = means_by_label(["all"] * len(reasoning_tokens), columns).get("all", {})
     means = means_by_label([level_label(d) for d in difficulty], columns)
-    return {**{name: value for name, value in overall.items() if name != "n"},
-            **{f"level_{label}/{name}": value for label, stats in means.items()
-               for name, value in stats.items() if name != "n"}}
+    return {
+        **{name: value for name, value in overall.items() if name != "n"},
+        **{
+            f"level_{label}/{name}": value
+            for label, stats in means.items()
+            for name, value in stats.items()
+            if name != "n"
+        },
+    }

@@ -25,9 +25,8 @@ import types
 import typing
 from collections.abc import Callable
 
-from thinkdial.rewards.base import Reward
-
 from thinkdial.errors import UsageError
+from thinkdial.rewards.base import Reward
 
 REWARDS: dict[str, type[Reward]] = {}
 PATH_SEPARATOR = ":"  # `module:attribute` names a user's reward by import path
@@ -38,7 +37,9 @@ def register(cls: type[Reward]) -> type[Reward]:
     A name can be registered once; a class without `name`, or whose Params are not a typed dataclass, is refused."""
     check_reward_class(cls, f"@register {getattr(cls, '__qualname__', cls)!r}")
     if PATH_SEPARATOR in cls.name:
-        raise UsageError(f"reward name '{cls.name}' must not contain '{PATH_SEPARATOR}' (that marks an import path)")
+        raise UsageError(
+            f"reward name '{cls.name}' must not contain '{PATH_SEPARATOR}' (that marks an import path)"
+        )
     if cls.name in REWARDS:
         raise UsageError(f"reward '{cls.name}' is already registered (by {REWARDS[cls.name].__qualname__})")
     REWARDS[cls.name] = cls
@@ -57,7 +58,9 @@ def check_reward_class(cls, what: str) -> None:
     try:
         typing.get_type_hints(cls.Params)
     except Exception as err:
-        raise UsageError(f"{what}: the type hints of {cls.Params.__qualname__} do not resolve: {err}") from None
+        raise UsageError(
+            f"{what}: the type hints of {cls.Params.__qualname__} do not resolve: {err}"
+        ) from None
 
 
 def resolve(name: str) -> type[Reward] | Callable:
@@ -66,8 +69,10 @@ def resolve(name: str) -> type[Reward] | Callable:
     if PATH_SEPARATOR in name:
         return _import_reward(name)
     if name not in REWARDS:
-        raise UsageError(f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))} "
-                         f"(or name your own as module{PATH_SEPARATOR}attribute)")
+        raise UsageError(
+            f"unknown reward '{name}'; choose one of: {', '.join(sorted(REWARDS))} "
+            f"(or name your own as module{PATH_SEPARATOR}attribute)"
+        )
     return REWARDS[name]
 
 
@@ -80,8 +85,9 @@ def _import_reward(path: str) -> type[Reward] | Callable:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and (module_name + ".").startswith(err.name + "."):
-            raise UsageError(f"{what}: module '{module_name}' not found; install it or put its folder on "
-                             "PYTHONPATH") from None
+            raise UsageError(
+                f"{what}: module '{module_name}' not found; install it or put its folder on PYTHONPATH"
+            ) from None
         raise UsageError(f"{what}: importing module '{module_name}' failed: {err}") from err
     if not hasattr(module, attr):
         raise UsageError(f"{what}: module '{module_name}' has no attribute '{attr}'")
@@ -91,8 +97,10 @@ def _import_reward(path: str) -> type[Reward] | Callable:
         return found
     if callable(found) and not isinstance(found, type) and hasattr(found, "__name__"):
         return found
-    raise UsageError(f"{what}: {attr} is not a reward: expected a Reward subclass or a TRL reward function "
-                     f"fn(prompts, completions, **kwargs), got {type(found).__name__}")
+    raise UsageError(
+        f"{what}: {attr} is not a reward: expected a Reward subclass or a TRL reward function "
+        f"fn(prompts, completions, **kwargs), got {type(found).__name__}"
+    )
 
 
 def type_name(hint) -> str:
@@ -144,8 +152,10 @@ def make_params(name: str, params: dict, warmup_steps: int = 0):
     reward = resolve(name)
     if not isinstance(reward, type):
         if params or warmup_steps:
-            raise UsageError(f"reward '{name}' is a plain function: it takes no params or warmup_steps (write a "
-                             "Reward subclass for those)")
+            raise UsageError(
+                f"reward '{name}' is a plain function: it takes no params or warmup_steps (write a "
+                "Reward subclass for those)"
+            )
         return None
     hints = typing.get_type_hints(reward.Params)
     fields = {f.name: f for f in dataclasses.fields(reward.Params)}
@@ -155,13 +165,18 @@ def make_params(name: str, params: dict, warmup_steps: int = 0):
         if not _matches(value, hints[key]):
             raise UsageError(f"param '{key}' must be {type_name(hints[key])}, got {value!r}")
     for key, f in fields.items():
-        if key not in params and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        if (
+            key not in params
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
             raise UsageError(f"missing required param '{key}'")
     return reward.Params(**{key: _as_declared(value, hints[key]) for key, value in params.items()})
 
 
-def get_reward(name: str, tokenizer, params: dict | None = None, warmup_steps: int = 0,
-               log_levels: bool = False) -> Reward | Callable:
+def get_reward(
+    name: str, tokenizer, params: dict | None = None, warmup_steps: int = 0, log_levels: bool = False
+) -> Reward | Callable:
     """Return the TRL reward callable of `name`: an instance of its Reward class (its `__name__` is the
     class's `name`), or a plain reward function itself."""
     validated = make_params(name, params or {}, warmup_steps)
@@ -179,6 +194,8 @@ def build_reward_funcs(config, tokenizer) -> tuple[list[Reward | Callable], list
     `level_<k>/accuracy`) through TRL's `log_metric`, so no extra component is needed for them.
     """
     first = next((i for i, c in enumerate(config.components) if isinstance(resolve(c.name), type)), None)
-    funcs = [get_reward(c.name, tokenizer, c.params, warmup_steps=c.warmup_steps, log_levels=(i == first))
-             for i, c in enumerate(config.components)]
+    funcs = [
+        get_reward(c.name, tokenizer, c.params, warmup_steps=c.warmup_steps, log_levels=(i == first))
+        for i, c in enumerate(config.components)
+    ]
     return funcs, [float(c.weight) for c in config.components]

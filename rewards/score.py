@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from thinkdial.errors import UsageError
+from thinkdial.io import level_label, read_jsonl
 from thinkdial.rewards.base import Reward, required_columns
 from thinkdial.rewards.batch import RewardRowError, build_batch
 from thinkdial.rewards.metrics import means_by_label
-
-from thinkdial.errors import UsageError
-from thinkdial.io import level_label, read_jsonl
 
 REQUIRED_KEYS = ("prompt", "completion", "answer")
 PREVIEW_CHARS = 60
@@ -25,17 +24,23 @@ def _is_number(value) -> bool:
 
 
 def _is_messages(value, content_type=object) -> bool:
-    return isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), content_type)
-                                           for m in value)
+    return isinstance(value, list) and all(
+        isinstance(m, dict) and isinstance(m.get("content"), content_type) for m in value
+    )
 
 
 FIELD_CHECKS = {  # field -> (accepts the value, what it must be); optional fields may be absent or null
     "prompt": (lambda v: isinstance(v, str) or _is_messages(v), "a string or a list of chat messages"),
-    "completion": (lambda v: isinstance(v, str) or _is_messages(v, str),
-                   "a string or a list of chat messages with string contents"),
+    "completion": (
+        lambda v: isinstance(v, str) or _is_messages(v, str),
+        "a string or a list of chat messages with string contents",
+    ),
     "answer": (lambda v: v is None or isinstance(v, str) or _is_number(v), "a string, a number or null"),
     "difficulty": (lambda v: v is None or _is_number(v), "a number (the difficulty level) or null"),
-    "budget": (lambda v: v is None or (_is_number(v) and v >= 0), "a number of reasoning tokens >= 0 or null"),
+    "budget": (
+        lambda v: v is None or (_is_number(v) and v >= 0),
+        "a number of reasoning tokens >= 0 or null",
+    ),
 }
 
 
@@ -79,8 +84,10 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
     if missing:
         raise UsageError(f"reward '{missing[0][0]}' reads the key '{missing[0][1]}', which the rows lack")
     try:
-        rewards = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns)
-                   for f in funcs}
+        rewards = {
+            f.__name__: f(prompts=prompts, completions=completions, completion_ids=None, **columns)
+            for f in funcs
+        }
     except RewardRowError as err:  # a row's own values (e.g. a budget that is no number): the user's input
         raise UsageError(str(err)) from err
     batch = build_batch(funcs[0].tokenizer, prompts, completions, columns)  # the funcs' cached view
@@ -88,8 +95,14 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
     for i in range(len(rows)):
         row_rewards = {name: values[i] for name, values in rewards.items()}
         terms = [w * r for w, r in zip(weights, row_rewards.values(), strict=True) if r is not None]
-        out.append({"reasoning_tokens": batch.reasoning_tokens[i], "correct": batch.correct[i],
-                    "rewards": row_rewards, "total": math.fsum(terms) if terms else None})
+        out.append(
+            {
+                "reasoning_tokens": batch.reasoning_tokens[i],
+                "correct": batch.correct[i],
+                "rewards": row_rewards,
+                "total": math.fsum(terms) if terms else None,
+            }
+        )
     return out
 
 
@@ -131,14 +144,18 @@ def advantages(totals: list[float | None], group_keys: list[str], scale_rewards:
             if math.isnan(values[i]):
                 continue
             diff = values[i] - mean
-            out[i] = diff if scale_rewards == "none" else (0.0 if math.isnan(std) else diff / (std + STD_EPSILON))
+            out[i] = (
+                diff if scale_rewards == "none" else (0.0 if math.isnan(std) else diff / (std + STD_EPSILON))
+            )
     return out
 
 
 def level_summary(rows: list[dict], results: list[dict]) -> str:
     """Return a table of per-difficulty-level means (n, accuracy, reasoning tokens, each reward, total)."""
-    columns = {"accuracy": [r["correct"] for r in results],
-               "reasoning_tokens": [r["reasoning_tokens"] for r in results]}
+    columns = {
+        "accuracy": [r["correct"] for r in results],
+        "reasoning_tokens": [r["reasoning_tokens"] for r in results],
+    }
     for name in results[0]["rewards"]:
         columns[name] = [r["rewards"][name] for r in results]
     columns["total"] = [r["total"] for r in results]

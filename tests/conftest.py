@@ -13,30 +13,81 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]  # the repository root: recipes and configs are relative to it
 # A few tiny GRPO steps on the randomly initialised embedded model (about 1 s per step on 2 CPU cores).
 TINY_ARGS = [
-    "--config", "configs/tiny/grpo.yaml", "--model_name_or_path", "tiny",
-    "--reward_config", "configs/rewards/correct_only.yaml", "--train_limit", "64",
-    "--max_steps", "4", "--per_device_train_batch_size", "8", "--num_generations", "4",
-    "--max_completion_length", "12", "--logging_steps", "1", "--save_strategy", "no",
-    "--report_to", "none", "--disable_tqdm", "true",
+    "--config",
+    "configs/tiny/grpo.yaml",
+    "--model_name_or_path",
+    "tiny",
+    "--reward_config",
+    "configs/rewards/correct_only.yaml",
+    "--train_limit",
+    "64",
+    "--max_steps",
+    "4",
+    "--per_device_train_batch_size",
+    "8",
+    "--num_generations",
+    "4",
+    "--max_completion_length",
+    "12",
+    "--logging_steps",
+    "1",
+    "--save_strategy",
+    "no",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
 ]
 # A few tiny SFT steps on the embedded model.
 SFT_ARGS = [
-    "--config", "configs/tiny/sft.yaml", "--model_name_or_path", "tiny", "--train_limit", "64", "--max_steps", "2",
-    "--per_device_train_batch_size", "8", "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
-    "--disable_tqdm", "true",
+    "--config",
+    "configs/tiny/sft.yaml",
+    "--model_name_or_path",
+    "tiny",
+    "--train_limit",
+    "64",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+    "--logging_steps",
+    "1",
+    "--save_strategy",
+    "no",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
 ]
 
 
 def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Return the finished `python -m thinkdial ARGS` run in the repo root (text output captured)."""
-    return subprocess.run([sys.executable, "-m", "thinkdial", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "thinkdial", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
-def accelerate_launch(config: str, launch_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def accelerate_launch(
+    config: str, launch_args: list[str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m thinkdial ARGS` run in the repo root."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, *launch_args,
-           "-m", "thinkdial", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        config,
+        *launch_args,
+        "-m",
+        "thinkdial",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -48,7 +99,9 @@ def varied_reward(prompts, completions, **kwargs):
 @pytest.fixture
 def use_varied_reward(monkeypatch) -> None:
     """Make build_trainer use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
-    monkeypatch.setattr("thinkdial.rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0]))
+    monkeypatch.setattr(
+        "thinkdial.rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0])
+    )
 
 
 @pytest.fixture(scope="session")

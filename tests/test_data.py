@@ -5,11 +5,11 @@ import re
 
 import pytest
 from conftest import ROOT
+
 from thinkdial.data.completion import parse_completion
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.data.synthetic import FAMILIES, PERMUTATIONS, STYLES, make_problem, render_reasoning
-
 from thinkdial.errors import UsageError
 from thinkdial.io import prompt_hash, write_jsonl
 
@@ -40,12 +40,12 @@ def test_permchain_values_follow_the_world_permutations():
     import random
 
     p = make_problem("permchain", random.Random(0), 5)
-    start, ops = int(p.prompt[0]), p.prompt[2:2 + 5]
+    start, ops = int(p.prompt[0]), p.prompt[2 : 2 + 5]
     v = start
     for op, got in zip(ops, p.values, strict=True):
         v = PERMUTATIONS[op][v]
         assert v == got
-    assert p.prompt[2 + 5:-1].islower() and len(p.prompt) == len("5:") + 8 + 1
+    assert p.prompt[2 + 5 : -1].islower() and len(p.prompt) == len("5:") + 8 + 1
 
 
 def test_reasoning_styles_have_documented_lengths():
@@ -87,12 +87,15 @@ def test_level_weights_shape_the_train_split():
 
 
 def file_cfg(path, **kw):
-    return load_data_config({"source": "jsonl", "path": str(path), "columns": {"prompt": "q", "difficulty": "lvl"},
-                             **kw})
+    return load_data_config(
+        {"source": "jsonl", "path": str(path), "columns": {"prompt": "q", "difficulty": "lvl"}, **kw}
+    )
 
 
 def test_jsonl_source_with_column_mapping(tmp_path):
-    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "1+1?", "answer": 2, "lvl": 1}, {"q": "2+3?", "answer": 5, "lvl": "3"}])
+    f = write_jsonl(
+        tmp_path / "d.jsonl", [{"q": "1+1?", "answer": 2, "lvl": 1}, {"q": "2+3?", "answer": 5, "lvl": "3"}]
+    )
     rows = build_rows(file_cfg(f), "train")
     assert [(r["prompt"], r["answer"], r["difficulty"]) for r in rows] == [("1+1?", "2", 1), ("2+3?", "5", 3)]
 
@@ -120,15 +123,27 @@ def test_empty_file_is_a_clear_error(tmp_path):
         build_rows(file_cfg(tmp_path / "e.jsonl"), "train")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "caf\xe9", "answer": 1, "lvl": 1}\n',
-     r"bad\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 11\); re-save the file as UTF-8"),
-    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y", "ans',
-     r"bad\.jsonl:2: invalid JSON: Unterminated string starting at: column 12 \(the file ends mid-line: truncated\?\)"),
-    (b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y" "answer": 2}\n\n',
-     r"bad\.jsonl:2: invalid JSON: Expecting ',' delimiter: column 11$"),
-    (b'{"q": "x", "answer": 1, "lvl": 1}\n["q", "answer"]\n', r"bad\.jsonl:2: expected a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "caf\xe9", "answer": 1, "lvl": 1}\n',
+            r"bad\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 11\); re-save the file as UTF-8",
+        ),
+        (
+            b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y", "ans',
+            r"bad\.jsonl:2: invalid JSON: Unterminated string starting at: column 12 \(the file ends mid-line: truncated\?\)",
+        ),
+        (
+            b'{"q": "x", "answer": 1, "lvl": 1}\n{"q": "y" "answer": 2}\n\n',
+            r"bad\.jsonl:2: invalid JSON: Expecting ',' delimiter: column 11$",
+        ),
+        (
+            b'{"q": "x", "answer": 1, "lvl": 1}\n["q", "answer"]\n',
+            r"bad\.jsonl:2: expected a JSON object, got list",
+        ),
+    ],
+)
 def test_a_bad_jsonl_file_names_the_file_the_line_and_the_cause(tmp_path, content, message):
     (tmp_path / "bad.jsonl").write_bytes(content)
     with pytest.raises(ValueError, match=message):
@@ -136,7 +151,9 @@ def test_a_bad_jsonl_file_names_the_file_the_line_and_the_cause(tmp_path, conten
 
 
 def test_a_bad_gsm8k_file_and_a_non_utf8_csv_name_the_file_and_the_cause(tmp_path):
-    (tmp_path / "test.jsonl").write_bytes(b'{"question": "q", "answer": "1\\n#### 1"}\n{"question": "q2", "ans')
+    (tmp_path / "test.jsonl").write_bytes(
+        b'{"question": "q", "answer": "1\\n#### 1"}\n{"question": "q2", "ans'
+    )
     with pytest.raises(ValueError, match=r"test\.jsonl:2: invalid JSON.*truncated"):
         build_rows(load_data_config({"source": "gsm8k", "path": str(tmp_path)}), "test")
     (tmp_path / "d.csv").write_bytes(b"q,answer,lvl\ncaf\xe9,1,2\n")
@@ -145,14 +162,18 @@ def test_a_bad_gsm8k_file_and_a_non_utf8_csv_name_the_file_and_the_cause(tmp_pat
 
 
 def test_jsonl_rows_may_each_carry_a_different_subset_of_columns(tmp_path):
-    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1},
-                                           {"q": "y", "answer": 2, "lvl": 2, "reasoning": "r"}])
+    f = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": 2, "reasoning": "r"}],
+    )
     rows = build_rows(file_cfg(f), "train")
     assert [r.get("reasoning") for r in rows] == [None, "r"]
 
 
 def test_non_integer_level_names_file_row_and_column(tmp_path):
-    f = write_jsonl(tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": "hard"}])
+    f = write_jsonl(
+        tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": "hard"}]
+    )
     with pytest.raises(ValueError, match=r"d\.jsonl: row 1: column 'lvl'"):
         build_rows(file_cfg(f), "train")
     f2 = write_jsonl(tmp_path / "e.jsonl", [{"q": "x", "answer": 1, "lvl": 2.5}])
@@ -193,27 +214,36 @@ def test_parse_completion_rules():
     assert q.reasoning == "reasoning" and q.answer == "5"
 
 
-CANONICAL = [{"prompt": "3+4=", "answer": "7", "difficulty": 2, "reasoning": "3 4 7", "min_reasoning_tokens": 5},
-             {"prompt": "1+1=", "answer": "2", "difficulty": 1, "reasoning": "2", "min_reasoning_tokens": 1}]
+CANONICAL = [
+    {"prompt": "3+4=", "answer": "7", "difficulty": 2, "reasoning": "3 4 7", "min_reasoning_tokens": 5},
+    {"prompt": "1+1=", "answer": "2", "difficulty": 1, "reasoning": "2", "min_reasoning_tokens": 1},
+]
 
 
 def test_a_file_whose_columns_carry_the_row_names_is_read_as_such(tmp_path, capsys):
     f = write_jsonl(tmp_path / "own.jsonl", CANONICAL)
     rows = build_rows(load_data_config({"source": "jsonl", "path": str(f)}), "train")
-    assert [(r["difficulty"], r["reasoning"], r["min_reasoning_tokens"]) for r in rows] == [(2, "3 4 7", 5), (1, "2", 1)]
+    assert [(r["difficulty"], r["reasoning"], r["min_reasoning_tokens"]) for r in rows] == [
+        (2, "3 4 7", 5),
+        (1, "2", 1),
+    ]
     assert "warning" not in capsys.readouterr().err
 
 
 def test_columns_only_rename_and_canonical_names_still_apply(tmp_path):
     f = write_jsonl(tmp_path / "own.jsonl", [{**r, "lvl": r["difficulty"] + 1} for r in CANONICAL])
-    rows = build_rows(load_data_config({"source": "jsonl", "path": str(f), "columns": {"difficulty": "lvl"}}), "train")
+    rows = build_rows(
+        load_data_config({"source": "jsonl", "path": str(f), "columns": {"difficulty": "lvl"}}), "train"
+    )
     assert [r["difficulty"] for r in rows] == [3, 2] and rows[0]["reasoning"] == "3 4 7"
 
 
 def test_a_source_without_difficulty_warns_on_stderr_and_stats_say_so(tmp_path, capsys):
     from thinkdial.cli import main
 
-    f = write_jsonl(tmp_path / "own.jsonl", [{k: v for k, v in r.items() if k != "difficulty"} for r in CANONICAL])
+    f = write_jsonl(
+        tmp_path / "own.jsonl", [{k: v for k, v in r.items() if k != "difficulty"} for r in CANONICAL]
+    )
     cfg = tmp_path / "d.yaml"
     cfg.write_text(f"source: jsonl\npath: {f}\n")
     assert main(["data", "--config", str(cfg), "--stats"]) == 0
@@ -224,7 +254,9 @@ def test_a_source_without_difficulty_warns_on_stderr_and_stats_say_so(tmp_path, 
 
 def test_file_sources_mix_reasoning_styles_per_row_for_sft(tmp_path):
     f = write_jsonl(tmp_path / "own.jsonl", CANONICAL * 200)
-    cfg = load_data_config({"source": "jsonl", "path": str(f), "reasoning_styles": {"given": 0.7, "direct": 0.3}})
+    cfg = load_data_config(
+        {"source": "jsonl", "path": str(f), "reasoning_styles": {"given": 0.7, "direct": 0.3}}
+    )
     rows = build_rows(cfg, "train")
     direct = sum(r["reasoning"] == "" for r in rows) / len(rows)
     assert 0.22 < direct < 0.38 and {r["reasoning_style"] for r in rows} == {"given", "direct"}
@@ -234,8 +266,9 @@ def test_file_sources_mix_reasoning_styles_per_row_for_sft(tmp_path):
 
 
 def test_per_level_style_mixtures_and_the_giveup_style_guess_halfway():
-    cfg = synth(train_rows=4000, reasoning_styles={"verbose": 1.0},
-                reasoning_styles_by_level={8: {"giveup": 1.0}})
+    cfg = synth(
+        train_rows=4000, reasoning_styles={"verbose": 1.0}, reasoning_styles_by_level={8: {"giveup": 1.0}}
+    )
     rows = build_rows(cfg, "train")
     assert {r["reasoning_style"] for r in rows if r["difficulty"] < 8} == {"verbose"}
     hard = [r for r in rows if r["difficulty"] == 8]
@@ -269,7 +302,13 @@ def test_gsm8k_rows_load_with_step_count_difficulty(data_dir):
 def test_math500_rows_load_with_level_difficulty_and_chat_prompts(data_dir):
     rows = build_rows(load_data_config(DATA_CONFIGS / "math500.yaml"), "test")
     raw = fixture_rows("math500/test.jsonl")
-    assert [r["difficulty"] for r in rows] == [r["level"] for r in raw] and {r["level"] for r in raw} == {1, 2, 3, 4, 5}
+    assert [r["difficulty"] for r in rows] == [r["level"] for r in raw] and {r["level"] for r in raw} == {
+        1,
+        2,
+        3,
+        4,
+        5,
+    }
     assert rows[0]["prompt"][0]["role"] == "system" and rows[0]["prompt"][1]["content"] == raw[0]["problem"]
     assert [r["answer"] for r in rows] == [r["answer"] for r in raw]
 
@@ -277,8 +316,13 @@ def test_math500_rows_load_with_level_difficulty_and_chat_prompts(data_dir):
 def test_sft_targets_from_gsm8k_worked_solutions(tmp_path, data_dir):
     from thinkdial.train.sft import ThinkdialSFTConfig, sft_dataset
 
-    config = ThinkdialSFTConfig(output_dir=str(tmp_path / "out"), data_config=str(DATA_CONFIGS / "gsm8k.yaml"),
-                                train_limit=5, bf16=False, report_to="none")
+    config = ThinkdialSFTConfig(
+        output_dir=str(tmp_path / "out"),
+        data_config=str(DATA_CONFIGS / "gsm8k.yaml"),
+        train_limit=5,
+        bf16=False,
+        report_to="none",
+    )
     ds = sft_dataset(config)
     assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
     parsed = parse_completion(ds[0]["completion"])
@@ -327,7 +371,9 @@ def test_a_local_copy_wins_over_the_hub_and_a_missing_one_is_an_error(tmp_path, 
     own.mkdir()
     (own / "test.jsonl").write_text((FIXTURES / "gsm8k/test.jsonl").read_text().splitlines()[0] + "\n")
     assert len(build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml", path=str(own)), "test")) == 1
-    monkeypatch.setenv("THINKDIAL_DATA_DIR", str(tmp_path))  # set, but holds no gsm8k/: no silent hub fallback
+    monkeypatch.setenv(
+        "THINKDIAL_DATA_DIR", str(tmp_path)
+    )  # set, but holds no gsm8k/: no silent hub fallback
     with pytest.raises(UsageError, match=r"data file not found: .*gsm8k"):
         build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")
     assert hub.calls == []
@@ -339,18 +385,29 @@ def test_an_unreachable_hub_says_how_to_read_a_local_copy(monkeypatch):
 
     monkeypatch.delenv("THINKDIAL_DATA_DIR", raising=False)
     monkeypatch.setattr("datasets.load_dataset", offline)
-    with pytest.raises(ValueError, match=r"openai/gsm8k: cannot load split 'test' from the Hugging Face hub "
-                                         r"\(ConnectionError: Couldn't reach.*\); offline, point `path` at a local copy"):
+    with pytest.raises(
+        ValueError,
+        match=r"openai/gsm8k: cannot load split 'test' from the Hugging Face hub "
+        r"\(ConnectionError: Couldn't reach.*\); offline, point `path` at a local copy",
+    ):
         build_rows(load_data_config(DATA_CONFIGS / "gsm8k.yaml"), "test")
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"source": "hub", "path": "owner/name"}, "source 'hub' reads the dataset named by `hub`"),
-    ({"source": "jsonl", "hub": "owner/name"}, "source 'jsonl' reads the local file or folder named by `path`"),
-    ({"source": "gsm8k"}, "source 'gsm8k' needs `path` (a local file or folder) or `hub`"),
-    ({"source": "gsm8k", "path": "${THINKDIAL_TEST_UNSET}/gsm8k"},
-     "path '${THINKDIAL_TEST_UNSET}/gsm8k' names unset environment variable(s) THINKDIAL_TEST_UNSET"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"source": "hub", "path": "owner/name"}, "source 'hub' reads the dataset named by `hub`"),
+        (
+            {"source": "jsonl", "hub": "owner/name"},
+            "source 'jsonl' reads the local file or folder named by `path`",
+        ),
+        ({"source": "gsm8k"}, "source 'gsm8k' needs `path` (a local file or folder) or `hub`"),
+        (
+            {"source": "gsm8k", "path": "${THINKDIAL_TEST_UNSET}/gsm8k"},
+            "path '${THINKDIAL_TEST_UNSET}/gsm8k' names unset environment variable(s) THINKDIAL_TEST_UNSET",
+        ),
+    ],
+)
 def test_a_source_without_a_place_to_read_is_refused(monkeypatch, raw, message):
     monkeypatch.delenv("THINKDIAL_TEST_UNSET", raising=False)
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -8,12 +8,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli import heavy_imports, probe
-from thinkdial.data.completion import THINK_OPEN, count_tokens, parse_completion
-from thinkdial.eval.dial import generate
-from thinkdial.eval.think_cap import ThinkingBudgetProcessor
 from transformers import AutoModelForCausalLM
 
 from thinkdial.cli import main
+from thinkdial.data.completion import THINK_OPEN, count_tokens, parse_completion
+from thinkdial.eval.dial import generate
+from thinkdial.eval.think_cap import ThinkingBudgetProcessor
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
 
@@ -25,8 +25,11 @@ PROMPTS = ["5:CFAhbfde=", "1:ABCDEFGH=", f"7:DDccbbaa={THINK_OPEN}", CHAT]  # th
 def tiny_checkpoint(tmp_path_factory) -> SimpleNamespace:
     """Return a random small tiny checkpoint: its path, model (eval mode) and tokenizer."""
     path = build_tiny(tmp_path_factory.mktemp("dial_model") / "tiny", SMALL)
-    return SimpleNamespace(path=str(path), model=AutoModelForCausalLM.from_pretrained(path).eval(),
-                           tokenizer=load_tokenizer(str(path)))
+    return SimpleNamespace(
+        path=str(path),
+        model=AutoModelForCausalLM.from_pretrained(path).eval(),
+        tokenizer=load_tokenizer(str(path)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +39,14 @@ def tiny(tmp_path_factory):
 
 def test_processor_forces_the_close_exactly_when_a_rows_block_is_full():
     open_, close, p, a = 10, 11, 1, 2
-    ids = torch.tensor([
-        [p, p, open_, a, a],  # 2 reasoning tokens in an open block: full at budget 2
-        [p, p, open_, a, a],  # same, budget 3: room left
-        [p, p, a, a, a],  # no tag: the completion is the block (R1-style prompt): 3 tokens, budget 3
-        [p, p, open_, a, close],  # closed: never forced again
-    ])
+    ids = torch.tensor(
+        [
+            [p, p, open_, a, a],  # 2 reasoning tokens in an open block: full at budget 2
+            [p, p, open_, a, a],  # same, budget 3: room left
+            [p, p, a, a, a],  # no tag: the completion is the block (R1-style prompt): 3 tokens, budget 3
+            [p, p, open_, a, close],  # closed: never forced again
+        ]
+    )
     scores = torch.zeros(4, 12)
     out = ThinkingBudgetProcessor([2, 3, 3, 0], open_, close, prompt_width=2)(ids, scores)
     forced = [bool(torch.isinf(row).sum() == 11 and row[close] == 0) for row in out]
@@ -63,31 +68,82 @@ def test_generate_caps_thinking_per_prompt_in_one_batch(tiny):
     assert all(o["reasoning_tokens"] > 5 for o in free)  # uncapped, the random model thinks past every budget
     out = generate(tiny.model, tiny.tokenizer, PROMPTS, budget_tokens=budgets, max_answer_tokens=3)
     for o, b in zip(out, budgets, strict=True):
-        assert o["reasoning_tokens"] == reasoning_of(tiny.tokenizer, o["completion"]) <= b == o["budget_tokens"]
-    assert out[0]["prompt"] == "[think<=0] 5:CFAhbfde=" and out[3]["prompt"][-1]["content"].endswith("maximum 2 tokens.")
+        assert (
+            o["reasoning_tokens"] == reasoning_of(tiny.tokenizer, o["completion"]) <= b == o["budget_tokens"]
+        )
+    assert out[0]["prompt"] == "[think<=0] 5:CFAhbfde=" and out[3]["prompt"][-1]["content"].endswith(
+        "maximum 2 tokens."
+    )
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(budget=st.integers(0, 12), sample=st.booleans(), effort=st.sampled_from([None, "low"]))
 def test_no_generation_exceeds_its_budget(tiny, budget, sample, effort):
-    out = generate(tiny.model, tiny.tokenizer, PROMPTS, budget_tokens=budget, effort=effort, max_answer_tokens=2,
-                   do_sample=sample, batch_size=2)
+    out = generate(
+        tiny.model,
+        tiny.tokenizer,
+        PROMPTS,
+        budget_tokens=budget,
+        effort=effort,
+        max_answer_tokens=2,
+        do_sample=sample,
+        batch_size=2,
+    )
     assert all(reasoning_of(tiny.tokenizer, o["completion"]) <= budget for o in out)
     if effort:
         assert out[0]["prompt"].startswith("[effort=low] ")
 
 
 def test_generate_cli_prints_capped_json_lines(tiny, tmp_path, capsys):
-    assert main(["generate", "--model", tiny.path, "--budget", "4", "--prompt", "5:CFAhbfde=", "--prompt",
-                 f"1:AB={THINK_OPEN}", "--max-answer-tokens", "2", "--sample"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                tiny.path,
+                "--budget",
+                "4",
+                "--prompt",
+                "5:CFAhbfde=",
+                "--prompt",
+                f"1:AB={THINK_OPEN}",
+                "--max-answer-tokens",
+                "2",
+                "--sample",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["prompt"] for x in lines] == ["[think<=4] 5:CFAhbfde=", f"[think<=4] 1:AB={THINK_OPEN}"]
     assert all(reasoning_of(tiny.tokenizer, x["completion"]) <= 4 for x in lines)
     rows = tmp_path / "in.jsonl"
-    rows.write_text(json.dumps({"prompt": "2:AB=", "budget": 1}) + "\n" + json.dumps({"prompt": CHAT}) + "\n"
-                    + json.dumps({"prompt": "3:C=", "effort": "high"}) + "\n")
-    assert main(["generate", "--model", tiny.path, "--budget", "3", "--input", str(rows), "--max-reasoning-tokens",
-                 "5", "--max-answer-tokens", "2"]) == 0
+    rows.write_text(
+        json.dumps({"prompt": "2:AB=", "budget": 1})
+        + "\n"
+        + json.dumps({"prompt": CHAT})
+        + "\n"
+        + json.dumps({"prompt": "3:C=", "effort": "high"})
+        + "\n"
+    )
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                tiny.path,
+                "--budget",
+                "3",
+                "--input",
+                str(rows),
+                "--max-reasoning-tokens",
+                "5",
+                "--max-answer-tokens",
+                "2",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["budget_tokens"] for x in lines] == [1, 3, 3]
     assert lines[1]["prompt"][-1]["content"].endswith("Think for maximum 3 tokens.")
@@ -95,15 +151,30 @@ def test_generate_cli_prints_capped_json_lines(tiny, tmp_path, capsys):
     assert all(reasoning_of(tiny.tokenizer, x["completion"]) <= x["budget_tokens"] for x in lines)
 
 
-@pytest.mark.parametrize("args, rows, message", [
-    (["--budget", "-1", "--prompt", "x"], None, "--budget: budget must be a whole number of reasoning tokens >= 0"),
-    (["--budget", "abc", "--prompt", "x"], None, "--budget: budget must be a whole number"),
-    (["--effort", "extreme", "--prompt", "x"], None, "--effort: effort must be one of low, medium, high"),
-    (["--budget", "4", "--prompt", "x", "--max-reasoning-tokens", "0"], None, "--max-reasoning-tokens must be >= 1"),
-    ([], [{"prompt": "a"}, {"prompt": "b", "budget": -2}], "in.jsonl: row 1: column 'budget': budget must be"),
-    ([], [{"prompt": "a", "effort": "max"}], "in.jsonl: row 0: column 'effort': effort must be one of"),
-    ([], [{"text": "a"}], "in.jsonl: row 0: column 'prompt' must be text or chat messages"),
-])
+@pytest.mark.parametrize(
+    "args, rows, message",
+    [
+        (
+            ["--budget", "-1", "--prompt", "x"],
+            None,
+            "--budget: budget must be a whole number of reasoning tokens >= 0",
+        ),
+        (["--budget", "abc", "--prompt", "x"], None, "--budget: budget must be a whole number"),
+        (["--effort", "extreme", "--prompt", "x"], None, "--effort: effort must be one of low, medium, high"),
+        (
+            ["--budget", "4", "--prompt", "x", "--max-reasoning-tokens", "0"],
+            None,
+            "--max-reasoning-tokens must be >= 1",
+        ),
+        (
+            [],
+            [{"prompt": "a"}, {"prompt": "b", "budget": -2}],
+            "in.jsonl: row 1: column 'budget': budget must be",
+        ),
+        ([], [{"prompt": "a", "effort": "max"}], "in.jsonl: row 0: column 'effort': effort must be one of"),
+        ([], [{"text": "a"}], "in.jsonl: row 0: column 'prompt' must be text or chat messages"),
+    ],
+)
 def test_bad_generate_input_stops_with_one_line_before_the_model_loads(tmp_path, capsys, args, rows, message):
     if rows is not None:
         (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -7,15 +7,15 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from transformers import AutoModelForCausalLM
+
+from thinkdial.cli import main
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, count_tokens, parse_completion
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.callback import ScalingEvalCallback
 from thinkdial.eval.config import EvalConfig, load_eval_config
 from thinkdial.eval.run import run_eval
-from transformers import AutoModelForCausalLM
-
-from thinkdial.cli import main
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
 
@@ -26,25 +26,45 @@ PROMPTS = ["5:CFAhbgde=", "1:Jabcdefg=", "0:ABCDEFGH=", "7:DDccbbaa="]
 def tiny(tmp_path_factory):
     """A random tiny checkpoint and an exact copy of it saved through save_pretrained (the export stand-in)."""
     root = tmp_path_factory.mktemp("eval_models")
-    path = build_tiny(root / "tiny", TinyModelConfig(hidden_size=32, num_hidden_layers=1, intermediate_size=64))
+    path = build_tiny(
+        root / "tiny", TinyModelConfig(hidden_size=32, num_hidden_layers=1, intermediate_size=64)
+    )
     copy = root / "copy"
     AutoModelForCausalLM.from_pretrained(path).save_pretrained(copy)
     load_tokenizer(str(path)).save_pretrained(copy)
-    return SimpleNamespace(path=str(path), copy=str(copy), model=AutoModelForCausalLM.from_pretrained(path).eval(),
-                           tokenizer=load_tokenizer(str(path)))
+    return SimpleNamespace(
+        path=str(path),
+        copy=str(copy),
+        model=AutoModelForCausalLM.from_pretrained(path).eval(),
+        tokenizer=load_tokenizer(str(path)),
+    )
 
 
 def small_config(**overrides) -> EvalConfig:
-    base = {"limit": 16, "budgets": [0, 2, 4, "unlimited"], "max_reasoning_tokens": 6, "max_answer_tokens": 2,
-            "batch_size": 16, "progress": False, "samples_per_level": 1}
+    base = {
+        "limit": 16,
+        "budgets": [0, 2, 4, "unlimited"],
+        "max_reasoning_tokens": 6,
+        "max_answer_tokens": 2,
+        "batch_size": 16,
+        "progress": False,
+        "samples_per_level": 1,
+    }
     return load_eval_config("configs/tiny/eval.yaml", **{**base, **overrides})
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cap=st.integers(1, 8), budgets=st.lists(st.integers(0, 8), min_size=1, max_size=3), sample=st.booleans())
+@given(
+    cap=st.integers(1, 8), budgets=st.lists(st.integers(0, 8), min_size=1, max_size=3), sample=st.booleans()
+)
 def test_no_completion_exceeds_its_budget(tiny, cap, budgets, sample):
-    config = replace(small_config(max_reasoning_tokens=8), budgets=[min(b, cap) for b in budgets],
-                     max_reasoning_tokens=cap, do_sample=sample, num_samples=2 if sample else 1)
+    config = replace(
+        small_config(max_reasoning_tokens=8),
+        budgets=[min(b, cap) for b in budgets],
+        max_reasoning_tokens=cap,
+        do_sample=sample,
+        num_samples=2 if sample else 1,
+    )
     out = budget_completions(TransformersBackend(tiny.model, tiny.tokenizer, config), PROMPTS, config)
     assert len(out) == len(PROMPTS) * config.num_samples
     for by_budget in out:
@@ -90,12 +110,15 @@ def test_budget_forcing_reuses_free_runs_and_forces_long_ones(tiny):
     assert by_budget[6].reasoning_tokens == 3 and by_budget[6].answer == "7"
 
 
-@pytest.mark.parametrize("waits, think, tokens, forced, used", [
-    (1, 2, 2 + 4 + 2, False, 1),
-    (2, 2, 2 + 4 + 2 + 4 + 2, False, 2),
-    (3, 2, 14, False, 2),  # a third "Wait" (4 tokens) would pass the budget of 16
-    (2, 3, 16, True, 2),  # 3 + 4 + 3 + 4 + 3 = 17 > 16: the last stretch is cut and forced closed
-])
+@pytest.mark.parametrize(
+    "waits, think, tokens, forced, used",
+    [
+        (1, 2, 2 + 4 + 2, False, 1),
+        (2, 2, 2 + 4 + 2 + 4 + 2, False, 2),
+        (3, 2, 14, False, 2),  # a third "Wait" (4 tokens) would pass the budget of 16
+        (2, 3, 16, True, 2),  # 3 + 4 + 3 + 4 + 3 = 17 > 16: the last stretch is cut and forced closed
+    ],
+)
 def test_extend_mode_replaces_the_close_by_wait(tiny, waits, think, tokens, forced, used):
     config = small_config(budgets=[0, 16], max_reasoning_tokens=16, extend_waits=waits)
     (by_budget,) = budget_completions(ScriptedBackend(tiny.tokenizer, think=think), PROMPTS[:1], config)
@@ -110,23 +133,48 @@ def test_checkpoint_and_its_copy_give_identical_results_and_report(tiny, tmp_pat
     a = run_eval(config, [f"orig={tiny.path}"], tmp_path / "a", log=lambda *_: None)
     b = run_eval(config, [f"orig={tiny.copy}"], tmp_path / "b", log=lambda *_: None)
     drop = ("path", "wall_seconds")
-    assert {k: v for k, v in a["models"]["orig"].items() if k not in drop} == \
-        {k: v for k, v in b["models"]["orig"].items() if k not in drop}
+    assert {k: v for k, v in a["models"]["orig"].items() if k not in drop} == {
+        k: v for k, v in b["models"]["orig"].items() if k not in drop
+    }
     assert (tmp_path / "a/per_example.jsonl").read_text() == (tmp_path / "b/per_example.jsonl").read_text()
 
 
 def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["eval", "--config", "configs/tiny/eval.yaml", "--model", f"a={tiny.path}", "--model",
-               f"b={tiny.copy}", "--out", str(out), "--limit", "16", "--budgets", "0,4,unlimited", "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--config",
+            "configs/tiny/eval.yaml",
+            "--model",
+            f"a={tiny.path}",
+            "--model",
+            f"b={tiny.copy}",
+            "--out",
+            str(out),
+            "--limit",
+            "16",
+            "--budgets",
+            "0,4,unlimited",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "acc_direct" in printed and "comparison (deltas vs a)" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == "thinkdial.eval/1" and results["data"]["rows"] == 16
     level = results["models"]["b"]["levels"]["1"]
-    for key in ("n", "accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean",
-                "reasoning_tokens_median", "min_reasoning_tokens_mean", "chance_accuracy"):
+    for key in (
+        "n",
+        "accuracy",
+        "accuracy_direct",
+        "direct_rate",
+        "reasoning_tokens_mean",
+        "reasoning_tokens_median",
+        "min_reasoning_tokens_mean",
+        "chance_accuracy",
+    ):
         assert key in level
     assert level["chance_accuracy"] == pytest.approx(0.1) and level["min_reasoning_tokens_mean"] == 1
     assert list(results["models"]["a"]["budget_curve"]) == ["0", "4", "unlimited"]
@@ -139,12 +187,15 @@ def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
     assert len((out / "per_example.jsonl").read_text().splitlines()) == 32
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "a=/no/such/model"], "model path not found: /no/such/model"),
-    (["--budgets", "0,-4"], "budgets must be integers >= 0"),
-    (["--budgets", "0,64"], "exceeds max_reasoning_tokens"),
-    (["--model", "a=MODEL", "--model", "a=MODEL"], "given twice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "a=/no/such/model"], "model path not found: /no/such/model"),
+        (["--budgets", "0,-4"], "budgets must be integers >= 0"),
+        (["--budgets", "0,64"], "exceeds max_reasoning_tokens"),
+        (["--model", "a=MODEL", "--model", "a=MODEL"], "given twice"),
+    ],
+)
 def test_bad_input_stops_with_one_line_before_generation(tiny, tmp_path, capsys, args, message):
     args = [a.replace("MODEL", tiny.path) for a in args]
     if "--model" not in args:
@@ -159,7 +210,17 @@ def test_empty_eval_set_is_refused(tiny, tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "data.yaml").write_text("source: jsonl\npath: empty.jsonl\n")
     (tmp_path / "eval.yaml").write_text(f"data_config: {tmp_path / 'data.yaml'}\n")
-    rc = main(["eval", "--config", str(tmp_path / "eval.yaml"), "--model", f"a={tiny.path}", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "eval",
+            "--config",
+            str(tmp_path / "eval.yaml"),
+            "--model",
+            f"a={tiny.path}",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "empty" in err[0] and not (tmp_path / "o").exists()
 
@@ -177,7 +238,9 @@ def test_callback_writes_step_files_and_logs_scalars(tiny, tmp_path):
     tiny.model.train()
     callback.on_step_end(args, state, None, model=tiny.model)
     assert tiny.model.training
-    assert (tmp_path / "eval/step_10/results.json").is_file() and (tmp_path / "eval/step_10/report.md").is_file()
+    assert (tmp_path / "eval/step_10/results.json").is_file() and (
+        tmp_path / "eval/step_10/report.md"
+    ).is_file()
     assert state.log_history[-1]["step"] == 10 and "scaling_eval/accuracy" in state.log_history[-1]
     state.global_step = 11
     callback.on_step_end(args, state, None, model=tiny.model)

@@ -7,15 +7,18 @@ import os
 import stat
 
 import pytest
+
 from thinkdial.data.config import load_data_config
+from thinkdial.errors import UsageError
 from thinkdial.eval.config import load_eval_config
+from thinkdial.io import level_label, prompt_hash, write_atomic, write_jsonl
 from thinkdial.rewards.config import load_reward_config
 
-from thinkdial.errors import UsageError
-from thinkdial.io import level_label, prompt_hash, write_atomic, write_jsonl
-
-CONFIG_LOADERS = {"data config": load_data_config, "reward config": load_reward_config,
-                  "eval config": load_eval_config}
+CONFIG_LOADERS = {
+    "data config": load_data_config,
+    "reward config": load_reward_config,
+    "eval config": load_eval_config,
+}
 
 
 @pytest.mark.parametrize("what", sorted(CONFIG_LOADERS))
@@ -44,7 +47,10 @@ def test_data_out_is_written_like_any_file_the_umask_allows(tmp_path):
     cfg.write_text("source: permchain\ntest_rows_per_level: 2\n")
     previous = os.umask(0o022)
     try:
-        assert main(["data", "--config", str(cfg), "--split", "test", "--out", str(tmp_path / "rows.jsonl")]) == 0
+        assert (
+            main(["data", "--config", str(cfg), "--split", "test", "--out", str(tmp_path / "rows.jsonl")])
+            == 0
+        )
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "rows.jsonl").stat().st_mode) == 0o644  # not a temp file's 0o600
@@ -73,21 +79,39 @@ def test_prompt_hash_keeps_the_synthetic_split_and_tells_every_chat_prompt_apart
 
 def test_a_reward_group_is_the_problem_the_data_split_names():
     from thinkdial.rewards.batch import build_batch
-
     from thinkdial.tiny import build_core_tokenizer
 
     prompts = ["1:Abcdefgh=", [{"role": "user", "content": "q"}]] * 2
     batch = build_batch(build_core_tokenizer(), prompts, ["<think>1</think>2"] * 4, {})
     assert batch.group_keys == [prompt_hash(p) for p in prompts]
-    assert {key: g.size for key, g in batch.groups.items()} == {prompt_hash(prompts[0]): 2, prompt_hash(prompts[1]): 2}
+    assert {key: g.size for key, g in batch.groups.items()} == {
+        prompt_hash(prompts[0]): 2,
+        prompt_hash(prompts[1]): 2,
+    }
 
 
 def eval_record(index: int, difficulty) -> dict:
     """A per-example record of results.json's shape (budgets 0 and unlimited, both right)."""
-    completion = {"text": "<think></think>1", "answer": "1", "reasoning_tokens": 0, "forced": False, "waits": 0,
-                  "correct": True, "prompt_tokens": 1, "completion_tokens": 16}
-    return {"index": index, "sample": 0, "difficulty": difficulty, "source": "jsonl", "prompt": "p", "gold": "1",
-            "min_reasoning_tokens": None, "budgets": {"0": completion, "unlimited": completion}}
+    completion = {
+        "text": "<think></think>1",
+        "answer": "1",
+        "reasoning_tokens": 0,
+        "forced": False,
+        "waits": 0,
+        "correct": True,
+        "prompt_tokens": 1,
+        "completion_tokens": 16,
+    }
+    return {
+        "index": index,
+        "sample": 0,
+        "difficulty": difficulty,
+        "source": "jsonl",
+        "prompt": "p",
+        "gold": "1",
+        "min_reasoning_tokens": None,
+        "budgets": {"0": completion, "unlimited": completion},
+    }
 
 
 def test_a_level_has_one_label_in_training_metrics_and_in_results_json():
@@ -98,8 +122,12 @@ def test_a_level_has_one_label_in_training_metrics_and_in_results_json():
     difficulty = [0.2, 0.25, 3, 3.0]
     trained = level_metrics(difficulty, [0, 1, 2, 3], [True, True, False, None])
     assert sorted({key.split("/")[0] for key in trained if key.startswith("level_")}) == [
-        "level_0.2", "level_0.25", "level_3"]
-    summary = model_summary([eval_record(i, d) for i, d in enumerate(difficulty)],
-                            EvalConfig(budgets=[0, "unlimited"]), "model")
+        "level_0.2",
+        "level_0.25",
+        "level_3",
+    ]
+    summary = model_summary(
+        [eval_record(i, d) for i, d in enumerate(difficulty)], EvalConfig(budgets=[0, "unlimited"]), "model"
+    )
     assert list(summary["levels"]) == ["0.2", "0.25", "3"]
     assert [level_label(v) for v in (None, True, float("nan"), 1e-7, 7)] == [None, None, None, "1e-07", "7"]

@@ -13,8 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Folder -> installed package (pyproject.toml's package-dir) and its layer; a higher layer may import lower ones.
-FOLDERS = {"thinkdial": "thinkdial", "data": "thinkdial.data", "rewards": "thinkdial.rewards",
-           "eval": "thinkdial.eval", "train": "thinkdial.train"}
+FOLDERS = {
+    "thinkdial": "thinkdial",
+    "data": "thinkdial.data",
+    "rewards": "thinkdial.rewards",
+    "eval": "thinkdial.eval",
+    "train": "thinkdial.train",
+}
 LAYERS = ("base", "data", "rewards", "eval", "train", "cli")
 CLI_MODULES = {"thinkdial.cli", "thinkdial.__main__"}
 
@@ -46,8 +51,10 @@ def imported_modules(file: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
-                      for a in node.names}
+            found |= {
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                for a in node.names
+            }
     return {m for m in found if m == "thinkdial" or m.startswith("thinkdial.")}
 
 
@@ -56,7 +63,9 @@ GRAPH = {module: imported_modules(file) for module, file in MODULES.items()}
 
 def test_every_stage_and_the_base_layer_are_scanned():
     assert {layer(m) for m in MODULES} == set(LAYERS)
-    assert {"thinkdial.io", "thinkdial.models", "thinkdial.tiny", "thinkdial.rewards.registry"} <= set(MODULES)
+    assert {"thinkdial.io", "thinkdial.models", "thinkdial.tiny", "thinkdial.rewards.registry"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -71,7 +80,7 @@ def test_no_import_circles():
 
     def visit(module: str, path: list[str]) -> None:
         if module in path:
-            circles.append(path[path.index(module):] + [module])
+            circles.append(path[path.index(module) :] + [module])
             return
         if module in done or module not in GRAPH:
             return

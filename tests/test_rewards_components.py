@@ -7,6 +7,7 @@ import pickle
 from types import SimpleNamespace
 
 import pytest
+
 from thinkdial.rewards.batch import RewardRowError
 from thinkdial.rewards.registry import get_reward
 
@@ -19,7 +20,9 @@ def c(n: int, ans: str = "4") -> str:
 def run(tokenizer, name, completions, params=None, prompts=None, answer="4", **columns):
     prompts = prompts or ["p"] * len(completions)
     answers = answer if isinstance(answer, list) else [answer] * len(completions)
-    return get_reward(name, tokenizer, params)(prompts=prompts, completions=completions, answer=answers, **columns)
+    return get_reward(name, tokenizer, params)(
+        prompts=prompts, completions=completions, answer=answers, **columns
+    )
 
 
 def approx(values):
@@ -46,13 +49,17 @@ def test_kimi(tiny_tokenizer):
     assert run(tiny_tokenizer, "kimi", [c(5)]) == [0.0]  # group of 1
     assert run(tiny_tokenizer, "kimi", [c(0), c(4)]) == approx([0.5, -0.5])  # empty reasoning
     # two interleaved groups are separate
-    assert run(tiny_tokenizer, "kimi", [c(2), c(10), c(4), c(20)], prompts=["a", "b", "a", "b"]) == approx([0.5, 0.5, -0.5, -0.5])
+    assert run(tiny_tokenizer, "kimi", [c(2), c(10), c(4), c(20)], prompts=["a", "b", "a", "b"]) == approx(
+        [0.5, 0.5, -0.5, -0.5]
+    )
 
 
 def test_cosine(tiny_tokenizer):
     p = {"max_tokens": 10}
     assert run(tiny_tokenizer, "cosine", [c(0), c(5), c(10), c(11)], p) == approx([1.0, 0.75, 0.5, -1.0])
-    assert run(tiny_tokenizer, "cosine", [c(0, "5"), c(5, "5"), c(10, "5"), c(11, "5")], p) == approx([-1.0, -0.75, -0.5, -1.0])
+    assert run(tiny_tokenizer, "cosine", [c(0, "5"), c(5, "5"), c(10, "5"), c(11, "5")], p) == approx(
+        [-1.0, -0.75, -0.5, -1.0]
+    )
     assert run(tiny_tokenizer, "cosine", [c(3)], {**p, "exceed_penalty": -7.0}, answer=[""]) == [None]
     assert run(tiny_tokenizer, "cosine", [c(12)], {**p, "exceed_penalty": -7.0}) == [-7.0]
 
@@ -80,7 +87,9 @@ def test_solve_rate(tiny_tokenizer):
 
 
 def test_solve_rate_ema(tiny_tokenizer):
-    reward = get_reward("solve_rate", tiny_tokenizer, {"beta": 0.5, "max_tokens": 10, "history": "ema", "ema_decay": 0.5})
+    reward = get_reward(
+        "solve_rate", tiny_tokenizer, {"beta": 0.5, "max_tokens": 10, "history": "ema", "ema_decay": 0.5}
+    )
     first = reward(prompts=["p", "p"], completions=[c(0), c(10)], answer=["4", "4"])
     assert first == approx([1.0, 0.5])  # first visit: p = 1
     second = reward(prompts=["p", "p"], completions=[c(0, "5"), c(10, "5")], answer=["4", "4"])
@@ -92,15 +101,21 @@ def test_shortest_correct(tiny_tokenizer):
     p = {"alpha": 1.0, "beta": 0.5, "max_tokens": 10}
     assert run(tiny_tokenizer, "shortest_correct", [c(2, "5"), c(4), c(6)], p) == approx([-0.1, 1.0, 0.9])
     # none correct: l* = group mean = 4
-    assert run(tiny_tokenizer, "shortest_correct", [c(2, "5"), c(4, "5"), c(6, "5")], p) == approx([-0.1, 0.0, -0.1])
+    assert run(tiny_tokenizer, "shortest_correct", [c(2, "5"), c(4, "5"), c(6, "5")], p) == approx(
+        [-0.1, 0.0, -0.1]
+    )
     assert run(tiny_tokenizer, "shortest_correct", [c(9)], p) == approx([1.0])  # group of 1
 
 
 def test_target_length(tiny_tokenizer):
     exact = {"mode": "exact", "alpha": 0.1}
-    assert run(tiny_tokenizer, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx([0.7, -0.2, 1.0])
+    assert run(tiny_tokenizer, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx(
+        [0.7, -0.2, 1.0]
+    )
     mx = {"mode": "max", "alpha": 0.1, "delta": 0.5}
-    got = run(tiny_tokenizer, "target_length", [c(2), c(10), c(0), c(0, "5"), c(3)], mx, budget=[5, 5, 10, 10, None])
+    got = run(
+        tiny_tokenizer, "target_length", [c(2), c(10), c(0), c(0, "5"), c(3)], mx, budget=[5, 5, 10, 10, None]
+    )
     assert got == approx([0.8, 0.0, 1.0, 0.0, None])
     with pytest.raises(ValueError, match="needs the dataset column 'budget'"):
         run(tiny_tokenizer, "target_length", [c(2)], exact)
@@ -108,7 +123,9 @@ def test_target_length(tiny_tokenizer):
 
 def test_overlong(tiny_tokenizer):
     p = {"max_tokens": 10, "buffer_tokens": 4}
-    assert run(tiny_tokenizer, "overlong", [c(0), c(6), c(8), c(10), c(11)], p) == approx([0.0, 0.0, -0.5, -1.0, -1.0])
+    assert run(tiny_tokenizer, "overlong", [c(0), c(6), c(8), c(10), c(11)], p) == approx(
+        [0.0, 0.0, -0.5, -1.0, -1.0]
+    )
 
 
 def test_no_think_bonus(tiny_tokenizer):
@@ -134,15 +151,32 @@ def test_warmup_ramps_output(tiny_tokenizer):
 def test_chat_completions_and_metrics(tiny_tokenizer):
     reward = get_reward("correctness", tiny_tokenizer, log_levels=True)
     metrics, extra = {}, {}
-    comps = [[{"role": "assistant", "content": c(2)}], [{"role": "assistant", "content": c(4, "5")}],
-             [{"role": "assistant", "content": c(6)}]]
+    comps = [
+        [{"role": "assistant", "content": c(2)}],
+        [{"role": "assistant", "content": c(4, "5")}],
+        [{"role": "assistant", "content": c(6)}],
+    ]
     prompts = [[{"role": "user", "content": "q1"}]] * 2 + [[{"role": "user", "content": "q2"}]]
-    got = reward(prompts=prompts, completions=comps, answer=["4"] * 3, difficulty=[1, 1, 3],
-                 log_metric=metrics.__setitem__, log_extra=extra.__setitem__)
+    got = reward(
+        prompts=prompts,
+        completions=comps,
+        answer=["4"] * 3,
+        difficulty=[1, 1, 3],
+        log_metric=metrics.__setitem__,
+        log_extra=extra.__setitem__,
+    )
     assert got == [1.0, 0.0, 1.0]
-    assert metrics == {"reasoning_tokens": 4.0, "accuracy": pytest.approx(2 / 3), "think_rate": 1.0,
-                       "level_1/reasoning_tokens": 3.0, "level_1/accuracy": 0.5, "level_1/think_rate": 1.0,
-                       "level_3/reasoning_tokens": 6.0, "level_3/accuracy": 1.0, "level_3/think_rate": 1.0}
+    assert metrics == {
+        "reasoning_tokens": 4.0,
+        "accuracy": pytest.approx(2 / 3),
+        "think_rate": 1.0,
+        "level_1/reasoning_tokens": 3.0,
+        "level_1/accuracy": 0.5,
+        "level_1/think_rate": 1.0,
+        "level_3/reasoning_tokens": 6.0,
+        "level_3/accuracy": 1.0,
+        "level_3/think_rate": 1.0,
+    }
     assert extra == {"reasoning_tokens": [2, 4, 6]}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
-from thinkdial.rewards.registry import build_reward_funcs
 
 from thinkdial.errors import UsageError
+from thinkdial.rewards.config import RewardConfigError, load_reward_config, parse_reward_config
+from thinkdial.rewards.registry import build_reward_funcs
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rewards").glob("*.yaml"))
 
@@ -24,41 +24,76 @@ def test_shipped_configs_load_and_build(path, tiny_tokenizer):
 
 def test_required_configs_shipped():
     names = {p.stem for p in CONFIGS}
-    assert {"correct_only", "kimi", "cosine", "efficiency", "solve_rate", "shortest_correct", "target_length",
-            "adaptive"} <= names
+    assert {
+        "correct_only",
+        "kimi",
+        "cosine",
+        "efficiency",
+        "solve_rate",
+        "shortest_correct",
+        "target_length",
+        "adaptive",
+    } <= names
 
 
-@pytest.mark.parametrize("item, message", [
-    ({"name": "kimmi"}, r"rewards\[0\] \(kimmi\): unknown reward 'kimmi'; choose one of: correctness, cosine"),
-    ({"name": "solve_rate", "params": {"betta": 1, "max_tokens": 8}}, r"unknown param 'betta'; accepted: max_tokens, beta"),
-    ({"name": "solve_rate", "params": {"beta": -1, "max_tokens": 8}}, r"param 'beta' must be >= 0.0, got -1"),
-    ({"name": "solve_rate", "params": {"beta": 0.5}}, r"missing required param 'max_tokens'"),
-    ({"name": "solve_rate", "params": {"max_tokens": 0}}, r"param 'max_tokens' must be > 0, got 0"),
-    ({"name": "solve_rate", "params": {"max_tokens": 8.5}}, r"param 'max_tokens' must be int, got 8.5"),
-    ({"name": "solve_rate", "params": {"max_tokens": 8, "ema_decay": 0.5}}, r"set history: ema or drop ema_decay"),
-    ({"name": "efficiency", "params": {"alpha": 2}}, r"param 'alpha' must be >= 0.0 and <= 1.0, got 2"),
-    ({"name": "cosine", "params": {"max_tokens": 8, "min_value_correct": 2}}, r"'min_value_correct' \(2.0\) must be <="),
-    ({"name": "overlong", "params": {"max_tokens": 8, "buffer_tokens": 9}}, r"'buffer_tokens' must be > 0 and <= 8"),
-    ({"name": "target_length", "params": {"delta": 0.5}}, r"set mode: max or drop delta"),
-    ({"name": "target_length", "params": {"mode": "min"}}, r"param 'mode' must be 'exact' or 'max'"),
-    ({"name": "format", "wieght": 1}, r"unknown key 'wieght'; accepted: name, weight, params, warmup_steps"),
-    ({"name": "format", "weight": "high"}, r"weight must be a finite number"),
-    ({"name": "format", "warmup_steps": -1}, r"warmup_steps must be an int >= 0"),
-    ({"name": "format", "params": {"x": 1}}, r"unknown param 'x'; accepted: none"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        (
+            {"name": "kimmi"},
+            r"rewards\[0\] \(kimmi\): unknown reward 'kimmi'; choose one of: correctness, cosine",
+        ),
+        (
+            {"name": "solve_rate", "params": {"betta": 1, "max_tokens": 8}},
+            r"unknown param 'betta'; accepted: max_tokens, beta",
+        ),
+        (
+            {"name": "solve_rate", "params": {"beta": -1, "max_tokens": 8}},
+            r"param 'beta' must be >= 0.0, got -1",
+        ),
+        ({"name": "solve_rate", "params": {"beta": 0.5}}, r"missing required param 'max_tokens'"),
+        ({"name": "solve_rate", "params": {"max_tokens": 0}}, r"param 'max_tokens' must be > 0, got 0"),
+        ({"name": "solve_rate", "params": {"max_tokens": 8.5}}, r"param 'max_tokens' must be int, got 8.5"),
+        (
+            {"name": "solve_rate", "params": {"max_tokens": 8, "ema_decay": 0.5}},
+            r"set history: ema or drop ema_decay",
+        ),
+        ({"name": "efficiency", "params": {"alpha": 2}}, r"param 'alpha' must be >= 0.0 and <= 1.0, got 2"),
+        (
+            {"name": "cosine", "params": {"max_tokens": 8, "min_value_correct": 2}},
+            r"'min_value_correct' \(2.0\) must be <=",
+        ),
+        (
+            {"name": "overlong", "params": {"max_tokens": 8, "buffer_tokens": 9}},
+            r"'buffer_tokens' must be > 0 and <= 8",
+        ),
+        ({"name": "target_length", "params": {"delta": 0.5}}, r"set mode: max or drop delta"),
+        ({"name": "target_length", "params": {"mode": "min"}}, r"param 'mode' must be 'exact' or 'max'"),
+        (
+            {"name": "format", "wieght": 1},
+            r"unknown key 'wieght'; accepted: name, weight, params, warmup_steps",
+        ),
+        ({"name": "format", "weight": "high"}, r"weight must be a finite number"),
+        ({"name": "format", "warmup_steps": -1}, r"warmup_steps must be an int >= 0"),
+        ({"name": "format", "params": {"x": 1}}, r"unknown param 'x'; accepted: none"),
+    ],
+)
 def test_bad_component_is_one_clear_line(item, message):
     with pytest.raises(RewardConfigError, match=message) as info:
         parse_reward_config({"rewards": [item]}, "r.yaml")
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"reward": []}, "expected a mapping with a 'rewards' list"),
-    ({"rewards": []}, "needs at least one component"),
-    ({"rewards": [{"name": "format"}], "extra": 1}, "unknown top-level key 'extra'"),
-    ({"rewards": [{"name": "format"}, {"name": "format"}]}, "reward 'format' is listed twice"),
-    ({"rewards": ["format"]}, r"rewards\[0\]: expected a mapping with a 'name'"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"reward": []}, "expected a mapping with a 'rewards' list"),
+        ({"rewards": []}, "needs at least one component"),
+        ({"rewards": [{"name": "format"}], "extra": 1}, "unknown top-level key 'extra'"),
+        ({"rewards": [{"name": "format"}, {"name": "format"}]}, "reward 'format' is listed twice"),
+        ({"rewards": ["format"]}, r"rewards\[0\]: expected a mapping with a 'name'"),
+    ],
+)
 def test_bad_config_shape(data, message):
     with pytest.raises(RewardConfigError, match=message):
         parse_reward_config(data)

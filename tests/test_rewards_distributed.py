@@ -15,15 +15,20 @@ from types import SimpleNamespace
 
 import pytest
 
-CONFIG = {"rewards": [
-    {"name": "correctness"}, {"name": "format", "weight": 0.2}, {"name": "kimi"},
-    {"name": "cosine", "params": {"max_tokens": 8}}, {"name": "efficiency"},
-    {"name": "solve_rate", "params": {"max_tokens": 8, "history": "ema", "ema_decay": 0.5}},
-    {"name": "shortest_correct", "params": {"max_tokens": 8}},
-    {"name": "target_length", "params": {"mode": "max", "alpha": 0.1}},
-    {"name": "overlong", "params": {"max_tokens": 8, "buffer_tokens": 3}},
-    {"name": "no_think_bonus"},
-]}
+CONFIG = {
+    "rewards": [
+        {"name": "correctness"},
+        {"name": "format", "weight": 0.2},
+        {"name": "kimi"},
+        {"name": "cosine", "params": {"max_tokens": 8}},
+        {"name": "efficiency"},
+        {"name": "solve_rate", "params": {"max_tokens": 8, "history": "ema", "ema_decay": 0.5}},
+        {"name": "shortest_correct", "params": {"max_tokens": 8}},
+        {"name": "target_length", "params": {"mode": "max", "alpha": 0.1}},
+        {"name": "overlong", "params": {"max_tokens": 8, "buffer_tokens": 3}},
+        {"name": "no_think_bonus"},
+    ]
+}
 STEPS = 2  # two calls: the solve-rate EMA must evolve identically too
 
 
@@ -39,20 +44,26 @@ def make_rows(step: int) -> dict[str, list]:
             answers.append("7")
             difficulty.append(g + 1)
             budget.append(5)
-    return {"prompts": prompts, "completions": completions, "answer": answers, "difficulty": difficulty,
-            "budget": budget}
+    return {
+        "prompts": prompts,
+        "completions": completions,
+        "answer": answers,
+        "difficulty": difficulty,
+        "budget": budget,
+    }
 
 
 def score(rows: dict[str, list], funcs, step: int, metrics: dict) -> list[list]:
     """Return every func's rewards on `rows`, collecting `log_metric` calls into `metrics`."""
     state = SimpleNamespace(global_step=step)
-    return [f(completion_ids=None, trainer_state=state, log_metric=metrics.__setitem__, **rows) for f in funcs]
+    return [
+        f(completion_ids=None, trainer_state=state, log_metric=metrics.__setitem__, **rows) for f in funcs
+    ]
 
 
 def build():
     from thinkdial.rewards.config import parse_reward_config
     from thinkdial.rewards.registry import build_reward_funcs
-
     from thinkdial.tiny import build_tokenizer
 
     return build_reward_funcs(parse_reward_config(CONFIG), build_tokenizer())[0]
@@ -68,7 +79,7 @@ def worker(out_path: str) -> None:
     for step in range(STEPS):
         rows = make_rows(step)
         half = len(rows["prompts"]) // 2
-        local = {k: v[state.process_index * half:(state.process_index + 1) * half] for k, v in rows.items()}
+        local = {k: v[state.process_index * half : (state.process_index + 1) * half] for k, v in rows.items()}
         metrics: dict = {}
         rewards = score(local, funcs, step, metrics)
         gathered = [gather_object(r) for r in rewards]
@@ -83,7 +94,9 @@ def single_process() -> list[dict]:
     funcs, result = build(), []
     for step in range(STEPS):
         metrics: dict = {}
-        result.append({"rewards": score(make_rows(step), funcs, step, metrics), "metrics": [metrics, metrics]})
+        result.append(
+            {"rewards": score(make_rows(step), funcs, step, metrics), "metrics": [metrics, metrics]}
+        )
     return result
 
 
@@ -91,8 +104,16 @@ def single_process() -> list[dict]:
 def test_two_processes_equal_one(tmp_path):
     out = tmp_path / "two.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           __file__, str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        __file__,
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads(out.read_text())

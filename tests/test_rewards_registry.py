@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import ROOT
+
 from thinkdial.rewards import Reward, build_reward_funcs, parse_reward_config
 from thinkdial.rewards.config import RewardConfigError
 from thinkdial.rewards.registry import REWARDS, make_params, register
@@ -88,7 +89,9 @@ class FlagReward(Reward):
 
 def test_params_are_checked_against_real_type_hints(monkeypatch):
     monkeypatch.setitem(REWARDS, "flagged", FlagReward)
-    assert make_params("flagged", {"flag": True, "weights": [1, 0.5]}) == FlagParams(flag=True, weights=[1, 0.5])
+    assert make_params("flagged", {"flag": True, "weights": [1, 0.5]}) == FlagParams(
+        flag=True, weights=[1, 0.5]
+    )
     with pytest.raises(ValueError, match=r"param 'flag' must be bool, got 1"):
         make_params("flagged", {"flag": 1})
     with pytest.raises(ValueError, match=r"param 'weights' must be list\[float\] \| None, got \['a'\]"):
@@ -100,8 +103,10 @@ def test_params_are_checked_against_real_type_hints(monkeypatch):
 
 
 def test_a_users_reward_class_and_plain_function_by_import_path(user_module, tiny_tokenizer):
-    config = config_of({"name": f"{user_module}:starts_with_think", "weight": 0.5},
-                       {"name": f"{user_module}:ShortReward", "params": {"scale": 2, "squared": True}})
+    config = config_of(
+        {"name": f"{user_module}:starts_with_think", "weight": 0.5},
+        {"name": f"{user_module}:ShortReward", "params": {"scale": 2, "squared": True}},
+    )
     funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == ["starts_with_think", "user_short"] and weights == [0.5, 1.0]
     assert funcs[1].log_levels  # the first Reward component logs the per-level metrics
@@ -110,21 +115,37 @@ def test_a_users_reward_class_and_plain_function_by_import_path(user_module, tin
     assert funcs[1](prompts=["p", "p"], completions=completions) == [-18.0, -2.0]
 
 
-@pytest.mark.parametrize("component, message", [
-    ({"name": "thinkdial_no_such_pkg.rewards:R"}, "module 'thinkdial_no_such_pkg.rewards' not found; install it"),
-    ({"name": "needs_missing_dep:R"}, "importing module 'needs_missing_dep' failed: No module named "
-                                      "'thinkdial_no_such_dependency'"),
-    ({"name": "USER:Missing"}, "module 'USER' has no attribute 'Missing'"),
-    ({"name": "USER:NOT_A_REWARD"}, "NOT_A_REWARD is not a reward: expected a Reward subclass or a TRL reward "
-                                    "function fn(prompts, completions, **kwargs), got int"),
-    ({"name": "USER:NotAReward"}, "NotAReward is not a reward"),
-    ({"name": "USER:"}, "expected module:attribute, e.g. my_pkg.rewards:MyReward"),
-    ({"name": "USER:starts_with_think", "params": {"x": 1}}, "is a plain function: it takes no params or "
-                                                              "warmup_steps"),
-    ({"name": "USER:starts_with_think", "warmup_steps": 5}, "is a plain function"),
-    ({"name": "USER:ShortReward", "params": {"squared": "yes"}}, "param 'squared' must be bool, got 'yes'"),
-    ({"name": "USER:ShortReward", "params": {"unit": 3}}, "param 'unit' must be str | None, got 3"),
-])
+@pytest.mark.parametrize(
+    "component, message",
+    [
+        (
+            {"name": "thinkdial_no_such_pkg.rewards:R"},
+            "module 'thinkdial_no_such_pkg.rewards' not found; install it",
+        ),
+        (
+            {"name": "needs_missing_dep:R"},
+            "importing module 'needs_missing_dep' failed: No module named 'thinkdial_no_such_dependency'",
+        ),
+        ({"name": "USER:Missing"}, "module 'USER' has no attribute 'Missing'"),
+        (
+            {"name": "USER:NOT_A_REWARD"},
+            "NOT_A_REWARD is not a reward: expected a Reward subclass or a TRL reward "
+            "function fn(prompts, completions, **kwargs), got int",
+        ),
+        ({"name": "USER:NotAReward"}, "NotAReward is not a reward"),
+        ({"name": "USER:"}, "expected module:attribute, e.g. my_pkg.rewards:MyReward"),
+        (
+            {"name": "USER:starts_with_think", "params": {"x": 1}},
+            "is a plain function: it takes no params or warmup_steps",
+        ),
+        ({"name": "USER:starts_with_think", "warmup_steps": 5}, "is a plain function"),
+        (
+            {"name": "USER:ShortReward", "params": {"squared": "yes"}},
+            "param 'squared' must be bool, got 'yes'",
+        ),
+        ({"name": "USER:ShortReward", "params": {"unit": 3}}, "param 'unit' must be str | None, got 3"),
+    ],
+)
 def test_a_bad_import_path_is_one_clear_line(user_module, component, message):
     component = {**component, "name": component["name"].replace("USER", user_module)}
     with pytest.raises(RewardConfigError) as info:
@@ -148,23 +169,53 @@ def test_register_is_one_way_and_refuses_duplicates_and_non_rewards():
     with pytest.raises(ValueError, match="must not contain ':'"):
         register(Pathlike)
     assert REWARDS["kimi"] is not Again and "a:b" not in REWARDS
-    assert {"correctness", "format", "kimi", "cosine", "efficiency", "solve_rate", "shortest_correct",
-            "target_length", "overlong", "no_think_bonus"} <= set(REWARDS)
+    assert {
+        "correctness",
+        "format",
+        "kimi",
+        "cosine",
+        "efficiency",
+        "solve_rate",
+        "shortest_correct",
+        "target_length",
+        "overlong",
+        "no_think_bonus",
+    } <= set(REWARDS)
 
 
 @pytest.mark.slow
 def test_thinkdials_rewards_train_in_a_plain_trl_grpo_script(tmp_path, user_module):
     config = tmp_path / "rewards.yaml"
-    config.write_text("rewards:\n  - {name: correctness}\n  - {name: solve_rate, params: {max_tokens: 8}}\n"
-                      f"  - {{name: '{user_module}:starts_with_think', weight: 0.5}}\n")
+    config.write_text(
+        "rewards:\n  - {name: correctness}\n  - {name: solve_rate, params: {max_tokens: 8}}\n"
+        f"  - {{name: '{user_module}:starts_with_think', weight: 0.5}}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "docs/examples/plain_trl_grpo.py", "--out", str(tmp_path / "run"),
-                             "--reward-config", str(config), "--steps", "2"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "docs/examples/plain_trl_grpo.py",
+            "--out",
+            str(tmp_path / "run"),
+            "--reward-config",
+            str(config),
+            "--steps",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     logs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"')]
     steps = [log for log in logs if "loss" in log]
     assert [log["step"] for log in steps] == [1, 2]
     for log in steps:
-        assert {"rewards/correctness/mean", "rewards/solve_rate/mean", "rewards/starts_with_think/mean"} <= set(log)
+        assert {
+            "rewards/correctness/mean",
+            "rewards/solve_rate/mean",
+            "rewards/starts_with_think/mean",
+        } <= set(log)
         assert any(key.startswith("level_") and key.endswith("/accuracy") for key in log)

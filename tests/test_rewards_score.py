@@ -20,8 +20,18 @@ ROWS = [
 def test_score_kimi(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
-    code = main(["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl"),
-                 "--out", str(out)])
+    code = main(
+        [
+            "rewards",
+            "score",
+            "--config",
+            "configs/rewards/kimi.yaml",
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["reasoning_tokens"] for r in got] == [2, 6, 4, 4]
@@ -36,28 +46,59 @@ def test_score_kimi(tmp_path, capsys):
 
 def test_score_row_without_answer_is_one_clear_line(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a", "completion": "x"}])
-    code = main(["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl")])
+    code = main(
+        ["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl")]
+    )
     assert code == 2
     assert "in.jsonl:1: missing key 'answer'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("completion", 5, "field 'completion' must be a string or a list of chat messages with string contents, got 5"),
-    ("completion", [{"role": "assistant"}], "field 'completion' must be a string or a list of chat messages"),
-    ("prompt", {"text": "a"}, "field 'prompt' must be a string or a list of chat messages, got {'text': 'a'}"),
-    ("answer", True, "field 'answer' must be a string, a number or null, got True"),
-    ("difficulty", "hard", "field 'difficulty' must be a number (the difficulty level) or null, got 'hard'"),
-    ("difficulty", float("nan"), "field 'difficulty' must be a number"),
-    ("budget", "lots", "field 'budget' must be a number of reasoning tokens >= 0 or null, got 'lots'"),
-    ("budget", -1, "field 'budget' must be a number of reasoning tokens >= 0 or null, got -1"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        (
+            "completion",
+            5,
+            "field 'completion' must be a string or a list of chat messages with string contents, got 5",
+        ),
+        (
+            "completion",
+            [{"role": "assistant"}],
+            "field 'completion' must be a string or a list of chat messages",
+        ),
+        (
+            "prompt",
+            {"text": "a"},
+            "field 'prompt' must be a string or a list of chat messages, got {'text': 'a'}",
+        ),
+        ("answer", True, "field 'answer' must be a string, a number or null, got True"),
+        (
+            "difficulty",
+            "hard",
+            "field 'difficulty' must be a number (the difficulty level) or null, got 'hard'",
+        ),
+        ("difficulty", float("nan"), "field 'difficulty' must be a number"),
+        ("budget", "lots", "field 'budget' must be a number of reasoning tokens >= 0 or null, got 'lots'"),
+        ("budget", -1, "field 'budget' must be a number of reasoning tokens >= 0 or null, got -1"),
+    ],
+)
 def test_every_row_is_checked_before_anything_is_scored_or_written(tmp_path, capsys, field, value, expected):
     rows = [{**r, "budget": 8} for r in ROWS]
     rows[2][field] = value
     write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    code = main(["rewards", "score", "--config", "configs/rewards/target_length.yaml",
-                 "--input", str(tmp_path / "in.jsonl"), "--out", str(out)])
+    code = main(
+        [
+            "rewards",
+            "score",
+            "--config",
+            "configs/rewards/target_length.yaml",
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"thinkdial rewards: error: {tmp_path / 'in.jsonl'}:3: {expected}"), err
@@ -66,7 +107,9 @@ def test_every_row_is_checked_before_anything_is_scored_or_written(tmp_path, cap
 
 def test_a_bad_json_line_names_file_and_line(tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text('{"prompt": "a", "completion": "x", "answer": "1"}\n[1, 2]\n')
-    code = main(["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl")])
+    code = main(
+        ["rewards", "score", "--config", "configs/rewards/kimi.yaml", "--input", str(tmp_path / "in.jsonl")]
+    )
     assert code == 2 and "in.jsonl:2: expected a JSON object, got list" in capsys.readouterr().err
 
 

@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
-from thinkdial.rewards.config import load_reward_config
-from thinkdial.rewards.registry import build_reward_funcs, get_reward
-from thinkdial.rewards.score import advantages, score_rows
 from trl.trainer.utils import nanstd
 
 from thinkdial.cli import main
 from thinkdial.io import write_jsonl
+from thinkdial.rewards.config import load_reward_config
+from thinkdial.rewards.registry import build_reward_funcs, get_reward
+from thinkdial.rewards.score import advantages, score_rows
 
 PARAMS = {"max_tokens": 48}  # beta 0.25, think_cost_tokens 4, reliable_solve_rate 0.5 (the defaults)
 
@@ -44,9 +44,15 @@ def test_a_reliably_solved_mixed_group_charges_correct_answers_only(tiny_tokeniz
 
 
 def test_below_the_reliable_solve_rate_only_correctness_pays(tiny_tokenizer):
-    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")]) == [1.0, 0.0, 0.0, 0.0]  # p = 0.25
-    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")], reliable_solve_rate=0.25)[0] == pytest.approx(
-        1 - 0.25 * 0.25 * 5 / 48)
+    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")]) == [
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+    ]  # p = 0.25
+    assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")], reliable_solve_rate=0.25)[
+        0
+    ] == pytest.approx(1 - 0.25 * 0.25 * 5 / 48)
 
 
 @pytest.mark.parametrize("bad", [{"beta": 1.5}, {"reliable_solve_rate": 0.0}, {"think_cost_tokens": -1}])
@@ -67,9 +73,11 @@ def trl_advantages(totals: list[float], group_size: int, scale_rewards: str) -> 
     return (adv if scale_rewards == "none" else adv / (std + 1e-4)).tolist()
 
 
-GROUPS = [("wrong", [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]),
-          ("right", [c(0), c(2), c(4), c(8)]),
-          ("mixed", [c(1), c(6, "5"), c(0, "5"), c(30, "5")])]
+GROUPS = [
+    ("wrong", [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]),
+    ("right", [c(0), c(2), c(4), c(8)]),
+    ("mixed", [c(1), c(6, "5"), c(0, "5"), c(30, "5")]),
+]
 
 
 @pytest.mark.parametrize("scale_rewards", ["group", "batch", "none"])
@@ -95,8 +103,21 @@ def test_the_default_gives_an_all_wrong_group_no_push_where_a_length_charge_woul
 def test_rewards_score_prints_the_advantage_of_every_row(tmp_path, capsys):
     rows = [{"prompt": "m", "completion": comp, "answer": "4"} for comp in GROUPS[2][1]]
     write_jsonl(tmp_path / "in.jsonl", rows)
-    assert main(["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input",
-                 str(tmp_path / "in.jsonl"), "--advantages", "group"]) == 0
+    assert (
+        main(
+            [
+                "rewards",
+                "score",
+                "--config",
+                "configs/rewards/adaptive.yaml",
+                "--input",
+                str(tmp_path / "in.jsonl"),
+                "--advantages",
+                "group",
+            ]
+        )
+        == 0
+    )
     got = [json.loads(line)["advantage"] for line in capsys.readouterr().out.splitlines()]
     # totals 1, 0, 0, 0: mean 0.25, Bessel std 0.5
     assert got == pytest.approx([0.75 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001])
@@ -124,4 +145,7 @@ def test_dial_below_what_a_problem_needs_a_direct_answer_beats_a_chain_cut_short
     # budget 2: the direct guess (right) keeps its reward; a 2-token chain that guessed right keeps half
     got = dial(tiny_tokenizer, [c(0), c(2), c(0, "5"), c(6)], 2)  # p = 0.75
     assert got[0] > got[1] > 0.0 == got[2] == got[3]
-    assert dial(tiny_tokenizer, [c(0), c(1)], 0) == [pytest.approx(1.0), 0.0]  # budget 0: only an empty think block pays
+    assert dial(tiny_tokenizer, [c(0), c(1)], 0) == [
+        pytest.approx(1.0),
+        0.0,
+    ]  # budget 0: only an empty think block pays

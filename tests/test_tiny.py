@@ -1,9 +1,9 @@
 """The embedded default: tokenizer and model round trip, think tags survive TRL's decoding."""
 
 import torch
-from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN
 from thinkdial.tiny import TinyModelConfig, build_tiny, build_tokenizer
 
 

@@ -16,6 +16,8 @@ import pytest
 import torch
 import yaml
 from conftest import ROOT, TINY_ARGS
+
+from thinkdial.models import load_tokenizer
 from thinkdial.train import export as export_module
 from thinkdial.train.export import (
     ASIDE_SUFFIX,
@@ -28,8 +30,6 @@ from thinkdial.train.export import (
 from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
 from thinkdial.train.recipe import parse_recipe
 
-from thinkdial.models import load_tokenizer
-
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("use_varied_reward")
@@ -38,14 +38,19 @@ def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
 
     monkeypatch.chdir(ROOT)
     run, out = tmp_path / "run", tmp_path / "export"
-    config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [
-        "--output_dir", str(run), "--use_peft", "true", "--lora_r", "4", "--learning_rate", "1e-2"])
+    config = parse_recipe(
+        ThinkdialGRPOConfig,
+        TINY_ARGS
+        + ["--output_dir", str(run), "--use_peft", "true", "--lora_r", "4", "--learning_rate", "1e-2"],
+    )
     train_grpo(config)
     assert (run / "adapter_config.json").is_file()
     # A finished run's eval, as eval/ writes it: the model card must carry its table and plots.
     (run / "eval" / "plots").mkdir(parents=True)
     (run / "eval" / "results.json").write_text(json.dumps({"schema": "thinkdial.eval/1", "models": {}}))
-    (run / "eval" / "report.md").write_text("# Scaling eval\n\n| metric | grpo |\n\n![budget](plots/budget.png)\n")
+    (run / "eval" / "report.md").write_text(
+        "# Scaling eval\n\n| metric | grpo |\n\n![budget](plots/budget.png)\n"
+    )
     (run / "eval" / "plots" / "budget.png").write_bytes(b"\x89PNG")
 
     export(run, out)
@@ -53,10 +58,13 @@ def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
     reference, is_lora = load_checkpoint_model(run)
     assert is_lora
     lora_b = [p for n, p in reference.named_parameters() if "lora_B" in n]
-    assert lora_b and any(p.abs().max() > 0 for p in lora_b), "the adapter did not train: the test would be vacuous"
+    assert lora_b and any(p.abs().max() > 0 for p in lora_b), (
+        "the adapter did not train: the test would be vacuous"
+    )
     merged = AutoModelForCausalLM.from_pretrained(out)
-    ids = load_tokenizer(str(out))(["3 1 2 | apply 2 1 3 ->", "<think>x</think>"], padding=True,
-                                   return_tensors="pt")
+    ids = load_tokenizer(str(out))(
+        ["3 1 2 | apply 2 1 3 ->", "<think>x</think>"], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         diff = (merged(**ids).logits - reference.eval()(**ids).logits).abs().max().item()
     assert diff <= 1e-5, f"merged logits differ from base + adapter by {diff}"
@@ -101,8 +109,11 @@ def tiny_run(folder, seed=0, **run_config):
 
 def digests(folder):
     """Return {relative path: sha256} of every file under `folder`."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_out_must_be_empty_unless_force_which_replaces_it(tmp_path):
@@ -114,7 +125,9 @@ def test_out_must_be_empty_unless_force_which_replaces_it(tmp_path):
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     export(checkpoint, out, force=True)
     assert not (out / "notes.txt").exists() and (out / "model.safetensors").is_file()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "a staging folder was left behind"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], (
+        "a staging folder was left behind"
+    )
 
 
 def test_out_overlapping_the_run_folder_is_refused(tmp_path):
@@ -156,8 +169,12 @@ def test_the_card_copies_only_a_reward_config_that_parses_as_one(tmp_path):
 
 def test_model_card_has_hub_metadata_title_and_a_usage_snippet_that_runs(tmp_path, capsys):
     rewards = ROOT / "configs" / "rewards" / "correct_only.yaml"
-    run = tiny_run(tmp_path / "run", model_name_or_path="Qwen/Qwen2.5-1.5B", reward_config=str(rewards),
-                   max_completion_length=8)
+    run = tiny_run(
+        tmp_path / "run",
+        model_name_or_path="Qwen/Qwen2.5-1.5B",
+        reward_config=str(rewards),
+        max_completion_length=8,
+    )
     out = tmp_path / "export"
     export(run, out)
     card = (out / "README.md").read_text()
@@ -214,8 +231,13 @@ def test_an_export_killed_at_any_step_leaves_the_old_or_the_new_export(tmp_path)
     shutil.copytree(out, pristine)
     outcomes = []
     for module, name, when in KILL_POINTS:
-        child = subprocess.run([sys.executable, "-c", KILL_CHILD, str(new_run), str(out), module, name, when],
-                               cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        child = subprocess.run(
+            [sys.executable, "-c", KILL_CHILD, str(new_run), str(out), module, name, when],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
         got = digests(out)
         assert got in (old, new), f"killed {when} {name}: a mix of the old and the new export"
@@ -223,13 +245,17 @@ def test_an_export_killed_at_any_step_leaves_the_old_or_the_new_export(tmp_path)
         shutil.rmtree(out)
         shutil.copytree(pristine, out)
     assert outcomes == ["old", "old", "old", "new"]
-    assert len(list(out.parent.iterdir())) > 1, "the killed exports left no staging folder: the test is vacuous"
+    assert len(list(out.parent.iterdir())) > 1, (
+        "the killed exports left no staging folder: the test is vacuous"
+    )
     export(new_run, out, force=True)
     assert digests(out) == new and [p.name for p in out.parent.iterdir()] == ["export"]
 
 
 def test_leftovers_of_killed_exports_are_removed_and_an_export_moved_aside_is_put_back(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(dead.stdout)
     out = tmp_path / "export"
     staged = tmp_path / f".export.export-{dead_pid}-abc"

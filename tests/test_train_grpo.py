@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import ROOT, TINY_ARGS, thinkdial
 from safetensors.torch import load_file
+
 from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
 from thinkdial.train.recipe import parse_recipe
 from thinkdial.train.sft import ThinkdialSFTConfig
@@ -23,9 +24,22 @@ def test_grpo_steps_change_every_trainable_parameter_and_keep_secrets_out(tmp_pa
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     out = tmp_path / "run"
-    config = parse_recipe(ThinkdialGRPOConfig, TINY_ARGS + [
-        "--output_dir", str(out), "--learning_rate", "1e-2", "--save_strategy", "steps", "--save_steps", "4",
-        "--hub_token", SECRET])
+    config = parse_recipe(
+        ThinkdialGRPOConfig,
+        TINY_ARGS
+        + [
+            "--output_dir",
+            str(out),
+            "--learning_rate",
+            "1e-2",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "4",
+            "--hub_token",
+            SECRET,
+        ],
+    )
     train_grpo(config)
     before, after = load_file(out / "init" / "model.safetensors"), load_file(out / "model.safetensors")
     assert before.keys() == after.keys()
@@ -42,8 +56,11 @@ BAD_RECIPES = {
     "unknown_cli_key": ("--bogus", {}, ["--bogus", "3"]),
     "missing_data_config": ("data_config not found: nope.yaml", {}, ["--data_config", "nope.yaml"]),
     "reward_config_error": ("unknown reward 'nope'", {}, ["--reward_config", "BAD_REWARDS"]),
-    "num_generations_not_dividing": ("must be divisible by num_generations (4)", {},
-                                     ["--per_device_train_batch_size", "6"]),
+    "num_generations_not_dividing": (
+        "must be divisible by num_generations (4)",
+        {},
+        ["--per_device_train_batch_size", "6"],
+    ),
 }
 
 
@@ -55,9 +72,20 @@ def test_bad_recipe_stops_before_the_model_loads_with_one_line(tmp_path, case):
     (tmp_path / "bad_rewards.yaml").write_text("rewards:\n  - {name: nope, weight: 1.0}\n")
     out = tmp_path / "run"
     args = [a.replace("BAD_REWARDS", str(tmp_path / "bad_rewards.yaml")) for a in extra_args]
-    result = thinkdial("grpo", "--config", str(tmp_path / "recipe.yaml"), "--model_name_or_path", "tiny",
-                       "--output_dir", str(out), "--num_generations", "4", "--per_device_train_batch_size", "8",
-                       *args)
+    result = thinkdial(
+        "grpo",
+        "--config",
+        str(tmp_path / "recipe.yaml"),
+        "--model_name_or_path",
+        "tiny",
+        "--output_dir",
+        str(out),
+        "--num_generations",
+        "4",
+        "--per_device_train_batch_size",
+        "8",
+        *args,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith("thinkdial grpo: error: "), result.stderr[-2000:]
@@ -78,9 +106,13 @@ def recipe_files() -> list[Path]:
 
 def test_recipes_include_the_real_model_ones():
     names = {str(p.relative_to(ROOT)) for p in recipe_files()}
-    assert {"configs/tiny/grpo.yaml", "configs/qwen2.5-math-1.5b/grpo_adaptive.yaml",
-            "configs/qwen2.5-math-1.5b/grpo_adaptive_lora.yaml", "configs/r1-distill-qwen-1.5b/grpo_adaptive.yaml",
-            "configs/r1-distill-qwen-1.5b/grpo_adaptive_lora.yaml"} <= names
+    assert {
+        "configs/tiny/grpo.yaml",
+        "configs/qwen2.5-math-1.5b/grpo_adaptive.yaml",
+        "configs/qwen2.5-math-1.5b/grpo_adaptive_lora.yaml",
+        "configs/r1-distill-qwen-1.5b/grpo_adaptive.yaml",
+        "configs/r1-distill-qwen-1.5b/grpo_adaptive_lora.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("recipe", recipe_files(), ids=lambda p: str(p.relative_to(ROOT)))

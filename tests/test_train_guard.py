@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from thinkdial.train.guard import GuardSettings, HealthGuard
 
 
@@ -13,8 +14,13 @@ def logs(accuracy, level_accuracy=None, level_tokens=None, entropy=0.5, think_ra
     """One log event of the reward metrics: overall accuracy, and level 5's accuracy and tokens."""
     out = {"accuracy": accuracy, "think_rate": think_rate, "reasoning_tokens": 10.0, "entropy": entropy}
     if level_accuracy is not None:
-        out.update({"level_5/accuracy": level_accuracy, "level_5/reasoning_tokens": level_tokens,
-                    "level_5/think_rate": think_rate})
+        out.update(
+            {
+                "level_5/accuracy": level_accuracy,
+                "level_5/reasoning_tokens": level_tokens,
+                "level_5/think_rate": think_rate,
+            }
+        )
     return out
 
 
@@ -34,12 +40,18 @@ def test_steady_or_improving_training_stays_quiet():
 def test_fewer_reasoning_tokens_at_unchanged_accuracy_is_healthy():
     # the adaptive shift: verbose traces become minimal ones, accuracy kept
     events = [(10, logs(0.9, 0.9, 32.0)), (20, logs(0.9, 0.9, 32.0))] + [
-        (10 * i, logs(0.9, 0.89, 8.0)) for i in range(3, 12)]
+        (10 * i, logs(0.9, 0.89, 8.0)) for i in range(3, 12)
+    ]
     assert not any(v.tripped for v in feed(events)[1])
 
 
 def test_falling_accuracy_trips_after_a_full_window_with_the_numbers():
-    events = [(10, logs(0.10)), (20, logs(0.10)), (30, logs(0.02, entropy=0.1)), (40, logs(0.01, entropy=0.1))]
+    events = [
+        (10, logs(0.10)),
+        (20, logs(0.10)),
+        (30, logs(0.02, entropy=0.1)),
+        (40, logs(0.01, entropy=0.1)),
+    ]
     guard, verdicts = feed(events)
     assert guard.tripped_at == 40 and len(verdicts) == 1
     line = verdicts[0].line("run/checkpoint-20")
@@ -48,12 +60,18 @@ def test_falling_accuracy_trips_after_a_full_window_with_the_numbers():
 
 
 def test_reasoning_collapse_on_a_level_whose_accuracy_falls_trips():
-    events = [(10, logs(0.6, 0.40, 13.9)), (20, logs(0.6, 0.40, 13.9)),
-              (30, logs(0.58, 0.10, 4.6, think_rate=0.3)), (40, logs(0.58, 0.12, 4.6, think_rate=0.3))]
+    events = [
+        (10, logs(0.6, 0.40, 13.9)),
+        (20, logs(0.6, 0.40, 13.9)),
+        (30, logs(0.58, 0.10, 4.6, think_rate=0.3)),
+        (40, logs(0.58, 0.12, 4.6, think_rate=0.3)),
+    ]
     guard, verdicts = feed(events)
     assert guard.tripped_at == 40
-    assert any("level 5: accuracy 0.400 -> 0.110, reasoning 13.9 -> 4.6 tokens, think rate" in r
-               for r in verdicts[-1].reasons)
+    assert any(
+        "level 5: accuracy 0.400 -> 0.110, reasoning 13.9 -> 4.6 tokens, think rate" in r
+        for r in verdicts[-1].reasons
+    )
 
 
 def test_a_single_noisy_log_does_not_trip():
@@ -81,23 +99,67 @@ def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_th
     from conftest import thinkdial
 
     data = tmp_path / "data.yaml"  # levels 2-4 of permchain need their chain: direct answers are near chance
-    data.write_text("source: permchain\nlevels: [1, 2, 3, 4]\ntrain_rows: 6000\nreasoning_styles: {minimal: 1.0}\n")
+    data.write_text(
+        "source: permchain\nlevels: [1, 2, 3, 4]\ntrain_rows: 6000\nreasoning_styles: {minimal: 1.0}\n"
+    )
     rewards = tmp_path / "short.yaml"  # overlong with a 1-token limit: -1 for any reasoning, 0 for none
-    rewards.write_text("rewards:\n  - {name: correctness, weight: 0.0}\n"
-                       "  - {name: overlong, weight: 1.0, params: {max_tokens: 1, buffer_tokens: 1}}\n")
+    rewards.write_text(
+        "rewards:\n  - {name: correctness, weight: 0.0}\n"
+        "  - {name: overlong, weight: 1.0, params: {max_tokens: 1, buffer_tokens: 1}}\n"
+    )
     sft, grpo = tmp_path / "sft", tmp_path / "grpo"
-    result = thinkdial("sft", "--config", "configs/tiny/sft.yaml", "--data_config", str(data), "--output_dir", str(sft),
-                       "--max_steps", "250", "--per_device_train_batch_size", "64", "--warmup_steps", "10",
-                       "--logging_steps", "50", "--disable_tqdm", "true")
+    result = thinkdial(
+        "sft",
+        "--config",
+        "configs/tiny/sft.yaml",
+        "--data_config",
+        str(data),
+        "--output_dir",
+        str(sft),
+        "--max_steps",
+        "250",
+        "--per_device_train_batch_size",
+        "64",
+        "--warmup_steps",
+        "10",
+        "--logging_steps",
+        "50",
+        "--disable_tqdm",
+        "true",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    result = thinkdial("grpo", "--config", "configs/tiny/grpo.yaml", "--model_name_or_path", str(sft),
-                       "--data_config", str(data), "--reward_config", str(rewards), "--output_dir", str(grpo),
-                       "--max_steps", "200", "--logging_steps", "5", "--guard_baseline_steps", "10",
-                       "--stop_on_collapse", "true", "--save_strategy", "steps", "--save_steps", "10",
-                       "--disable_tqdm", "true")
+    result = thinkdial(
+        "grpo",
+        "--config",
+        "configs/tiny/grpo.yaml",
+        "--model_name_or_path",
+        str(sft),
+        "--data_config",
+        str(data),
+        "--reward_config",
+        str(rewards),
+        "--output_dir",
+        str(grpo),
+        "--max_steps",
+        "200",
+        "--logging_steps",
+        "5",
+        "--guard_baseline_steps",
+        "10",
+        "--stop_on_collapse",
+        "true",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "10",
+        "--disable_tqdm",
+        "true",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     health = json.loads((grpo / "health.json").read_text())
-    assert health["tripped_at_step"] is not None and health["tripped_at_step"] <= COLLAPSE_WITHIN_STEPS, health
+    assert health["tripped_at_step"] is not None and health["tripped_at_step"] <= COLLAPSE_WITHIN_STEPS, (
+        health
+    )
     assert health["numbers"]["accuracy"]["now"] < health["numbers"]["accuracy"]["baseline"]
     assert "HEALTH GUARD at step" in result.stderr
     saved = [int(p.name.split("-")[1]) for p in grpo.glob("checkpoint-*")]

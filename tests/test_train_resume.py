@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import ROOT, TINY_ARGS, thinkdial
+
 from thinkdial.train.rundir import checkpoint_complete, last_checkpoint
 
 PLANNED_STEPS = 8
@@ -19,10 +20,26 @@ PLANNED_STEPS = 8
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_from_the_checkpoint_and_finishes(tmp_path):
     out = tmp_path / "run"
-    args = [*TINY_ARGS, "--output_dir", str(out), "--max_steps", str(PLANNED_STEPS), "--save_strategy", "steps",
-            "--save_steps", "2", "--save_total_limit", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "thinkdial", "grpo", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        *TINY_ARGS,
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(PLANNED_STEPS),
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thinkdial", "grpo", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 480
         while last_checkpoint(str(out)) is None and proc.poll() is None and time.monotonic() < deadline:

@@ -13,13 +13,13 @@ from collections import namedtuple
 import pytest
 import yaml
 from conftest import ROOT, SFT_ARGS, TINY_ARGS, thinkdial
+
+from thinkdial.errors import UsageError
+from thinkdial.io import write_jsonl
 from thinkdial.train.recipe import parse_recipe
 from thinkdial.train.rundir import LOCK_NAME, FreeSpaceCallback, disk_full_explained, run_lock
 from thinkdial.train.runner import check_prompts
 from thinkdial.train.sft import ThinkdialSFTConfig, train_sft
-
-from thinkdial.errors import UsageError
-from thinkdial.io import write_jsonl
 
 SECRET = "hf_thinkdialRunnerSecret123"
 ENV_SECRET = "hf_thinkdialEnvSecret456"
@@ -37,16 +37,36 @@ def one_error_line(result: subprocess.CompletedProcess, stage: str) -> str:
 
 # --- secrets, stdout -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
 def test_a_token_planted_through_every_route_is_in_no_file_and_stdout_is_one_line(tmp_path, stage):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(WANDB_DIR=str(tmp_path), WANDB_API_KEY="", HF_TOKEN=ENV_SECRET)  # wandb offline: the default
     out = tmp_path / "run"
-    args = [*STAGE_ARGS[stage], "--output_dir", str(out), "--report_to", "wandb", "--save_strategy", "steps",
-            "--save_steps", "2", "--hub_token", SECRET, "--model_init_kwargs", json.dumps({"token": SECRET})]
-    result = subprocess.run([sys.executable, "-m", "thinkdial", stage, *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600, env=env)
+    args = [
+        *STAGE_ARGS[stage],
+        "--output_dir",
+        str(out),
+        "--report_to",
+        "wandb",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+        "--hub_token",
+        SECRET,
+        "--model_init_kwargs",
+        json.dumps({"token": SECRET}),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "thinkdial", stage, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == f"saved {stage} model to {out}\n"
     assert (out / "checkpoint-2" / "training_args.bin").is_file()
@@ -58,13 +78,22 @@ def test_a_token_planted_through_every_route_is_in_no_file_and_stdout_is_one_lin
 
 
 def test_different_hub_and_model_tokens_are_refused(tmp_path):
-    result = thinkdial("grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--hub_token", "hf_a",
-                       "--model_init_kwargs", '{"token": "hf_b"}')
+    result = thinkdial(
+        "grpo",
+        *TINY_ARGS,
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--hub_token",
+        "hf_a",
+        "--model_init_kwargs",
+        '{"token": "hf_b"}',
+    )
     assert "hub_token and model_init_kwargs.token differ" in one_error_line(result, "grpo")
     assert "hf_a" not in result.stderr and "hf_b" not in result.stderr
 
 
 # --- one run per output folder ---------------------------------------------------------------------------------
+
 
 def test_the_lock_refuses_a_second_holder_naming_its_pid(tmp_path):
     with run_lock(str(tmp_path)):
@@ -76,7 +105,9 @@ def test_the_lock_refuses_a_second_holder_naming_its_pid(tmp_path):
 
 
 def test_a_dead_runs_lock_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (tmp_path / LOCK_NAME).write_text(f"pid {dead.stdout.strip()} on {os.uname().nodename}\n")
     with run_lock(str(tmp_path)) as path:
         assert path.read_text().startswith(f"pid {os.getpid()} on ")
@@ -84,8 +115,10 @@ def test_a_dead_runs_lock_is_taken_over(tmp_path):
 
 def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path):
     out = tmp_path / "run"
-    hold = "import sys, time\nfrom thinkdial.train.rundir import run_lock\nwith run_lock(sys.argv[1]):\n" \
-           "    print('held', flush=True)\n    time.sleep(600)\n"
+    hold = (
+        "import sys, time\nfrom thinkdial.train.rundir import run_lock\nwith run_lock(sys.argv[1]):\n"
+        "    print('held', flush=True)\n    time.sleep(600)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
@@ -100,13 +133,26 @@ def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path):
 
 # --- bad input, refused before the model loads ----------------------------------------------------------------
 
-@pytest.mark.parametrize("stage, args, expected", [
-    ("sft", ["--max_steps", "-3"], "max_steps must be >= 1 (or -1: train num_train_epochs epochs), got -3"),
-    ("grpo", ["--max_steps", "-3"], "max_steps must be >= 1 (or -1: train num_train_epochs epochs), got -3"),
-    ("sft", ["--learning_rate", "-1"], "learning_rate must be > 0, got -1.0"),
-    ("grpo", ["--per_device_train_batch_size", "0"], "per_device_train_batch_size must be >= 1, got 0"),
-    ("grpo", ["--max_prompt_tokens", "0"], "max_prompt_tokens must be >= 1, got 0"),
-], ids=["sft-max_steps", "grpo-max_steps", "sft-learning_rate", "grpo-batch", "grpo-max_prompt_tokens"])
+
+@pytest.mark.parametrize(
+    "stage, args, expected",
+    [
+        (
+            "sft",
+            ["--max_steps", "-3"],
+            "max_steps must be >= 1 (or -1: train num_train_epochs epochs), got -3",
+        ),
+        (
+            "grpo",
+            ["--max_steps", "-3"],
+            "max_steps must be >= 1 (or -1: train num_train_epochs epochs), got -3",
+        ),
+        ("sft", ["--learning_rate", "-1"], "learning_rate must be > 0, got -1.0"),
+        ("grpo", ["--per_device_train_batch_size", "0"], "per_device_train_batch_size must be >= 1, got 0"),
+        ("grpo", ["--max_prompt_tokens", "0"], "max_prompt_tokens must be >= 1, got 0"),
+    ],
+    ids=["sft-max_steps", "grpo-max_steps", "sft-learning_rate", "grpo-batch", "grpo-max_prompt_tokens"],
+)
 def test_values_out_of_range_stop_with_one_line(tmp_path, stage, args, expected):
     out = tmp_path / "run"
     result = thinkdial(stage, *STAGE_ARGS[stage], "--output_dir", str(out), *args)
@@ -115,16 +161,23 @@ def test_values_out_of_range_stop_with_one_line(tmp_path, stage, args, expected)
 
 
 def test_reward_weights_in_a_recipe_are_refused(tmp_path):
-    result = thinkdial("grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--reward_weights", "1.0", "0.2")
-    assert "reward_weights: set each component's `weight` in the reward config" in one_error_line(result, "grpo")
+    result = thinkdial(
+        "grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--reward_weights", "1.0", "0.2"
+    )
+    assert "reward_weights: set each component's `weight` in the reward config" in one_error_line(
+        result, "grpo"
+    )
 
 
 def test_a_reward_column_the_data_lacks_stops_before_the_model_loads(tmp_path):
     out = tmp_path / "run"
-    result = thinkdial("grpo", *TINY_ARGS, "--output_dir", str(out), "--reward_config",
-                       "configs/rewards/target_length.yaml")
-    assert "reward 'target_length' reads the column 'budget', which the train rows of configs/tiny/grpo_data.yaml " \
-           "lack" in one_error_line(result, "grpo")
+    result = thinkdial(
+        "grpo", *TINY_ARGS, "--output_dir", str(out), "--reward_config", "configs/rewards/target_length.yaml"
+    )
+    assert (
+        "reward 'target_length' reads the column 'budget', which the train rows of configs/tiny/grpo_data.yaml "
+        "lack" in one_error_line(result, "grpo")
+    )
     assert not (out / "init").exists(), "the model was built before the data was refused"
 
 
@@ -137,23 +190,45 @@ def write_jsonl_data(folder, rows: list[dict]) -> str:
 
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
 def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, stage):
-    rows = [{"prompt": f"1:ABCabc{i % 10}=", "answer": "a", "difficulty": 1, "reasoning": "a"} for i in range(15)]
+    rows = [
+        {"prompt": f"1:ABCabc{i % 10}=", "answer": "a", "difficulty": 1, "reasoning": "a"} for i in range(15)
+    ]
     rows.insert(7, {"prompt": "1:" + "A" * 1_000_000 + "=", "answer": "a", "difficulty": 1, "reasoning": "a"})
-    result = thinkdial(stage, *STAGE_ARGS[stage], "--output_dir", str(tmp_path / "run"), "--data_config",
-                       write_jsonl_data(tmp_path, rows))
+    result = thinkdial(
+        stage,
+        *STAGE_ARGS[stage],
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--data_config",
+        write_jsonl_data(tmp_path, rows),
+    )
     # the tiny model's context is 256 tokens; GRPO keeps 12 for max_completion_length, SFT truncates at 64
-    limit = {"sft": "63 tokens (max_length of 64 tokens less 1 for at least one completion token)",
-             "grpo": "244 tokens (the model's context of 256 tokens less 12 for max_completion_length)"}[stage]
-    assert f"1 of 16 prompts are longer than {limit}; the longest, row 7, has 1000003 tokens" \
-           in one_error_line(result, stage)
+    limit = {
+        "sft": "63 tokens (max_length of 64 tokens less 1 for at least one completion token)",
+        "grpo": "244 tokens (the model's context of 256 tokens less 12 for max_completion_length)",
+    }[stage]
+    assert (
+        f"1 of 16 prompts are longer than {limit}; the longest, row 7, has 1000003 tokens"
+        in one_error_line(result, stage)
+    )
 
 
 def test_max_prompt_tokens_caps_the_prompt_length(tmp_path):
     rows = [{"prompt": "1:" + "A" * n + "=", "answer": "a", "difficulty": 1} for n in (10, 40, 20)]
-    result = thinkdial("grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--max_prompt_tokens", "30",
-                       "--data_config", write_jsonl_data(tmp_path, rows))
-    assert "1 of 3 prompts are longer than 30 tokens (max_prompt_tokens); the longest, row 1, has 43 tokens" \
-           in one_error_line(result, "grpo")
+    result = thinkdial(
+        "grpo",
+        *TINY_ARGS,
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_prompt_tokens",
+        "30",
+        "--data_config",
+        write_jsonl_data(tmp_path, rows),
+    )
+    assert (
+        "1 of 3 prompts are longer than 30 tokens (max_prompt_tokens); the longest, row 1, has 43 tokens"
+        in one_error_line(result, "grpo")
+    )
 
 
 def test_characters_the_tokenizer_cannot_encode_are_counted_in_a_warning(capsys):
@@ -161,12 +236,18 @@ def test_characters_the_tokenizer_cannot_encode_are_counted_in_a_warning(capsys)
 
     from thinkdial.tiny import build_tokenizer
 
-    rows = datasets.Dataset.from_list([{"prompt": "1:ABé=", "answer": "a"}, {"prompt": "2:AB=", "answer": "a"},
-                                       {"prompt": "3:é→=", "answer": "ü"}])
+    rows = datasets.Dataset.from_list(
+        [
+            {"prompt": "1:ABé=", "answer": "a"},
+            {"prompt": "2:AB=", "answer": "a"},
+            {"prompt": "3:é→=", "answer": "ü"},
+        ]
+    )
     check_prompts(rows, build_tokenizer(), (None, "no limit"))
     assert capsys.readouterr().err == (
         "thinkdial: warning: 2 of 3 rows hold 4 character(s) the tokenizer cannot encode ('é', 'ü', '→'); "
-        "the model sees <unk> in their place\n")
+        "the model sees <unk> in their place\n"
+    )
     check_prompts(rows.select([1]), build_tokenizer(), (None, "no limit"))
     assert capsys.readouterr().err == ""
 
@@ -182,8 +263,11 @@ def test_a_checkpoint_the_disk_cannot_hold_stops_with_no_space_left(tmp_path, mo
     monkeypatch.setattr("shutil.disk_usage", lambda path: DiskUsage(10**9, 10**9 - 10**6, 10**6))
     callback, state = FreeSpaceCallback(str(tmp_path), 5 * 10**6), TrainerState(global_step=7)
     callback.on_step_end(None, state, TrainerControl(should_save=False))  # no save this step: no check
-    with pytest.raises(OSError, match=r"No space left on device for checkpoint-7: .* has 1 MB free, the save "
-                                      r"needs about 5 MB") as err:
+    with pytest.raises(
+        OSError,
+        match=r"No space left on device for checkpoint-7: .* has 1 MB free, the save "
+        r"needs about 5 MB",
+    ) as err:
         callback.on_step_end(None, state, TrainerControl(should_save=True))
     assert err.value.errno == errno.ENOSPC
 
@@ -204,8 +288,10 @@ def test_a_write_failing_on_a_full_disk_says_no_space_left(tmp_path, monkeypatch
 def test_sft_on_a_full_disk_stops_before_writing_a_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     out = tmp_path / "run"
-    config = parse_recipe(ThinkdialSFTConfig, SFT_ARGS + ["--output_dir", str(out), "--save_strategy", "steps",
-                                                          "--save_steps", "1"])
+    config = parse_recipe(
+        ThinkdialSFTConfig,
+        SFT_ARGS + ["--output_dir", str(out), "--save_strategy", "steps", "--save_steps", "1"],
+    )
     monkeypatch.setattr("shutil.disk_usage", lambda path: DiskUsage(10**9, 10**9 - 10**5, 10**5))
     with pytest.raises(OSError, match="No space left on device for checkpoint-1"):
         train_sft(config)
@@ -214,11 +300,25 @@ def test_sft_on_a_full_disk_stops_before_writing_a_checkpoint(tmp_path, monkeypa
 
 # --- SFT: LoRA and resume through the shared runner ------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_sft_trains_a_lora_adapter_and_resumes_it(tmp_path):
     out = tmp_path / "run"
-    args = [*SFT_ARGS, "--output_dir", str(out), "--use_peft", "true", "--lora_r", "4",
-            "--lora_target_modules", "all-linear", "--save_strategy", "steps", "--save_steps", "2"]
+    args = [
+        *SFT_ARGS,
+        "--output_dir",
+        str(out),
+        "--use_peft",
+        "true",
+        "--lora_r",
+        "4",
+        "--lora_target_modules",
+        "all-linear",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+    ]
     first = thinkdial("sft", *args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
@@ -230,4 +330,9 @@ def test_sft_trains_a_lora_adapter_and_resumes_it(tmp_path):
     assert f"resuming from {out / 'checkpoint-2'}" in resumed.stderr
     assert resumed.stdout == f"saved sft model to {out}\n"
     final = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
-    assert final["global_step"] == 4 and [e["step"] for e in final["log_history"] if "loss" in e] == [1, 2, 3, 4]
+    assert final["global_step"] == 4 and [e["step"] for e in final["log_history"] if "loss" in e] == [
+        1,
+        2,
+        3,
+        4,
+    ]

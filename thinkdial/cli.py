@@ -26,7 +26,9 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every stage registered."""
-    parser = argparse.ArgumentParser(prog="thinkdial", description="Teach language models when to think longer.")
+    parser = argparse.ArgumentParser(
+        prog="thinkdial", description="Teach language models when to think longer."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

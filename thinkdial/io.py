@@ -77,8 +77,10 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
         try:
             text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
         except UnicodeDecodeError as err:
-            raise UsageError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
-                             "re-save the file as UTF-8") from None
+            raise UsageError(
+                f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                "re-save the file as UTF-8"
+            ) from None
         if not text.strip():
             continue
         try:

@@ -26,9 +26,7 @@ PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PRINTABLE = [chr(c) for c in range(32, 127)]
 
 # Renders chat messages as their plain contents: the tiny model reads raw task text.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['content'] }}{% endfor %}"
-)
+CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
 
 
 @dataclass
@@ -67,8 +65,13 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=build_core_tokenizer(), pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=UNK,
-        padding_side="left", model_max_length=TinyModelConfig.max_position_embeddings,
+        tokenizer_object=build_core_tokenizer(),
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        padding_side="left",
+        model_max_length=TinyModelConfig.max_position_embeddings,
     )
     tok.chat_template = CHAT_TEMPLATE
     return tok
@@ -82,9 +85,12 @@ def build_model(tokenizer: PreTrainedTokenizerFast, config: TinyModelConfig) -> 
     torch.manual_seed(config.seed)
     shape = {k: v for k, v in asdict(config).items() if k != "seed"}
     model_config = LlamaConfig(
-        vocab_size=len(tokenizer), tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, **shape,
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **shape,
     )
     return AutoModelForCausalLM.from_config(model_config, dtype=torch.float32)
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 import argparse
 
 RECIPE_STAGES = {  # name -> (help, module, config class, train function)
-    "sft": ("SFT warm start (TRL SFTTrainer) from a YAML recipe", "thinkdial.train.sft", "ThinkdialSFTConfig",
-            "train_sft"),
-    "grpo": ("GRPO training (TRL GRPOTrainer) from a YAML recipe", "thinkdial.train.grpo", "ThinkdialGRPOConfig",
-             "train_grpo"),
+    "sft": (
+        "SFT warm start (TRL SFTTrainer) from a YAML recipe",
+        "thinkdial.train.sft",
+        "ThinkdialSFTConfig",
+        "train_sft",
+    ),
+    "grpo": (
+        "GRPO training (TRL GRPOTrainer) from a YAML recipe",
+        "thinkdial.train.grpo",
+        "ThinkdialGRPOConfig",
+        "train_grpo",
+    ),
 }
 
 
@@ -45,8 +53,12 @@ def _run_build_tiny(args) -> int:
 def _register_recipe_stage(subparsers, name: str) -> None:
     """`thinkdial NAME --config RECIPE.yaml [--key value ...]`: the recipe parser takes every argument."""
     help_text = RECIPE_STAGES[name][0]
-    p = subparsers.add_parser(name, help=help_text, add_help=False,
-                              description=f"thinkdial {name} --config RECIPE.yaml [--key value ...]")
+    p = subparsers.add_parser(
+        name,
+        help=help_text,
+        add_help=False,
+        description=f"thinkdial {name} --config RECIPE.yaml [--key value ...]",
+    )
     p.set_defaults(func=lambda args: _run_recipe_stage(name, args.recipe_args), recipe_stage=True)
 
 
@@ -72,34 +84,62 @@ def _run_recipe_stage(name: str, argv: list[str]) -> int:
 
 
 def _register_export(subparsers) -> None:
-    p = subparsers.add_parser("export", help="merge LoRA, write a standalone HF model + model card, verify it",
-                              description="Export a trained checkpoint as a standalone Hugging Face model with a "
-                                          "model card; verified (reload + greedy check) before it is put in place.")
+    p = subparsers.add_parser(
+        "export",
+        help="merge LoRA, write a standalone HF model + model card, verify it",
+        description="Export a trained checkpoint as a standalone Hugging Face model with a "
+        "model card; verified (reload + greedy check) before it is put in place.",
+    )
     p.add_argument("--checkpoint", required=True, help="trained run folder or checkpoint-N (full or LoRA)")
-    p.add_argument("--out", required=True, help="export folder (empty or new, outside the checkpoint's run folder)")
-    p.add_argument("--force", action="store_true",
-                   help="replace a non-empty --out (all of it), once the new export is verified")
-    p.add_argument("--name", default=None, help="model name, the card's title (default: <base model>-thinkdial)")
-    p.add_argument("--license", default="apache-2.0",
-                   help="Hub license id for the card; a fine-tune carries its base model's license")
-    p.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload to this hub repo (uses HF_TOKEN)")
+    p.add_argument(
+        "--out", required=True, help="export folder (empty or new, outside the checkpoint's run folder)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a non-empty --out (all of it), once the new export is verified",
+    )
+    p.add_argument(
+        "--name", default=None, help="model name, the card's title (default: <base model>-thinkdial)"
+    )
+    p.add_argument(
+        "--license",
+        default="apache-2.0",
+        help="Hub license id for the card; a fine-tune carries its base model's license",
+    )
+    p.add_argument(
+        "--push-to-hub", default=None, metavar="REPO", help="also upload to this hub repo (uses HF_TOKEN)"
+    )
     p.add_argument("--public", action="store_true", help="create the hub repo public (default: private)")
-    p.add_argument("--eval-dir", default=None, help="eval output folder for the model card (default: <run>/eval)")
+    p.add_argument(
+        "--eval-dir", default=None, help="eval output folder for the model card (default: <run>/eval)"
+    )
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args) -> int:
     from thinkdial.train.export import export
 
-    out = export(args.checkpoint, args.out, args.push_to_hub, private=not args.public, eval_dir=args.eval_dir,
-                 force=args.force, name=args.name, license=args.license)
+    out = export(
+        args.checkpoint,
+        args.out,
+        args.push_to_hub,
+        private=not args.public,
+        eval_dir=args.eval_dir,
+        force=args.force,
+        name=args.name,
+        license=args.license,
+    )
     print(f"exported to {out}")
     return 0
 
 
 def _register_demo(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="run the whole pipeline on the embedded default",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "demo",
+        help="run the whole pipeline on the embedded default",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--seed", type=int, default=0, help="GRPO seed (the SFT start is shared)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")

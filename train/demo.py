@@ -32,18 +32,60 @@ def demo_stages(out: Path, seed: int) -> list[tuple[str, list[str], Path]]:
     return [
         # markers are the last file each stage writes (the tokenizer is saved after the weights)
         ("sft", ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "tokenizer_config.json"),
-        ("grpo", ["grpo", "--config", GRPO_RECIPE, "--model_name_or_path", str(sft), "--output_dir", str(grpo),
-                  "--seed", str(seed)], grpo / "tokenizer_config.json"),
-        ("eval", ["eval", "--config", EVAL_CONFIG, "--model", f"sft={sft}", "--model", f"grpo={grpo}",
-                  "--out", str(evaluation)], evaluation / "report.md"),
+        (
+            "grpo",
+            [
+                "grpo",
+                "--config",
+                GRPO_RECIPE,
+                "--model_name_or_path",
+                str(sft),
+                "--output_dir",
+                str(grpo),
+                "--seed",
+                str(seed),
+            ],
+            grpo / "tokenizer_config.json",
+        ),
+        (
+            "eval",
+            [
+                "eval",
+                "--config",
+                EVAL_CONFIG,
+                "--model",
+                f"sft={sft}",
+                "--model",
+                f"grpo={grpo}",
+                "--out",
+                str(evaluation),
+            ],
+            evaluation / "report.md",
+        ),
         # the demo owns its export folder: --force replaces an earlier one
-        ("export", ["export", "--checkpoint", str(grpo), "--out", str(export), "--eval-dir", str(evaluation),
-                    "--force"], export / "README.md"),
+        (
+            "export",
+            [
+                "export",
+                "--checkpoint",
+                str(grpo),
+                "--out",
+                str(export),
+                "--eval-dir",
+                str(evaluation),
+                "--force",
+            ],
+            export / "README.md",
+        ),
     ]
 
 
-def run_demo(out: str | Path = "runs/demo", seed: int = 0, force: bool = False,
-             overrides: dict[str, list[str]] | None = None) -> float:
+def run_demo(
+    out: str | Path = "runs/demo",
+    seed: int = 0,
+    force: bool = False,
+    overrides: dict[str, list[str]] | None = None,
+) -> float:
     """Run every demo stage (skipping complete ones unless `force`); return the wall time in seconds.
 
     `overrides` maps a stage name to extra command-line arguments (e.g. a shorter run in tests).
@@ -79,31 +121,65 @@ def adaptivity_checks(results: dict, before: str = "sft", after: str = "grpo") -
     levels = sorted(a, key=float)
     checks = []
     for lv in levels[:2]:
-        checks.append((f"level {lv}: tokens <= 50% of {before}, accuracy >= {before} - 2 pts",
-                       a[lv]["reasoning_tokens_mean"] <= 0.5 * b[lv]["reasoning_tokens_mean"]
-                       and a[lv]["accuracy"] >= b[lv]["accuracy"] - 0.02,
-                       f"tokens {a[lv]['reasoning_tokens_mean']:.2f} vs {b[lv]['reasoning_tokens_mean']:.2f}, "
-                       f"accuracy {a[lv]['accuracy']:.3f} vs {b[lv]['accuracy']:.3f}"))
+        checks.append(
+            (
+                f"level {lv}: tokens <= 50% of {before}, accuracy >= {before} - 2 pts",
+                a[lv]["reasoning_tokens_mean"] <= 0.5 * b[lv]["reasoning_tokens_mean"]
+                and a[lv]["accuracy"] >= b[lv]["accuracy"] - 0.02,
+                f"tokens {a[lv]['reasoning_tokens_mean']:.2f} vs {b[lv]['reasoning_tokens_mean']:.2f}, "
+                f"accuracy {a[lv]['accuracy']:.3f} vs {b[lv]['accuracy']:.3f}",
+            )
+        )
     hard = levels[-1]
-    checks.append((f"level {hard} (hardest): accuracy >= {before} - 2 pts and >= 90%",
-                   a[hard]["accuracy"] >= max(b[hard]["accuracy"] - 0.02, 0.9),
-                   f"accuracy {a[hard]['accuracy']:.3f} vs {b[hard]['accuracy']:.3f}"))
+    checks.append(
+        (
+            f"level {hard} (hardest): accuracy >= {before} - 2 pts and >= 90%",
+            a[hard]["accuracy"] >= max(b[hard]["accuracy"] - 0.02, 0.9),
+            f"accuracy {a[hard]['accuracy']:.3f} vs {b[hard]['accuracy']:.3f}",
+        )
+    )
     for lv in levels:
         s, oracle = a[lv], a[lv].get("min_reasoning_tokens_mean")
         if s["accuracy"] >= 0.9 and oracle:
-            checks.append((f"level {lv}: tokens <= 1.5x oracle", s["reasoning_tokens_mean"] <= 1.5 * oracle,
-                           f"{s['reasoning_tokens_mean']:.2f} tokens, oracle {oracle:.2f}"))
+            checks.append(
+                (
+                    f"level {lv}: tokens <= 1.5x oracle",
+                    s["reasoning_tokens_mean"] <= 1.5 * oracle,
+                    f"{s['reasoning_tokens_mean']:.2f} tokens, oracle {oracle:.2f}",
+                )
+            )
         chance = b[lv].get("chance_accuracy")
         if b[lv]["accuracy_direct"] >= 0.9:
-            checks.append((f"level {lv} (direct-solvable): direct rate >= 90%", s["direct_rate"] >= 0.9,
-                           f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}"))
+            checks.append(
+                (
+                    f"level {lv} (direct-solvable): direct rate >= 90%",
+                    s["direct_rate"] >= 0.9,
+                    f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}",
+                )
+            )
         elif chance is not None and b[lv]["accuracy_direct"] <= 2 * chance:
-            checks.append((f"level {lv} (needs reasoning): direct rate <= 5%", s["direct_rate"] <= 0.05,
-                           f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}"))
+            checks.append(
+                (
+                    f"level {lv} (needs reasoning): direct rate <= 5%",
+                    s["direct_rate"] <= 0.05,
+                    f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}",
+                )
+            )
     solvable = [lv for lv in levels if b[lv]["accuracy_direct"] >= 0.9]
-    needs = [lv for lv in levels if b[lv].get("chance_accuracy") is not None
-             and b[lv]["accuracy_direct"] <= 2 * b[lv]["chance_accuracy"]]
-    split = (all(b[lv]["direct_rate"] >= 0.9 for lv in solvable) and all(b[lv]["direct_rate"] <= 0.05 for lv in needs))
-    checks.append((f"{before} does not already show the split", not split,
-                   f"{before} direct rates " + ", ".join(f"L{lv} {b[lv]['direct_rate']:.2f}" for lv in levels)))
+    needs = [
+        lv
+        for lv in levels
+        if b[lv].get("chance_accuracy") is not None
+        and b[lv]["accuracy_direct"] <= 2 * b[lv]["chance_accuracy"]
+    ]
+    split = all(b[lv]["direct_rate"] >= 0.9 for lv in solvable) and all(
+        b[lv]["direct_rate"] <= 0.05 for lv in needs
+    )
+    checks.append(
+        (
+            f"{before} does not already show the split",
+            not split,
+            f"{before} direct rates " + ", ".join(f"L{lv} {b[lv]['direct_rate']:.2f}" for lv in levels),
+        )
+    )
     return checks

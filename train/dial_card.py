@@ -33,12 +33,20 @@ def run_prompt_format(run_config: dict) -> str:
 
 
 def _usage(name: str, tiers: dict[str, int] | None) -> str:
-    tier_text = ("Effort tiers this model was trained with (reasoning tokens): "
-                 + ", ".join(f"{e} = {tiers[e]}" for e in EFFORTS if e in tiers) + ".\n\n") if tiers else ""
+    tier_text = (
+        (
+            "Effort tiers this model was trained with (reasoning tokens): "
+            + ", ".join(f"{e} = {tiers[e]}" for e in EFFORTS if e in tiers)
+            + ".\n\n"
+        )
+        if tiers
+        else ""
+    )
     return (
         "The chat template takes `thinking_budget` (reasoning tokens: the tokens inside the think block) and "
         f"`reasoning_effort` ({' | '.join(EFFORTS)}) and renders the control text the model was trained on "
-        "(an effort wins over a budget; without either the prompt is unchanged).\n\n" + tier_text
+        "(an effort wins over a budget; without either the prompt is unchanged).\n\n"
+        + tier_text
         + "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
         f'tokenizer = AutoTokenizer.from_pretrained("{name}")\n'
         f'model = AutoModelForCausalLM.from_pretrained("{name}")\n'
@@ -50,7 +58,7 @@ def _usage(name: str, tiers: dict[str, int] | None) -> str:
         "the budget (a logits processor):\n\n"
         f"```python\nfrom thinkdial.eval.dial import generate\n\ngenerate(model, tokenizer, [messages], "
         f"budget_tokens={EXAMPLE_BUDGET_TOKENS})  # [{{'answer': ..., 'reasoning_tokens': <= {EXAMPLE_BUDGET_TOKENS}, ...}}]\n```\n\n"
-        f"or `thinkdial generate --model {name} --budget {EXAMPLE_BUDGET_TOKENS} --prompt \"...\"`.\n"
+        f'or `thinkdial generate --model {name} --budget {EXAMPLE_BUDGET_TOKENS} --prompt "..."`.\n'
     )
 
 
@@ -81,6 +89,9 @@ def dial_card_section(out: Path, run_config: dict, name: str | None = None) -> s
     if (data is None or data.dial is None) and not measured:
         return ""
     tiers = data.dial.effort_budgets if data and data.dial else None
-    adherence = (f"### Measured adherence\n\n{ADHERENCE_NOTE}\n\n{requested_table(measured)}\n" if measured else
-                 "Adherence not measured: run `thinkdial eval` with `requested_budgets` in the eval config.\n")
+    adherence = (
+        f"### Measured adherence\n\n{ADHERENCE_NOTE}\n\n{requested_table(measured)}\n"
+        if measured
+        else "Adherence not measured: run `thinkdial eval` with `requested_budgets` in the eval config.\n"
+    )
     return f"## Thinking budget and effort (the dial)\n\n{_usage(name, tiers)}\n{adherence}\n{_serving(name)}"

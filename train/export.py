@@ -22,17 +22,19 @@ import tempfile
 from pathlib import Path
 
 import torch
+
 from thinkdial.data.dial import dial_chat_template
+from thinkdial.errors import UsageError
+from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
 from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_config, run_dir_of
 from thinkdial.train.dial_card import run_prompt_format
 
-from thinkdial.errors import UsageError
-from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
-
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
 CHECK_NEW_TOKENS = 32  # tokens generated greedily per prompt by the reload check
-THINK_NOTE = (f"{{# thinkdial: the model writes {THINK_OPEN}reasoning{THINK_CLOSE}answer; reasoning tokens are "
-              f"those inside the think block. An empty block means it chose to answer directly. #}}")
+THINK_NOTE = (
+    f"{{# thinkdial: the model writes {THINK_OPEN}reasoning{THINK_CLOSE}answer; reasoning tokens are "
+    f"those inside the think block. An empty block means it chose to answer directly. #}}"
+)
 CHECKPOINT_FILES = ("config.json", "adapter_config.json")  # a full model's, a LoRA adapter's
 ASIDE_SUFFIX = "-old"  # a staging folder holding an old export moved aside (swaps without renameat2)
 AT_FDCWD, RENAME_EXCHANGE = -100, 2  # renameat2 arguments: paths relative to the cwd, swap the two paths
@@ -58,16 +60,23 @@ def load_checkpoint_model(checkpoint: Path, dtype="auto"):
     return PeftModel.from_pretrained(model, checkpoint), True
 
 
-def greedy_outputs(model, tokenizer, prompts=CHECK_PROMPTS, max_new_tokens: int = CHECK_NEW_TOKENS) -> list[list[int]]:
+def greedy_outputs(
+    model, tokenizer, prompts=CHECK_PROMPTS, max_new_tokens: int = CHECK_NEW_TOKENS
+) -> list[list[int]]:
     """Return the greedy completion token ids of `model` for each prompt (one at a time, no padding)."""
     outputs = []
     model.eval()
     with torch.no_grad():
         for prompt in prompts:
             ids = tokenizer(prompt, return_tensors="pt").input_ids
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-            outputs.append(out[0, ids.shape[1]:].tolist())
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            outputs.append(out[0, ids.shape[1] :].tolist())
     return outputs
 
 
@@ -88,8 +97,11 @@ def find_eval(run: Path, eval_dir: Path | None = None) -> Path | None:
     folder = run / "eval"
     if (folder / "results.json").is_file():
         return folder
-    steps = sorted((int(p.name[5:]), p) for p in folder.glob("step_*")
-                   if p.name[5:].isdigit() and (p / "results.json").is_file())
+    steps = sorted(
+        (int(p.name[5:]), p)
+        for p in folder.glob("step_*")
+        if p.name[5:].isdigit() and (p / "results.json").is_file()
+    )
     return steps[-1][1] if steps else None
 
 
@@ -102,14 +114,18 @@ def check_paths(checkpoint: Path, out: Path, force: bool) -> None:
         raise ExportUsageError(f"not a checkpoint (no config.json): {checkpoint}")
     run, target = run_dir_of(checkpoint).resolve(), out.resolve()
     if target == run or run in target.parents or target in run.parents:
-        raise ExportUsageError(f"--out {out} overlaps the run folder of the checkpoint ({run}); "
-                               "export to a folder outside the run")
+        raise ExportUsageError(
+            f"--out {out} overlaps the run folder of the checkpoint ({run}); "
+            "export to a folder outside the run"
+        )
     if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
         raise ExportUsageError(f"--out {out} holds the current folder; export to a folder of its own")
     if target.exists() and not target.is_dir():
         raise ExportUsageError(f"--out {out} is a file, not a folder")
     if target.is_dir() and any(target.iterdir()) and not force:
-        raise ExportUsageError(f"--out {out} is not empty; --force replaces it (once the new export is verified)")
+        raise ExportUsageError(
+            f"--out {out} is not empty; --force replaces it (once the new export is verified)"
+        )
 
 
 def _staging_prefix(out: Path) -> str:
@@ -141,7 +157,7 @@ def clean_leftovers(out: Path) -> list[Path]:
     removed folders."""
     removed = []
     for path in sorted(out.parent.glob(_staging_prefix(out) + "*")):
-        pid = path.name[len(_staging_prefix(out)):].split("-")[0]
+        pid = path.name[len(_staging_prefix(out)) :].split("-")[0]
         if pid.isdigit() and _alive(int(pid)):
             continue
         if path.name.endswith(ASIDE_SUFFIX) and not out.exists():
@@ -202,12 +218,21 @@ def verify(folder: Path, expected: list[list[int]]) -> None:
     got = greedy_outputs(reloaded, load_tokenizer(str(folder)))
     bad = [p for p, a, b in zip(CHECK_PROMPTS, expected, got, strict=True) if a != b]
     if bad:
-        raise ValueError(f"export check failed: greedy output of the export differs from the checkpoint on {bad[0]!r}")
+        raise ValueError(
+            f"export check failed: greedy output of the export differs from the checkpoint on {bad[0]!r}"
+        )
 
 
-def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = None, private: bool = True,
-           eval_dir: str | Path | None = None, force: bool = False, name: str | None = None,
-           license: str = DEFAULT_LICENSE) -> Path:
+def export(
+    checkpoint: str | Path,
+    out: str | Path,
+    push_to_hub: str | None = None,
+    private: bool = True,
+    eval_dir: str | Path | None = None,
+    force: bool = False,
+    name: str | None = None,
+    license: str = DEFAULT_LICENSE,
+) -> Path:
     """Write the verified standalone export of `checkpoint` to `out` (replacing an existing export only with
     `force`), optionally push it; return `out`. The card's title is `name` (default: base model + thinkdial).
 
@@ -223,11 +248,17 @@ def export(checkpoint: str | Path, out: str | Path, push_to_hub: str | None = No
     expected = greedy_outputs(model, tokenizer)
     stage = stage_folder(target)
     try:
-        write_model(model.merge_and_unload() if is_lora else model, tokenizer, stage,
-                    run_prompt_format(run_config(run_dir_of(checkpoint))))
+        write_model(
+            model.merge_and_unload() if is_lora else model,
+            tokenizer,
+            stage,
+            run_prompt_format(run_config(run_dir_of(checkpoint))),
+        )
         verify(stage, expected)
-        print(f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
-              f"{' (LoRA merged)' if is_lora else ''}")
+        print(
+            f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
+            f"{' (LoRA merged)' if is_lora else ''}"
+        )
         card = model_card(checkpoint, stage, push_to_hub or str(out), evaluation, name, license)
         (stage / "README.md").write_text(card)
         swap_into_place(stage, target)

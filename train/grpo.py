@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from trl import GRPOConfig, GRPOTrainer
+
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_dataset
+from thinkdial.errors import UsageError
 from thinkdial.rewards.config import load_reward_config
 from thinkdial.train.recipe import RecipeFields, check_recipe_values, multi_process_cpu, peft_config
 from thinkdial.train.runner import run_stage
-from trl import GRPOConfig, GRPOTrainer
-
-from thinkdial.errors import UsageError
 
 GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
 
@@ -27,34 +27,74 @@ GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_token
 class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
     """TRL's GRPOConfig plus thinkdial's data, reward, eval, health guard, limit and LoRA fields."""
 
-    data_config: str = field(default="configs/tiny/grpo_data.yaml", metadata={
-        "help": "Data config YAML; its train split feeds GRPO (columns answer, difficulty, ... reach rewards)."})
-    reward_config: str = field(default="configs/rewards/adaptive.yaml", metadata={
-        "help": "Reward config YAML (rewards/config.py): components and their weights; validated before the model "
-                "loads. (TRL's reward_weights is refused: the weights live here.)"})
-    eval_config: str | None = field(default=None, metadata={
-        "help": "Eval config YAML for the in-training scaling eval (eval/callback.py); None disables it."})
-    eval_every_steps: int = field(default=0, metadata={"help": "Run the scaling eval every N steps (0: never)."})
-    health_guard: bool = field(default=True, metadata={
-        "help": "Watch batch accuracy, think rate, reasoning tokens per level and entropy against the run's first "
-                "steps; print one loud line (and write health.json) when training destroys the model (train/guard.py)."})
-    guard_baseline_steps: int = field(default=20, metadata={
-        "help": "Optimizer steps whose logged metrics form the guard's baseline."})
-    guard_accuracy_drop: float = field(default=0.05, metadata={
-        "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
-                "the guard; a fall of more than half the baseline trips it too (weak starts)."})
-    guard_reasoning_drop: float = field(default=0.5, metadata={
-        "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."})
-    stop_on_collapse: bool = field(default=False, metadata={
-        "help": "Stop training when the guard trips, naming the last checkpoint saved while healthy."})
+    data_config: str = field(
+        default="configs/tiny/grpo_data.yaml",
+        metadata={
+            "help": "Data config YAML; its train split feeds GRPO (columns answer, difficulty, ... reach rewards)."
+        },
+    )
+    reward_config: str = field(
+        default="configs/rewards/adaptive.yaml",
+        metadata={
+            "help": "Reward config YAML (rewards/config.py): components and their weights; validated before the model "
+            "loads. (TRL's reward_weights is refused: the weights live here.)"
+        },
+    )
+    eval_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "Eval config YAML for the in-training scaling eval (eval/callback.py); None disables it."
+        },
+    )
+    eval_every_steps: int = field(
+        default=0, metadata={"help": "Run the scaling eval every N steps (0: never)."}
+    )
+    health_guard: bool = field(
+        default=True,
+        metadata={
+            "help": "Watch batch accuracy, think rate, reasoning tokens per level and entropy against the run's first "
+            "steps; print one loud line (and write health.json) when training destroys the model (train/guard.py)."
+        },
+    )
+    guard_baseline_steps: int = field(
+        default=20, metadata={"help": "Optimizer steps whose logged metrics form the guard's baseline."}
+    )
+    guard_accuracy_drop: float = field(
+        default=0.05,
+        metadata={
+            "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
+            "the guard; a fall of more than half the baseline trips it too (weak starts)."
+        },
+    )
+    guard_reasoning_drop: float = field(
+        default=0.5,
+        metadata={
+            "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."
+        },
+    )
+    stop_on_collapse: bool = field(
+        default=False,
+        metadata={
+            "help": "Stop training when the guard trips, naming the last checkpoint saved while healthy."
+        },
+    )
 
     def __post_init__(self):
         self.use_cpu = self.use_cpu or multi_process_cpu()
-        check_recipe_values(self, {"max_completion_length": 1, "num_generations": 2, "eval_every_steps": 0,
-                                   "guard_baseline_steps": 1})
+        check_recipe_values(
+            self,
+            {
+                "max_completion_length": 1,
+                "num_generations": 2,
+                "eval_every_steps": 0,
+                "guard_baseline_steps": 1,
+            },
+        )
         if self.reward_weights is not None:
-            raise UsageError(f"reward_weights: set each component's `weight` in the reward config "
-                             f"({self.reward_config}) instead")
+            raise UsageError(
+                f"reward_weights: set each component's `weight` in the reward config "
+                f"({self.reward_config}) instead"
+            )
         super().__post_init__()
         for name in ("data_config", "reward_config") + (("eval_config",) if self.eval_config else ()):
             path = getattr(self, name)
@@ -68,18 +108,23 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         if self.eval_every_steps and not self.eval_config:
             raise UsageError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
         if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
-            raise UsageError("guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
-                             f"{self.guard_accuracy_drop} and {self.guard_reasoning_drop}")
+            raise UsageError(
+                "guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
+                f"{self.guard_accuracy_drop} and {self.guard_reasoning_drop}"
+            )
 
     def banner(self) -> str:
         """Return the startup line: processes and completions per generation step."""
-        return (f"{self.world_size} process(es), {self.generation_batch_size} completions "
-                f"({self.generation_batch_size // self.num_generations} prompts) per generation step")
+        return (
+            f"{self.world_size} process(es), {self.generation_batch_size} completions "
+            f"({self.generation_batch_size // self.num_generations} prompts) per generation step"
+        )
 
     def prompt_token_limit(self, context_tokens: int | None) -> tuple[int | None, str]:
         """Return (longest prompt in tokens, why): room for max_completion_length in the model's context."""
-        return self.prompt_limit(context_tokens, "the model's context", self.max_completion_length,
-                                 "max_completion_length")
+        return self.prompt_limit(
+            context_tokens, "the model's context", self.max_completion_length, "max_completion_length"
+        )
 
 
 def reward_columns(reward_config) -> dict[str, tuple[str, ...]]:
@@ -99,9 +144,11 @@ def grpo_dataset(config: ThinkdialGRPOConfig):
     for reward, columns in needs.items():
         for column in columns:
             if column not in ds.column_names or all(v is None for v in ds[column]):
-                raise UsageError(f"reward '{reward}' reads the column '{column}', which the train rows of "
-                                 f"{config.data_config} lack; add it to the data or drop the reward from "
-                                 f"{config.reward_config}")
+                raise UsageError(
+                    f"reward '{reward}' reads the column '{column}', which the train rows of "
+                    f"{config.data_config} lack; add it to the data or drop the reward from "
+                    f"{config.reward_config}"
+                )
     keep = set(GRPO_COLUMNS).union(*needs.values())
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
@@ -117,17 +164,34 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
     if config.health_guard:
         from thinkdial.train.guard import GuardSettings, HealthGuardCallback
 
-        settings = GuardSettings(baseline_steps=config.guard_baseline_steps, accuracy_drop=config.guard_accuracy_drop,
-                                 reasoning_drop=config.guard_reasoning_drop, stop_on_collapse=config.stop_on_collapse)
+        settings = GuardSettings(
+            baseline_steps=config.guard_baseline_steps,
+            accuracy_drop=config.guard_accuracy_drop,
+            reasoning_drop=config.guard_reasoning_drop,
+            stop_on_collapse=config.stop_on_collapse,
+        )
         callbacks.append(HealthGuardCallback(settings, config.output_dir))
     if config.eval_every_steps:
         from thinkdial.eval.callback import ScalingEvalCallback
         from thinkdial.eval.config import load_eval_config
 
-        callbacks.append(ScalingEvalCallback(load_eval_config(config.eval_config), tokenizer, config.eval_every_steps,
-                                             os.path.join(config.output_dir, "eval")))
-    return GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
-                       processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+        callbacks.append(
+            ScalingEvalCallback(
+                load_eval_config(config.eval_config),
+                tokenizer,
+                config.eval_every_steps,
+                os.path.join(config.output_dir, "eval"),
+            )
+        )
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(config),
+        callbacks=callbacks,
+    )
 
 
 def train_grpo(config: ThinkdialGRPOConfig) -> str:

@@ -59,8 +59,10 @@ class Verdict:
         if entropy:
             shown += f"; entropy {entropy[0]:.3f} -> {entropy[1]:.3f}"
         where = last_healthy or "none saved yet (lower save_steps to keep one)"
-        return (f"thinkdial grpo: HEALTH GUARD at step {self.step}: {shown} (baseline: the first steps of this run). "
-                f"Last healthy checkpoint: {where}.")
+        return (
+            f"thinkdial grpo: HEALTH GUARD at step {self.step}: {shown} (baseline: the first steps of this run). "
+            f"Last healthy checkpoint: {where}."
+        )
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -85,7 +87,7 @@ class HealthGuard:
         if step <= self.settings.baseline_steps or not self.baseline:
             self.baseline.append(logs)
             return None
-        self.recent = (self.recent + [logs])[-self.settings.window_logs:]
+        self.recent = (self.recent + [logs])[-self.settings.window_logs :]
         if len(self.recent) < self.settings.window_logs:
             return None
         self.last = self.judge(step)
@@ -111,14 +113,18 @@ class HealthGuard:
         accuracy = verdict.numbers.get("accuracy")
         if accuracy and self.fell(accuracy):
             verdict.reasons.append(f"batch accuracy {accuracy[0]:.3f} -> {accuracy[1]:.3f}")
-        for level in sorted({k.split("/")[0] for k in self.baseline[0] if k.startswith("level_")}, key=_level_order):
+        for level in sorted(
+            {k.split("/")[0] for k in self.baseline[0] if k.startswith("level_")}, key=_level_order
+        ):
             pairs = {m: self._pair(f"{level}/{m}") for m in LEVEL_METRICS}
             verdict.numbers.update({f"{level}/{m}": p for m, p in pairs.items() if p})
             acc, tokens, think = pairs["accuracy"], pairs["reasoning_tokens"], pairs["think_rate"]
             if acc and tokens and self.fell(acc) and tokens[1] < (1 - s.reasoning_drop) * tokens[0]:
                 think_text = f", think rate {think[0]:.2f} -> {think[1]:.2f}" if think else ""
-                verdict.reasons.append(f"{level.replace('_', ' ')}: accuracy {acc[0]:.3f} -> {acc[1]:.3f}, reasoning "
-                                       f"{tokens[0]:.1f} -> {tokens[1]:.1f} tokens{think_text}")
+                verdict.reasons.append(
+                    f"{level.replace('_', ' ')}: accuracy {acc[0]:.3f} -> {acc[1]:.3f}, reasoning "
+                    f"{tokens[0]:.1f} -> {tokens[1]:.1f} tokens{think_text}"
+                )
         verdict.tripped = bool(verdict.reasons)
         return verdict
 
@@ -159,9 +165,14 @@ class HealthGuardCallback(TrainerCallback):
 
     def write(self, verdict: Verdict) -> None:
         """Write health.json (the latest verdict, the first trip and the last healthy checkpoint)."""
-        report = {"step": verdict.step, "tripped_at_step": self.guard.tripped_at, "healthy_now": not verdict.tripped,
-                  "reasons": verdict.reasons, "last_healthy_checkpoint": self.last_healthy,
-                  "numbers": {k: {"baseline": v[0], "now": v[1]} for k, v in verdict.numbers.items()}}
+        report = {
+            "step": verdict.step,
+            "tripped_at_step": self.guard.tripped_at,
+            "healthy_now": not verdict.tripped,
+            "reasons": verdict.reasons,
+            "last_healthy_checkpoint": self.last_healthy,
+            "numbers": {k: {"baseline": v[0], "now": v[1]} for k, v in verdict.numbers.items()},
+        }
         write_atomic(self.output_dir / "health.json", json.dumps(report, indent=2) + "\n")
 
 
@@ -169,6 +180,11 @@ def _log_wandb(verdict: Verdict) -> None:
     wandb = sys.modules.get("wandb")
     if wandb is None or wandb.run is None:
         return
-    wandb.log({"health/tripped": 1.0, "train/global_step": verdict.step,
-               **{f"health/{k}/baseline": v[0] for k, v in verdict.numbers.items()},
-               **{f"health/{k}/now": v[1] for k, v in verdict.numbers.items()}})
+    wandb.log(
+        {
+            "health/tripped": 1.0,
+            "train/global_step": verdict.step,
+            **{f"health/{k}/baseline": v[0] for k, v in verdict.numbers.items()},
+            **{f"health/{k}/now": v[1] for k, v in verdict.numbers.items()},
+        }
+    )

@@ -31,7 +31,9 @@ class _RecipeParser(TrlParser):
 def _check_recipe_keys(config_cls, path: Path) -> None:
     """Raise a UsageError naming the keys of recipe `path` that `config_cls` does not have."""
     raw = read_yaml_mapping(path, "recipe")
-    unknown = sorted(set(raw) - {f.name for f in fields(config_cls)} - {"env"})  # `env`: TrlParser's env block
+    unknown = sorted(
+        set(raw) - {f.name for f in fields(config_cls)} - {"env"}
+    )  # `env`: TrlParser's env block
     if unknown:
         raise UsageError(f"recipe {path}: unknown key(s) {unknown}; `--help` lists the valid keys")
 
@@ -59,41 +61,74 @@ def parse_recipe(config_cls, argv: list[str]):
 
 
 # TRL ModelConfig's LoRA fields (names, types, defaults and help taken from TRL, read by its get_peft_config).
-LORA_KEYS = ("use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_target_parameters",
-             "lora_modules_to_save", "use_rslora", "use_dora")
-LoraFields = make_dataclass("LoraFields", [
-    (f.name, f.type, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
-    for f in fields(ModelConfig) if f.name in LORA_KEYS])
+LORA_KEYS = (
+    "use_peft",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "lora_target_parameters",
+    "lora_modules_to_save",
+    "use_rslora",
+    "use_dora",
+)
+LoraFields = make_dataclass(
+    "LoraFields",
+    [
+        (f.name, f.type, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+        for f in fields(ModelConfig)
+        if f.name in LORA_KEYS
+    ],
+)
 
 
 @dataclass
 class RecipeFields(LoraFields):
     """The fields every thinkdial training recipe adds to its TRL config (mixed into SFT and GRPO configs)."""
 
-    model_name_or_path: str = field(default=EMBEDDED, metadata={
-        "help": f"HF model id or local path (e.g. an SFT output dir); '{EMBEDDED}' builds the embedded tiny "
-                "default under output_dir/init."})
+    model_name_or_path: str = field(
+        default=EMBEDDED,
+        metadata={
+            "help": f"HF model id or local path (e.g. an SFT output dir); '{EMBEDDED}' builds the embedded tiny "
+            "default under output_dir/init."
+        },
+    )
     train_limit: int | None = field(default=None, metadata={"help": "Use at most this many train rows."})
-    max_prompt_tokens: int | None = field(default=None, metadata={
-        "help": "Longest prompt, in tokens of the model's tokenizer; longer prompts are refused before the model "
-                "loads. The model's context always caps it, less max_completion_length (GRPO) or one completion "
-                "token within max_length (SFT); None: that cap alone."})
-    cpu_threads: int = field(default=0, metadata={
-        "help": "torch intra-op threads when training on CPU (0: torch's default, one per core). One thread "
-                "keeps its speed when another process competes for the cores (bench/cpu_threads.py)."})
-    resume: bool = field(default=False, metadata={
-        "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state); "
-                "half-written checkpoints are removed."})
+    max_prompt_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Longest prompt, in tokens of the model's tokenizer; longer prompts are refused before the model "
+            "loads. The model's context always caps it, less max_completion_length (GRPO) or one completion "
+            "token within max_length (SFT); None: that cap alone."
+        },
+    )
+    cpu_threads: int = field(
+        default=0,
+        metadata={
+            "help": "torch intra-op threads when training on CPU (0: torch's default, one per core). One thread "
+            "keeps its speed when another process competes for the cores (bench/cpu_threads.py)."
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue from the latest complete checkpoint in output_dir (step, optimizer and RNG state); "
+            "half-written checkpoints are removed."
+        },
+    )
 
-    def prompt_limit(self, sequence_tokens: int | None, sequence_name: str, reserved_tokens: int,
-                     reserved_for: str) -> tuple[int | None, str]:
+    def prompt_limit(
+        self, sequence_tokens: int | None, sequence_name: str, reserved_tokens: int, reserved_for: str
+    ) -> tuple[int | None, str]:
         """Return (longest prompt allowed, in tokens, or None for no limit; why): max_prompt_tokens, or what
         `sequence_tokens` (the longest sequence, called `sequence_name`) leaves after `reserved_tokens` for
         `reserved_for`, whichever is smaller."""
         room = None if sequence_tokens is None else sequence_tokens - reserved_tokens
         if room is not None and room < 1:
-            raise UsageError(f"{reserved_for} ({reserved_tokens} tokens) leaves no room for a prompt in "
-                             f"{sequence_name} of {sequence_tokens} tokens")
+            raise UsageError(
+                f"{reserved_for} ({reserved_tokens} tokens) leaves no room for a prompt in "
+                f"{sequence_name} of {sequence_tokens} tokens"
+            )
         if self.max_prompt_tokens is not None and (room is None or self.max_prompt_tokens <= room):
             return self.max_prompt_tokens, "max_prompt_tokens"
         if room is None:
@@ -102,9 +137,20 @@ class RecipeFields(LoraFields):
 
 
 # The lowest value each shared field accepts (None: unset, allowed). max_steps and rates are checked apart.
-_AT_LEAST = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 1, "train_limit": 1,
-             "max_prompt_tokens": 1, "cpu_threads": 0, "warmup_steps": 0, "weight_decay": 0, "max_grad_norm": 0,
-             "lora_r": 1, "lora_alpha": 1, "lora_dropout": 0, "save_total_limit": 1}
+_AT_LEAST = {
+    "per_device_train_batch_size": 1,
+    "gradient_accumulation_steps": 1,
+    "train_limit": 1,
+    "max_prompt_tokens": 1,
+    "cpu_threads": 0,
+    "warmup_steps": 0,
+    "weight_decay": 0,
+    "max_grad_norm": 0,
+    "lora_r": 1,
+    "lora_alpha": 1,
+    "lora_dropout": 0,
+    "save_total_limit": 1,
+}
 
 
 def multi_process_cpu() -> bool:
@@ -130,10 +176,14 @@ def check_recipe_values(config, at_least: dict[str, int] | None = None) -> None:
         if not getattr(config, name) > 0:
             raise UsageError(f"{name} must be > 0, got {getattr(config, name)}")
     if config.max_steps == 0 or config.max_steps < -1:
-        raise UsageError(f"max_steps must be >= 1 (or -1: train num_train_epochs epochs), got {config.max_steps}")
+        raise UsageError(
+            f"max_steps must be >= 1 (or -1: train num_train_epochs epochs), got {config.max_steps}"
+        )
     if config.resume and config.resume_from_checkpoint:
-        raise UsageError("give either resume (latest complete checkpoint of output_dir) or resume_from_checkpoint "
-                         "(one checkpoint folder), not both")
+        raise UsageError(
+            "give either resume (latest complete checkpoint of output_dir) or resume_from_checkpoint "
+            "(one checkpoint folder), not both"
+        )
 
 
 def peft_config(config):
@@ -154,8 +204,9 @@ def load_model(config, model_path: str):
     """Return the causal LM at `model_path` with the recipe's `model_init_kwargs` and `trust_remote_code`."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(model_path, trust_remote_code=config.trust_remote_code,
-                                                **(config.model_init_kwargs or {}))
+    return AutoModelForCausalLM.from_pretrained(
+        model_path, trust_remote_code=config.trust_remote_code, **(config.model_init_kwargs or {})
+    )
 
 
 def context_tokens(config, model_path: str) -> int | None:
@@ -164,7 +215,9 @@ def context_tokens(config, model_path: str) -> int | None:
     from transformers import AutoConfig
 
     model_config = AutoConfig.from_pretrained(model_path, trust_remote_code=config.trust_remote_code)
-    sizes = [getattr(model_config, name, None) for name in ("max_position_embeddings", "n_positions", "seq_length")]
+    sizes = [
+        getattr(model_config, name, None) for name in ("max_position_embeddings", "n_positions", "seq_length")
+    ]
     if getattr(config, "use_vllm", False) and getattr(config, "vllm_max_model_length", None):
         sizes.append(config.vllm_max_model_length)
     known = [size for size in sizes if isinstance(size, int) and size > 0]
@@ -194,8 +247,10 @@ def hide_secrets(config) -> None:
     kwargs = dict(config.model_init_kwargs or {})
     tokens = {t for t in (config.hub_token, kwargs.pop("token", None)) if t}
     if len(tokens) > 1:
-        raise UsageError("hub_token and model_init_kwargs.token differ; give one token (thinkdial hands it to the "
-                         "hub client as HF_TOKEN)")
+        raise UsageError(
+            "hub_token and model_init_kwargs.token differ; give one token (thinkdial hands it to the "
+            "hub client as HF_TOKEN)"
+        )
     if tokens:
         os.environ["HF_TOKEN"] = next(iter(tokens))
     config.hub_token, config.model_init_kwargs = None, kwargs or None
@@ -207,8 +262,14 @@ def hide_secrets(config) -> None:
 def scrub_secrets(obj):
     """Return `obj` with the values of token/key/secret/password-like keys replaced by '<redacted>'."""
     if isinstance(obj, dict):
-        return {k: (REDACTED if _SECRET.search(str(k)) and v not in (None, "", False) and not isinstance(v, bool)
-                    else scrub_secrets(v)) for k, v in obj.items()}
+        return {
+            k: (
+                REDACTED
+                if _SECRET.search(str(k)) and v not in (None, "", False) and not isinstance(v, bool)
+                else scrub_secrets(v)
+            )
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [scrub_secrets(v) for v in obj]
     return obj
@@ -217,21 +278,30 @@ def scrub_secrets(obj):
 def save_run_config(config, output_dir: str, name: str) -> Path:
     """Write the resolved config (secrets redacted) to output_dir/NAME.json; return the path."""
     raw = {k: v for k, v in asdict(config).items() if not k.startswith("_")}
-    return write_atomic(Path(output_dir) / f"{name}.json", json.dumps(scrub_secrets(raw), indent=2, default=str))
+    return write_atomic(
+        Path(output_dir) / f"{name}.json", json.dumps(scrub_secrets(raw), indent=2, default=str)
+    )
 
 
 def recipe_help(config_cls, stage: str) -> str:
     """Return `thinkdial STAGE --help`: `--config` and thinkdial's own fields first, then TRL's."""
     parser = _RecipeParser(config_cls)
-    own = {f.name for f in fields(RecipeFields)} - set(LORA_KEYS) | set(config_cls.__annotations__) | {"config"}
+    own = (
+        {f.name for f in fields(RecipeFields)} - set(LORA_KEYS) | set(config_cls.__annotations__) | {"config"}
+    )
     actions = [a for a in parser._actions if a.option_strings and a.dest != "help"]
     first = [a for a in actions if a.dest in own]
     rest = [a for a in actions if a.dest not in own]
     formatter = parser._get_formatter()
     formatter.add_usage(f"thinkdial {stage} --config RECIPE.yaml [--key value ...]", [], [])
-    formatter.add_text("--config RECIPE.yaml sets the fields below from a YAML file; `--key value` on the command "
-                       "line overrides them. Unknown keys, in the file or on the command line, are refused.")
-    for title, group in ((f"thinkdial {stage} fields", first), (f"TRL fields ({config_cls.__mro__[1].__name__}, ModelConfig's LoRA)", rest)):
+    formatter.add_text(
+        "--config RECIPE.yaml sets the fields below from a YAML file; `--key value` on the command "
+        "line overrides them. Unknown keys, in the file or on the command line, are refused."
+    )
+    for title, group in (
+        (f"thinkdial {stage} fields", first),
+        (f"TRL fields ({config_cls.__mro__[1].__name__}, ModelConfig's LoRA)", rest),
+    ):
         formatter.start_section(title)
         formatter.add_arguments(group)
         formatter.end_section()

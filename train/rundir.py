@@ -44,9 +44,13 @@ def run_lock(output_dir: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "a process that wrote no pid yet"
-            raise UsageError(f"output_dir {output_dir} is in use by another thinkdial run ({holder}); wait for it "
-                             "to end or choose another output_dir") from None
+            holder = (
+                os.pread(fd, 256, 0).decode(errors="replace").strip() or "a process that wrote no pid yet"
+            )
+            raise UsageError(
+                f"output_dir {output_dir} is in use by another thinkdial run ({holder}); wait for it "
+                "to end or choose another output_dir"
+            ) from None
         except OSError as err:  # e.g. ENOLCK / ENOSYS on network filesystems without locks
             warn(f"cannot lock {output_dir} ({err.strerror}); make sure no other run writes to it")
         else:
@@ -76,9 +80,13 @@ def _checkpoints(output_dir: str) -> list[str]:
     """Return the `checkpoint-N` folders of output_dir, by step."""
     if not os.path.isdir(output_dir):
         return []
-    steps = sorted((int(name.rpartition("-")[2]), name) for name in os.listdir(output_dir)
-                   if name.startswith(CHECKPOINT_PREFIX) and name.rpartition("-")[2].isdigit()
-                   and os.path.isdir(os.path.join(output_dir, name)))
+    steps = sorted(
+        (int(name.rpartition("-")[2]), name)
+        for name in os.listdir(output_dir)
+        if name.startswith(CHECKPOINT_PREFIX)
+        and name.rpartition("-")[2].isdigit()
+        and os.path.isdir(os.path.join(output_dir, name))
+    )
     return [os.path.join(output_dir, name) for _, name in steps]
 
 
@@ -111,9 +119,12 @@ def check_free_space(folder: str, need_bytes: int, what: str) -> None:
     """Raise OSError(ENOSPC) naming `folder` when its disk has less than `need_bytes` free for `what`."""
     free = shutil.disk_usage(folder).free
     if free < need_bytes:
-        raise OSError(errno.ENOSPC, f"No space left on device for {what}: {folder} has {free / 1e6:.0f} MB free, "
-                                    f"the save needs about {need_bytes / 1e6:.0f} MB; free space (or lower "
-                                    "save_total_limit) and rerun with --resume true")
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device for {what}: {folder} has {free / 1e6:.0f} MB free, "
+            f"the save needs about {need_bytes / 1e6:.0f} MB; free space (or lower "
+            "save_total_limit) and rerun with --resume true",
+        )
 
 
 @contextmanager
@@ -126,8 +137,11 @@ def disk_full_explained(folder: str, need_bytes: int):
     except Exception as err:
         free = shutil.disk_usage(folder).free
         if getattr(err, "errno", None) == errno.ENOSPC or free < need_bytes:
-            raise OSError(errno.ENOSPC, f"No space left on device: writing to {folder} failed with "
-                                        f"{free / 1e6:.0f} MB free ({type(err).__name__}: {err})") from err
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device: writing to {folder} failed with "
+                f"{free / 1e6:.0f} MB free ({type(err).__name__}: {err})",
+            ) from err
         raise
 
 

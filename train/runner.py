@@ -14,6 +14,9 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 
+from thinkdial.errors import UsageError
+from thinkdial.io import warn
+from thinkdial.models import set_cpu_threads
 from thinkdial.train.recipe import (
     context_tokens,
     hide_secrets,
@@ -30,10 +33,6 @@ from thinkdial.train.rundir import (
     run_lock,
     save_bytes,
 )
-
-from thinkdial.errors import UsageError
-from thinkdial.io import warn
-from thinkdial.models import set_cpu_threads
 
 UNKNOWN_CHAR_EXAMPLES = 5  # distinct unencodable characters quoted in the warning
 
@@ -86,16 +85,24 @@ def resume_checkpoint(config) -> str | None:
             print(f"removed half-written checkpoint {path}", file=sys.stderr)
         found = last_checkpoint(config.output_dir)
     if main:
-        print(f"resuming from {found}" if found else
-              f"--resume: no checkpoint in {config.output_dir}, starting from scratch", file=sys.stderr)
+        print(
+            f"resuming from {found}"
+            if found
+            else f"--resume: no checkpoint in {config.output_dir}, starting from scratch",
+            file=sys.stderr,
+        )
     return found
 
 
 def prompt_texts(prompts, tokenizer) -> list[str]:
     """Return each prompt as the text the model reads: plain text as is, chat messages through the
     tokenizer's chat template with the generation prompt."""
-    return [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-            for p in prompts]
+    return [
+        p
+        if isinstance(p, str)
+        else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
 
 
 def check_prompts(dataset, tokenizer, limit: tuple[int | None, str]) -> None:
@@ -104,15 +111,21 @@ def check_prompts(dataset, tokenizer, limit: tuple[int | None, str]) -> None:
     prompts = prompt_texts(dataset["prompt"], tokenizer)
     max_tokens, why = limit
     if max_tokens is not None:
-        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]]
+        lengths = [
+            len(ids) for ids in tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]
+        ]
         too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
         if too_long:
             worst = max(too_long, key=lengths.__getitem__)
-            raise UsageError(f"{len(too_long)} of {len(prompts)} prompts are longer than {max_tokens} tokens ({why}); "
-                             f"the longest, row {worst}, has {lengths[worst]} tokens. Shorten or drop those rows, or "
-                             "set max_prompt_tokens")
+            raise UsageError(
+                f"{len(too_long)} of {len(prompts)} prompts are longer than {max_tokens} tokens ({why}); "
+                f"the longest, row {worst}, has {lengths[worst]} tokens. Shorten or drop those rows, or "
+                "set max_prompt_tokens"
+            )
     others = [dataset[column] for column in ("completion", "answer") if column in dataset.column_names]
-    warn_unknown_characters([" ".join(map(str, row)) for row in zip(prompts, *others, strict=True)], tokenizer)
+    warn_unknown_characters(
+        [" ".join(map(str, row)) for row in zip(prompts, *others, strict=True)], tokenizer
+    )
 
 
 def unknown_characters(texts: list[str], tokenizer) -> list[list[str]]:
@@ -122,10 +135,15 @@ def unknown_characters(texts: list[str], tokenizer) -> list[list[str]]:
     if unk is None:
         return [[] for _ in texts]
     if not tokenizer.is_fast:
-        return [["?"] * ids.count(unk) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+        return [
+            ["?"] * ids.count(unk)
+            for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        ]
     encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    return [[text[start:end] for token, (start, end) in zip(ids, offsets, strict=True) if token == unk]
-            for text, ids, offsets in zip(texts, encoded["input_ids"], encoded["offset_mapping"], strict=True)]
+    return [
+        [text[start:end] for token, (start, end) in zip(ids, offsets, strict=True) if token == unk]
+        for text, ids, offsets in zip(texts, encoded["input_ids"], encoded["offset_mapping"], strict=True)
+    ]
 
 
 def warn_unknown_characters(rows: list[str], tokenizer) -> None:
@@ -134,5 +152,7 @@ def warn_unknown_characters(rows: list[str], tokenizer) -> None:
     chars = [c for row in found for c in row]
     if chars:
         examples = ", ".join(repr(c) for c in sorted(set(chars))[:UNKNOWN_CHAR_EXAMPLES])
-        warn(f"{sum(map(bool, found))} of {len(rows)} rows hold {len(chars)} character(s) the tokenizer cannot "
-             f"encode ({examples}); the model sees {tokenizer.unk_token} in their place")
+        warn(
+            f"{sum(map(bool, found))} of {len(rows)} rows hold {len(chars)} character(s) the tokenizer cannot "
+            f"encode ({examples}); the model sees {tokenizer.unk_token} in their place"
+        )

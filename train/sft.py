@@ -11,22 +11,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from trl import SFTConfig, SFTTrainer
+
 from thinkdial.data.completion import format_completion
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
+from thinkdial.errors import UsageError
 from thinkdial.train.recipe import RecipeFields, check_recipe_values, multi_process_cpu, peft_config
 from thinkdial.train.runner import run_stage
-from trl import SFTConfig, SFTTrainer
-
-from thinkdial.errors import UsageError
 
 
 @dataclass
 class ThinkdialSFTConfig(SFTConfig, RecipeFields):
     """TRL's SFTConfig plus thinkdial's model, data, limit and LoRA fields."""
 
-    data_config: str = field(default="configs/tiny/sft_data.yaml", metadata={
-        "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."})
+    data_config: str = field(
+        default="configs/tiny/sft_data.yaml",
+        metadata={
+            "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."
+        },
+    )
 
     def __post_init__(self):
         self.use_cpu = self.use_cpu or multi_process_cpu()
@@ -55,18 +59,30 @@ def sft_dataset(config: ThinkdialSFTConfig):
     rows = build_rows(load_data_config(config.data_config), "train", config.train_limit)
     missing = [i for i, r in enumerate(rows) if r.get("reasoning") is None]
     if missing:
-        raise UsageError(f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
-                         "map a column to `reasoning` in the data config")
-    return datasets.Dataset.from_list([
-        {"prompt": r["prompt"], "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"]))}
-        for r in rows
-    ])
+        raise UsageError(
+            f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
+            "map a column to `reasoning` in the data config"
+        )
+    return datasets.Dataset.from_list(
+        [
+            {
+                "prompt": r["prompt"],
+                "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"])),
+            }
+            for r in rows
+        ]
+    )
 
 
 def build_trainer(config: ThinkdialSFTConfig, dataset, model, tokenizer) -> SFTTrainer:
     """Return a ready SFTTrainer (LoRA when use_peft) for `config` on `dataset` and `model`."""
-    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=peft_config(config))
+    return SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(config),
+    )
 
 
 def train_sft(config: ThinkdialSFTConfig) -> str:

@@ -16,10 +16,10 @@ import json
 from pathlib import Path
 
 from datasets import Dataset
-from thinkdial.rewards import build_reward_funcs, load_reward_config
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
+from thinkdial.rewards import build_reward_funcs, load_reward_config
 from thinkdial.tiny import build_tiny
 
 ROWS = [  # permchain problems (data/synthetic.py): apply the upper-case ops to the first digit
@@ -34,7 +34,9 @@ def main() -> None:
     """Train a few GRPO steps with the rewards of --reward-config; print the logged metrics."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--model", default=None, help="causal LM path or hub id (default: build the tiny one)")
+    parser.add_argument(
+        "--model", default=None, help="causal LM path or hub id (default: build the tiny one)"
+    )
     parser.add_argument("--reward-config", default="configs/rewards/adaptive.yaml", help="reward config YAML")
     parser.add_argument("--steps", type=int, default=2, help="GRPO optimizer steps")
     args = parser.parse_args()
@@ -42,11 +44,27 @@ def main() -> None:
     model_path = args.model or str(build_tiny(Path(args.out) / "init"))
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     reward_funcs, reward_weights = build_reward_funcs(load_reward_config(args.reward_config), tokenizer)
-    config = GRPOConfig(output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=4, num_generations=4,
-                        max_completion_length=8, reward_weights=reward_weights, logging_steps=1, report_to="none",
-                        save_strategy="no", bf16=False, use_cpu=True, disable_tqdm=True)
-    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_path), reward_funcs=reward_funcs,
-                          args=config, train_dataset=Dataset.from_list(ROWS), processing_class=tokenizer)
+    config = GRPOConfig(
+        output_dir=args.out,
+        max_steps=args.steps,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        reward_weights=reward_weights,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        bf16=False,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = GRPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_path),
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=Dataset.from_list(ROWS),
+        processing_class=tokenizer,
+    )
     trainer.train()
     for logs in trainer.state.log_history:
         print(json.dumps(logs))
