@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from thinkdial.errors import UsageError
+from thinkdial.io import level_label
 from thinkdial.rewards.base import Reward, check_range, correct_value, map_rows
 from thinkdial.rewards.batch import Batch
 from thinkdial.rewards.registry import register
@@ -309,47 +310,80 @@ class TwoSidedParams(MaxTokensParams):
             "help": "Accuracy a fully solved prompt gives up per max_tokens reasoning tokens (the exchange rate)."
         },
     )
-    think_cost_tokens: int = field(
-        default=4,
+    direct_bonus: float = field(
+        default=0.5,
         metadata={
-            "help": "Fixed cost, in reasoning tokens, of opening a non-empty think block (what answering directly saves)."
+            "help": "Paid on top to a correct direct answer (empty think block) at a level where, over the whole "
+            "batch, direct answers are as accurate as thinking ones."
         },
+    )
+    min_direct_samples: int = field(
+        default=4,
+        metadata={"help": "Direct answers a level needs in the batch before its direct accuracy is trusted."},
     )
     reliable_solve_rate: float = field(
         default=0.5,
         metadata={
-            "help": "Group solve rate from which the length charge applies; below it only correctness pays."
+            "help": "Group solve rate from which length shaping applies; below it only correctness pays."
         },
     )
 
     def __post_init__(self):
         super().__post_init__()
         check_range("beta", self.beta, low=0.0, high=1.0)
-        check_range("think_cost_tokens", self.think_cost_tokens, low=0)
+        check_range("direct_bonus", self.direct_bonus, low=0.0)
+        check_range("min_direct_samples", self.min_direct_samples, low=1)
         check_range("reliable_solve_rate", self.reliable_solve_rate, low=0.0, high=1.0, low_open=True)
+
+
+def direct_reliable_levels(batch: Batch, min_samples: int) -> set:
+    """Return the difficulty levels (labels; None for rows without one) at which, over every process's rows,
+    at least `min_samples` completions answered directly (no reasoning tokens) and they are as accurate as
+    the completions that reasoned (vacuously so when none reasoned)."""
+    counts: dict = {}  # level -> [direct, direct correct, thinking, thinking correct]
+    for level, n, ok in zip(
+        batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct, strict=True
+    ):
+        c = counts.setdefault(level_label(level), [0, 0, 0, 0])
+        k = 0 if n == 0 else 2
+        c[k] += 1
+        c[k + 1] += bool(ok)
+    return {
+        level for level, (d, dc, t, tc) in counts.items() if d >= min_samples and (t == 0 or dc * t >= tc * d)
+    }
 
 
 @register
 class TwoSidedReward(Reward):
-    """`two_sided` (thinkdial's default): correctness, plus a length charge on correct answers only where the
-    prompt is reliably solved. With p the group's solve rate, n the reasoning tokens and L = `max_tokens`:
+    """`two_sided` (thinkdial's default): correctness, plus length shaping of correct answers only where the
+    prompt is reliably solved. With p the group's solve rate, n the reasoning tokens, L = `max_tokens`:
 
-        r = c                                                       if p < `reliable_solve_rate`
-        r = c * (1 - `beta` * p * (n + `think_cost_tokens` * [n > 0]) / L)   otherwise
+        r = c                                                          if p < `reliable_solve_rate`
+        r = c * (1 - `beta` * p * n / L + `direct_bonus` * [n = 0] * D)  otherwise
+
+    where D = 1 when, at the row's difficulty level and over the whole batch, at least `min_direct_samples`
+    completions answered directly and were as accurate as those that reasoned (else 0).
 
     - A group with no correct completion gets r = 0 on every row: no "be shorter" signal at all (nor any
       difference for std scaling to blow up). Where the policy fails (p below the threshold) the reward is
       correctness alone, so longer reasoning pays exactly when it raises the solve rate, and a lucky short
       guess is not also paid for being short.
-    - Where solved, shorter correct answers win (ALP-style, the charge grows with p: easy prompts pay more
-      per token) and a correct direct answer saves `think_cost_tokens` more. Wrong answers are never
-      charged for length. The charge is at most `beta` (< 1), so being right always beats being short.
+    - Where solved, shorter correct answers win (ALP-style: the charge grows with p, so easy prompts pay more
+      per token), and a correct direct answer wins most where the batch shows that answering directly
+      costs no accuracy at that level. Wrong answers are never charged for length; the charge is at most
+      `beta` (< 1), so being right always beats being short.
     """
 
     name = "two_sided"
     Params = TwoSidedParams
 
-    def row(self, batch: Batch, i: int) -> float | None:
+    def score(self, batch: Batch) -> list[float | None]:
+        """Return the reward of every local row (the direct-answer evidence is computed once per batch)."""
+        reliable = direct_reliable_levels(batch, self.params.min_direct_samples)
+        return map_rows(self.name, batch, lambda i: self.value(batch, i, reliable))
+
+    def value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
+        """Return the reward of local row `i`, given the levels whose direct answers are reliable."""
         correct, p = correct_value(batch, i), self.params
         if correct is None:
             return None
@@ -357,7 +391,9 @@ class TwoSidedReward(Reward):
         if not correct or rate < p.reliable_solve_rate:
             return correct
         n = batch.reasoning_tokens[i]
-        return 1.0 - p.beta * rate * (n + p.think_cost_tokens * (n > 0)) / p.max_tokens
+        level = level_label((batch.columns.get("difficulty") or [None] * len(batch))[i])
+        bonus = p.direct_bonus if n == 0 and level in reliable_levels else 0.0
+        return 1.0 - p.beta * rate * n / p.max_tokens + bonus
 
 
 @dataclass
@@ -392,8 +428,9 @@ class DialReward(TwoSidedReward):
     Params = DialParams
     needs_columns = ("budget",)
 
-    def row(self, batch: Batch, i: int) -> float | None:
-        base = super().row(batch, i)
+    def value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
+        """Return the reward of local row `i`: two_sided's, times the budget's share (0 past the budget)."""
+        base = super().value(batch, i, reliable_levels)
         budget = batch.columns["budget"][i]
         if base is None or budget is None:
             return base

@@ -15,7 +15,7 @@ from thinkdial.rewards.config import load_reward_config
 from thinkdial.rewards.registry import build_reward_funcs, get_reward
 from thinkdial.rewards.score import advantages, score_rows
 
-PARAMS = {"max_tokens": 48}  # beta 0.25, think_cost_tokens 4, reliable_solve_rate 0.5 (the defaults)
+PARAMS = {"max_tokens": 48}  # beta 0.25, direct_bonus 0.5, min_direct_samples 4, reliable_solve_rate 0.5
 
 
 def c(n: int, ans: str = "4") -> str:
@@ -23,24 +23,38 @@ def c(n: int, ans: str = "4") -> str:
     return f"<think>{'x' * n}</think>{ans}"
 
 
-def two_sided(tokenizer, completions, **params):
+def two_sided(tokenizer, completions, prompts=None, difficulty=None, **params):
     reward = get_reward("two_sided", tokenizer, {**PARAMS, **params})
-    return reward(prompts=["p"] * len(completions), completions=completions, answer=["4"] * len(completions))
+    n = len(completions)
+    columns = {} if difficulty is None else {"difficulty": difficulty}
+    return reward(prompts=prompts or ["p"] * n, completions=completions, answer=["4"] * n, **columns)
 
 
 def test_an_all_wrong_group_gets_the_same_reward_on_every_row(tiny_tokenizer):
     assert two_sided(tiny_tokenizer, [c(2, "5"), c(6, "5"), c(12, "5"), c(20, "5")]) == [0.0, 0.0, 0.0, 0.0]
 
 
-def test_an_all_right_group_pays_shorter_correct_answers_and_direct_answers_most(tiny_tokenizer):
-    got = two_sided(tiny_tokenizer, [c(0), c(2), c(4), c(8)])
-    # 1 - 0.25 * 1.0 * (n + 4 [n > 0]) / 48
-    assert got == pytest.approx([1.0, 1 - 0.25 * 6 / 48, 1 - 0.25 * 8 / 48, 1 - 0.25 * 12 / 48])
+def test_an_all_right_group_pays_shorter_correct_answers_more(tiny_tokenizer):
+    got = two_sided(tiny_tokenizer, [c(0), c(2), c(4), c(8)])  # one direct answer: too few to trust, no bonus
+    assert got == pytest.approx([1.0, 1 - 0.25 * 2 / 48, 1 - 0.25 * 4 / 48, 1 - 0.25 * 8 / 48])
+
+
+def test_direct_answers_win_most_at_a_level_where_the_batch_shows_they_cost_no_accuracy(tiny_tokenizer):
+    comps = [c(0)] * 4 + [c(2)] * 4
+    got = two_sided(tiny_tokenizer, comps, difficulty=[1] * 8)
+    assert got == pytest.approx([1.5] * 4 + [1 - 0.25 * 2 / 48] * 4)
+    # one wrong direct answer at the level (in another group) and no direct answer is paid the bonus
+    prompts, more = ["p"] * 8 + ["q"] * 2, comps + [c(0, "5"), c(1)]
+    got = two_sided(tiny_tokenizer, more, prompts=prompts, difficulty=[1] * 10)
+    assert got[:4] == pytest.approx([1.0] * 4)
+    # evidence is per level: direct answers at level 2 do not lend level 1 their record
+    got = two_sided(tiny_tokenizer, comps, difficulty=[2, 2, 2, 2, 1, 1, 1, 1])
+    assert got[:4] == pytest.approx([1.5] * 4)
 
 
 def test_a_reliably_solved_mixed_group_charges_correct_answers_only(tiny_tokenizer):
     got = two_sided(tiny_tokenizer, [c(2), c(6), c(0, "5"), c(10, "5")])  # p = 0.5
-    assert got == pytest.approx([1 - 0.25 * 0.5 * 6 / 48, 1 - 0.25 * 0.5 * 10 / 48, 0.0, 0.0])
+    assert got == pytest.approx([1 - 0.25 * 0.5 * 2 / 48, 1 - 0.25 * 0.5 * 6 / 48, 0.0, 0.0])
 
 
 def test_below_the_reliable_solve_rate_only_correctness_pays(tiny_tokenizer):
@@ -52,10 +66,12 @@ def test_below_the_reliable_solve_rate_only_correctness_pays(tiny_tokenizer):
     ]  # p = 0.25
     assert two_sided(tiny_tokenizer, [c(1), c(6, "5"), c(0, "5"), c(30, "5")], reliable_solve_rate=0.25)[
         0
-    ] == pytest.approx(1 - 0.25 * 0.25 * 5 / 48)
+    ] == pytest.approx(1 - 0.25 * 0.25 * 1 / 48)
 
 
-@pytest.mark.parametrize("bad", [{"beta": 1.5}, {"reliable_solve_rate": 0.0}, {"think_cost_tokens": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"beta": 1.5}, {"reliable_solve_rate": 0.0}, {"direct_bonus": -1.0}, {"min_direct_samples": 0}]
+)
 def test_out_of_range_params_are_refused(tiny_tokenizer, bad):
     with pytest.raises(ValueError):
         get_reward("two_sided", tiny_tokenizer, {**PARAMS, **bad})
@@ -135,9 +151,9 @@ def test_dial_rows_without_a_budget_get_the_two_sided_reward(tiny_tokenizer):
 
 
 def test_dial_pays_chains_that_fit_the_budget_less_the_more_they_use_and_nothing_past_it(tiny_tokenizer):
-    # all four correct: p = 1, two_sided base 1 - 0.25 (n + 4 [n > 0]) / 48; factor 1 - 0.5 n / 8; 0 past 8
+    # all four correct: p = 1, two_sided base 1 - 0.25 n / 48; factor 1 - 0.5 n / 8; 0 past 8
     got = dial(tiny_tokenizer, [c(0), c(4), c(8), c(9)], 8)
-    base = [1.0, 1 - 0.25 * 8 / 48, 1 - 0.25 * 12 / 48]
+    base = [1.0, 1 - 0.25 * 4 / 48, 1 - 0.25 * 8 / 48]
     assert got == pytest.approx([base[0], base[1] * (1 - 0.5 * 4 / 8), base[2] * 0.5, 0.0])
 
 

@@ -72,6 +72,29 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."
         },
     )
+    select_checkpoint: bool = field(
+        default=True,
+        metadata={
+            "help": "Hold out validation rows, validate greedily before training and every validate_every_steps, and "
+            "save the best weights: the start unless training made it significantly better (train/select.py)."
+        },
+    )
+    validation_rows_per_level: int = field(
+        default=32,
+        metadata={
+            "help": "Train rows per difficulty level held out for checkpoint selection (not trained on)."
+        },
+    )
+    validate_every_steps: int = field(
+        default=50, metadata={"help": "Optimizer steps between two validations of checkpoint selection."}
+    )
+    selection_lost_rows: float = field(
+        default=0.02,
+        metadata={
+            "help": "Share of validation rows a cheaper checkpoint may lose (rows the kept weights solve) and still "
+            "replace them; a significant gain in rows solved replaces them whatever it loses."
+        },
+    )
     stop_on_collapse: bool = field(
         default=False,
         metadata={
@@ -107,6 +130,16 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
             raise UsageError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
+        if self.select_checkpoint and (
+            self.validation_rows_per_level < 1
+            or self.validate_every_steps < 1
+            or not 0 <= self.selection_lost_rows < 1
+        ):
+            raise UsageError(
+                "checkpoint selection needs validation_rows_per_level >= 1, validate_every_steps >= 1 and "
+                f"0 <= selection_lost_rows < 1; got {self.validation_rows_per_level}, {self.validate_every_steps}, "
+                f"{self.selection_lost_rows} (or set select_checkpoint: false)"
+            )
         if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
             raise UsageError(
                 "guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
@@ -161,6 +194,23 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
     reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
     config.reward_weights = weights
     callbacks = []
+    if config.select_checkpoint:
+        import datasets
+
+        from thinkdial.train.select import CheckpointSelector, split_validation
+
+        rows, validation = split_validation(dataset.to_list(), config.validation_rows_per_level)
+        dataset = datasets.Dataset.from_list(rows)
+        callbacks.append(
+            CheckpointSelector(
+                validation,
+                tokenizer,
+                config.validate_every_steps,
+                config.selection_lost_rows,
+                config.max_completion_length,
+                config.output_dir,
+            )
+        )
     if config.health_guard:
         from thinkdial.train.guard import GuardSettings, HealthGuardCallback
 

@@ -1,0 +1,79 @@
+"""Checkpoint selection: a GRPO run keeps its start unless training made it better on held-out rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TINY_ARGS
+from safetensors.torch import load_file
+
+from thinkdial.train.select import Validation, compare, split_validation
+
+
+def v(solved: str, tokens: int = 10, step: int = 0) -> Validation:
+    """A validation whose rows are solved where `solved` has a 1."""
+    return Validation(step, [c == "1" for c in solved], [tokens] * len(solved))
+
+
+def test_a_significant_gain_in_rows_solved_replaces_the_kept_weights():
+    kept, candidate = v("1" * 10 + "0" * 90), v("0" * 2 + "1" * 8 + "1" * 20 + "0" * 70)
+    decision = compare(candidate, kept, lost_rows=0.02)  # gained 20, lost 2: z = 18 / sqrt(22) = 3.84
+    assert decision.better and decision.numbers["paired_z"] == pytest.approx(3.838, abs=1e-3)
+
+
+def test_reshuffled_lucky_guesses_of_a_weak_start_do_not_replace_it():
+    kept = v("1000000000" * 10)  # 10 % solved
+    candidate = v("0100000000" * 10, tokens=5)  # as many solved, other rows, half the tokens
+    decision = compare(candidate, kept, lost_rows=0.02)
+    assert not decision.better and decision.numbers["lost_rows"] == 10
+
+
+def test_fewer_tokens_on_the_same_solved_rows_replace_the_kept_weights():
+    kept = v("1" * 98 + "00", tokens=20)
+    assert compare(
+        v("0" + "1" * 98 + "0", tokens=5), kept, lost_rows=0.02
+    ).better  # lost 1, gained 1: 75 % fewer
+    assert not compare(v("0" + "1" * 97 + "00", tokens=5), kept, lost_rows=0.02).better  # a net loss of a row
+    assert not compare(
+        v("1" * 98 + "00", tokens=19.5), kept, lost_rows=0.02
+    ).better  # 2.5 % fewer: not enough
+
+
+def test_validation_rows_are_held_out_per_level():
+    rows = [{"prompt": str(i), "difficulty": 1 + i % 3} for i in range(30)]
+    train, validation = split_validation(rows, per_level=4)
+    assert len(validation) == 12 and len(train) == 18
+    assert sorted(r["difficulty"] for r in validation) == [1] * 4 + [2] * 4 + [3] * 4
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in validation}
+
+
+@pytest.mark.slow
+def test_a_run_that_cannot_improve_a_random_start_saves_the_start(tmp_path):
+    from conftest import thinkdial
+
+    out = tmp_path / "run"
+    result = thinkdial(
+        "grpo",
+        *TINY_ARGS,
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "6",
+        "--learning_rate",
+        "1e-2",
+        "--select_checkpoint",
+        "true",
+        "--validate_every_steps",
+        "3",
+        "--validation_rows_per_level",
+        "4",
+        "--reward_config",
+        "configs/rewards/adaptive.yaml",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    selection = json.loads((out / "selection.json").read_text())
+    assert selection["kept_step"] == 0 and [e["step"] for e in selection["validations"]] == [0, 3, 6]
+    start, saved = load_file(out / "init" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(start[k].equal(saved[k]) for k in start), "the saved weights are not the start's"

@@ -1,0 +1,229 @@
+"""Checkpoint selection on held-out validation rows: a GRPO run returns its start unless training made it better.
+
+Before the first step and every `validate_every_steps` steps, the live model answers the validation rows
+greedily (the eval's backend, decoding as the final eval does). A row counts as solved when the answer
+is right and, for a row with a thinking budget, the reasoning fits it. A candidate replaces the kept
+weights (at first: the start) when, on those rows,
+
+- it solves significantly more of them: paired z = (b - c) / sqrt(b + c) >= `Z_BETTER`, with b the rows only
+  the candidate solves and c the rows only the kept weights solve (McNemar's statistic); or
+- it loses (almost) none of the rows the kept weights solve (c <= `lost_rows` x rows), solves at least as
+  many (b >= c) and spends at least `TOKEN_SAVING` fewer reasoning tokens per row.
+
+The end of training puts the kept weights back, so the run saves them: a run whose updates only
+re-shuffled a weak start's lucky guesses (or destroyed it) returns the start. `selection.json` in the
+output folder lists every validation and says which step was kept and why. The kept weights live in host
+memory (the trainable parameters only: for LoRA, the adapter); a resumed run starts selecting afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from thinkdial.data.completion import parse_completion
+from thinkdial.eval.backends import TransformersBackend
+from thinkdial.eval.budget import encode_prompts
+from thinkdial.eval.config import EvalConfig
+from thinkdial.io import write_atomic
+from thinkdial.rewards.correctness import is_correct
+
+Z_BETTER = 3.0  # paired z of a significant gain (one-sided; several validations are compared)
+TOKEN_SAVING = 0.05  # relative saving of reasoning tokens that counts, at no loss of solved rows
+MAX_ANSWER_TOKENS = 16  # answer tokens decoded after the think block
+
+
+@dataclass
+class Validation:
+    """One greedy pass over the validation rows."""
+
+    step: int
+    solved: list[bool]
+    reasoning_tokens: list[int]
+
+    @property
+    def accuracy(self) -> float:
+        """Return the share of rows solved."""
+        return sum(self.solved) / len(self.solved)
+
+    @property
+    def tokens_mean(self) -> float:
+        """Return the mean reasoning tokens per row."""
+        return sum(self.reasoning_tokens) / len(self.reasoning_tokens)
+
+
+@dataclass
+class Decision:
+    """Whether a candidate replaces the kept weights, and why."""
+
+    better: bool
+    reason: str
+    numbers: dict = field(default_factory=dict)
+
+
+def compare(candidate: Validation, kept: Validation, lost_rows: float) -> Decision:
+    """Return the Decision of the module docstring for `candidate` against `kept` (same rows, same order)."""
+    gained = sum(a and not b for a, b in zip(candidate.solved, kept.solved, strict=True))
+    lost = sum(b and not a for a, b in zip(candidate.solved, kept.solved, strict=True))
+    z = (gained - lost) / math.sqrt(gained + lost) if gained + lost else 0.0
+    saving = 1 - candidate.tokens_mean / kept.tokens_mean if kept.tokens_mean else 0.0
+    numbers = {
+        "gained_rows": gained,
+        "lost_rows": lost,
+        "paired_z": round(z, 3),
+        "token_saving": round(saving, 4),
+    }
+    if z >= Z_BETTER:
+        return Decision(True, f"solves significantly more rows (z = {z:.2f})", numbers)
+    if lost <= lost_rows * len(kept.solved) and gained >= lost and saving >= TOKEN_SAVING:
+        return Decision(True, f"as many rows solved with {saving:.0%} fewer reasoning tokens", numbers)
+    return Decision(False, "not better than the kept weights", numbers)
+
+
+def validate(model, tokenizer, rows: list[dict], max_reasoning_tokens: int, step: int) -> Validation:
+    """Return the greedy Validation of `model` on `rows` (prompt, answer, optional budget) at `step`."""
+    config = EvalConfig(
+        budgets=[0],
+        max_reasoning_tokens=max_reasoning_tokens,
+        max_answer_tokens=MAX_ANSWER_TOKENS,
+        progress=False,
+    )
+    backend = TransformersBackend(model, tokenizer, config)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng():
+            gens = backend.generate(
+                encode_prompts(tokenizer, [r["prompt"] for r in rows]),
+                max_reasoning_tokens + MAX_ANSWER_TOKENS + 2,
+                desc="validation",
+            )
+    finally:
+        model.train(was_training)
+    texts = tokenizer.batch_decode(gens, skip_special_tokens=True)
+    parsed = [parse_completion(t) for t in texts]
+    tokens = [
+        len(ids) for ids in tokenizer([p.reasoning for p in parsed], add_special_tokens=False)["input_ids"]
+    ]
+    solved = [
+        bool(is_correct(p.answer, str(r["answer"]))) and (r.get("budget") is None or n <= r["budget"])
+        for p, r, n in zip(parsed, rows, tokens, strict=True)
+    ]
+    return Validation(step, solved, tokens)
+
+
+def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list[dict]]:
+    """Return (train rows, validation rows): the first `per_level` rows of every difficulty level go to
+    validation and out of training."""
+    taken: dict = {}
+    train, validation = [], []
+    for row in rows:
+        level = row.get("difficulty")
+        if taken.get(level, 0) < per_level:
+            taken[level] = taken.get(level, 0) + 1
+            validation.append(row)
+        else:
+            train.append(row)
+    return train, validation
+
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters() if p.requires_grad}
+
+
+class CheckpointSelector(TrainerCallback):
+    """Keep the best weights seen on the validation rows (see the module docstring); put them back at the end."""
+
+    def __init__(
+        self,
+        rows: list[dict],
+        tokenizer,
+        every_steps: int,
+        lost_rows: float,
+        max_reasoning_tokens: int,
+        output_dir: str,
+    ):
+        self.rows, self.tokenizer, self.every_steps, self.lost_rows = rows, tokenizer, every_steps, lost_rows
+        self.max_reasoning_tokens, self.output_dir = max_reasoning_tokens, Path(output_dir)
+        self.kept: Validation | None = None
+        self.kept_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict] = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.consider(model, state.global_step, args)
+        return control
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every_steps == 0:
+            self.consider(model, state.global_step, args)
+        return control
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every_steps:
+            self.consider(model, state.global_step, args)
+        if self.kept is not None and self.kept.step != state.global_step:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in self.kept_state:
+                        p.copy_(self.kept_state[name].to(p.device, p.dtype))
+        self.report(args)
+        return control
+
+    def consider(self, model, step: int, args) -> None:
+        """Validate `model` now (main process), and keep its weights when it beats the kept ones (every process)."""
+        result = (
+            validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step)
+            if args.process_index == 0
+            else None
+        )
+        decision = Decision(True, "the start") if self.kept is None else None
+        if decision is None and result is not None:
+            decision = compare(result, self.kept, self.lost_rows)
+        result, decision = _broadcast((result, decision))
+        entry = {
+            "step": step,
+            "accuracy": result.accuracy,
+            "reasoning_tokens_mean": result.tokens_mean,
+            "kept": decision.better,
+            "reason": decision.reason,
+            **decision.numbers,
+        }
+        self.history.append(entry)
+        if decision.better:
+            self.kept, self.kept_state = result, _trainable_state(model)
+        if args.process_index == 0:
+            print(
+                f"selection: step {step}: accuracy {result.accuracy:.3f}, {result.tokens_mean:.1f} reasoning "
+                f"tokens -> {'kept' if decision.better else 'not kept'} ({decision.reason})",
+                file=sys.stderr,
+            )
+            self.report(args)
+
+    def report(self, args) -> None:
+        """Write selection.json (main process): every validation and the step whose weights are kept."""
+        if args.process_index != 0 or self.kept is None:
+            return
+        kept = next(e for e in reversed(self.history) if e["step"] == self.kept.step and e["kept"])
+        summary = {
+            "kept_step": self.kept.step,
+            "kept_because": kept["reason"],
+            "validation_rows": len(self.rows),
+            "validations": self.history,
+        }
+        write_atomic(self.output_dir / "selection.json", json.dumps(summary, indent=2) + "\n")
+
+
+def _broadcast(obj):
+    """Return the main process's `obj` on every process (as is with one process)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
