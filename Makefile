@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SEED ?= 0
+SEEDS ?= 0 1
 RUN ?= runs/demo
 
 .PHONY: install demo test test-fast lint train eval export clean
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(PY) -m thinkdial demo --out $(RUN) --seed $(SEED)
+	$(PY) -m thinkdial demo --out $(RUN) --seeds $(SEEDS)
 
 test: install
 	$(PY) -m pytest -q
@@ -46,8 +46,8 @@ else
 		-m thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
 endif
 
-# make export CHECKPOINT=runs/demo/grpo OUT=runs/demo/export [HUB=user/repo] [FORCE=1: replace an existing export]
-CHECKPOINT ?= $(RUN)/grpo
+# make export CHECKPOINT=runs/demo/grpo-seed0 OUT=runs/demo/export [HUB=user/repo] [FORCE=1: replace an existing export]
+CHECKPOINT ?= $(RUN)/grpo-seed0
 OUT ?= $(RUN)/export
 HUB ?=
 FORCE ?=

@@ -141,7 +141,13 @@ def _register_demo(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument("--seed", type=int, default=0, help="GRPO seed (the SFT start is shared)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="GRPO seeds, trained side by side from the shared SFT start (the export is the first)",
+    )
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     p.set_defaults(func=_run_demo)
 
@@ -149,5 +155,5 @@ def _register_demo(subparsers) -> None:
 def _run_demo(args) -> int:
     from thinkdial.train.demo import run_demo
 
-    run_demo(args.out, args.seed, args.force)
-    return 0
+    checks = run_demo(args.out, args.seeds, args.force)
+    return 0 if all(c.passed for c in checks) else 1

@@ -1,185 +1,218 @@
 """`thinkdial demo`: the whole pipeline on the embedded default, one stage per command.
 
-tiny model -> SFT warm start -> GRPO -> scaling eval (sft vs grpo) -> export. Each stage runs as the
-same `thinkdial ...` command a user would type (printed before it runs) in its own process. A stage
-whose output is already complete is skipped unless --force, so an interrupted demo picks up where it
-stopped.
+tiny model -> SFT warm start -> GRPO, one run per seed (side by side, one CPU thread each) -> one scaling
+eval of the start and every seed (budget forcing, requested budgets, effort levels, cost) -> export of the
+first seed. Each stage runs as the `thinkdial ...` command a user would type (printed before it runs) in
+its own process; a stage whose output is complete is skipped unless --force, so an interrupted demo picks
+up where it stopped. The gates (train/gates.py) are read from results.json, health.json and
+selection.json and printed PASS/FAIL per seed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from thinkdial.train.gates import Check, dial_checks, shift_checks
+
 SFT_RECIPE = "configs/tiny/sft.yaml"
 GRPO_RECIPE = "configs/tiny/grpo.yaml"
 EVAL_CONFIG = "configs/tiny/eval.yaml"
+START = "sft"  # the start's label in results.json
+PROGRESS_SECONDS = 20  # how often concurrent GRPO runs report their step
+_STEP = re.compile(r"(\d+)/(\d+) \[")
 
 
-def demo_stages(out: Path, seed: int) -> list[tuple[str, list[str], Path]]:
-    """Return (name, thinkdial argv, completion marker) for each demo stage, in order.
+def seed_label(seed: int) -> str:
+    """Return the results.json label (and folder suffix) of the GRPO run with `seed`."""
+    return f"seed{seed}"
 
-    The SFT start is shared by every seed; seed N > 0 writes its GRPO run, eval and export under
-    `grpo-seedN`, `eval-seedN`, `export-seedN`.
-    """
-    suffix = "" if seed == 0 else f"-seed{seed}"
-    sft, grpo = out / "sft", out / f"grpo{suffix}"
-    evaluation, export = out / f"eval{suffix}", out / f"export{suffix}"
-    return [
-        # markers are the last file each stage writes (the tokenizer is saved after the weights)
-        ("sft", ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "tokenizer_config.json"),
-        (
-            "grpo",
-            [
-                "grpo",
-                "--config",
-                GRPO_RECIPE,
-                "--model_name_or_path",
-                str(sft),
-                "--output_dir",
-                str(grpo),
-                "--seed",
-                str(seed),
-            ],
-            grpo / "tokenizer_config.json",
-        ),
-        (
-            "eval",
-            [
-                "eval",
-                "--config",
-                EVAL_CONFIG,
-                "--model",
-                f"sft={sft}",
-                "--model",
-                f"grpo={grpo}",
-                "--out",
-                str(evaluation),
-            ],
-            evaluation / "report.md",
-        ),
-        # the demo owns its export folder: --force replaces an earlier one
-        (
-            "export",
-            [
-                "export",
-                "--checkpoint",
-                str(grpo),
-                "--out",
-                str(export),
-                "--eval-dir",
-                str(evaluation),
-                "--force",
-            ],
-            export / "README.md",
-        ),
+
+def sft_stage(out: Path) -> tuple[list[str], Path]:
+    """Return (argv, completion marker) of the SFT stage; the marker is the last file the stage writes."""
+    sft = out / "sft"
+    return ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "tokenizer_config.json"
+
+
+def grpo_stage(out: Path, seed: int) -> tuple[list[str], Path]:
+    """Return (argv, completion marker) of the GRPO run with `seed` from the shared SFT start."""
+    run = out / f"grpo-{seed_label(seed)}"
+    argv = [
+        "grpo",
+        "--config",
+        GRPO_RECIPE,
+        "--model_name_or_path",
+        str(out / "sft"),
+        "--output_dir",
+        str(run),
+        "--seed",
+        str(seed),
+        "--cpu_threads",
+        "1",
     ]
+    return argv, run / "tokenizer_config.json"
+
+
+def eval_stage(out: Path, seeds: list[int]) -> tuple[list[str], Path]:
+    """Return (argv, completion marker) of the eval of the start and every seed (the start without the dial axes)."""
+    models = [arg for s in seeds for arg in ("--model", f"{seed_label(s)}={out / f'grpo-{seed_label(s)}'}")]
+    argv = [
+        "eval",
+        "--config",
+        EVAL_CONFIG,
+        "--model",
+        f"{START}={out / 'sft'}",
+        *models,
+        "--no-dial",
+        START,
+        "--out",
+        str(out / "eval"),
+    ]
+    return argv, out / "eval" / "report.md"
+
+
+def export_stage(out: Path, seed: int) -> tuple[list[str], Path]:
+    """Return (argv, completion marker) of the export of seed `seed` (the demo owns the folder: --force)."""
+    argv = [
+        "export",
+        "--checkpoint",
+        str(out / f"grpo-{seed_label(seed)}"),
+        "--out",
+        str(out / "export"),
+        "--eval-dir",
+        str(out / "eval"),
+        "--force",
+    ]
+    return argv, out / "export" / "README.md"
 
 
 def run_demo(
     out: str | Path = "runs/demo",
-    seed: int = 0,
+    seeds: list[int] | None = None,
     force: bool = False,
     overrides: dict[str, list[str]] | None = None,
-) -> float:
-    """Run every demo stage (skipping complete ones unless `force`); return the wall time in seconds.
+) -> list[Check]:
+    """Run every stage (skipping complete ones unless `force`), print the gates; return them (all seeds).
 
-    `overrides` maps a stage name to extra command-line arguments (e.g. a shorter run in tests).
+    `overrides` maps a stage name ('sft', 'grpo', 'eval', 'export') to extra arguments (e.g. shorter runs in tests).
     """
-    out = Path(out)
+    out, seeds, extra = Path(out), seeds or [0, 1], overrides or {}
     start = time.time()
-    for name, argv, marker in demo_stages(out, seed):
-        argv = argv + (overrides or {}).get(name, [])
-        cmd = [sys.executable, "-m", "thinkdial", *argv]
-        if marker.exists() and not force:
-            print(f"[demo] {name}: already done ({marker}); skipping (--force reruns it)", flush=True)
-            continue
-        print(f"\n[demo] {name}: thinkdial {shlex.join(argv)}", flush=True)
-        t = time.time()
-        subprocess.run(cmd, check=True)
-        print(f"[demo] {name}: done in {time.time() - t:.0f} s", flush=True)
-    total = time.time() - start
-    evaluation = out / f"eval{'' if seed == 0 else f'-seed{seed}'}"
-    print("\n[demo] did GRPO learn when to think? (sft vs grpo, from results.json)")
-    for name, ok, detail in adaptivity_checks(json.loads((evaluation / "results.json").read_text())):
-        print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}")
-    print(f"\n[demo] finished in {total / 60:.1f} min; results in {evaluation}/ (report.md, plots/)")
-    return total
-
-
-def adaptivity_checks(results: dict, before: str = "sft", after: str = "grpo") -> list[tuple[str, bool, str]]:
-    """Return (check, passed, measured detail) for the adaptive-shift criteria of `after` vs `before`.
-
-    Easy = the two lowest levels, hard = the highest. A level is "direct-solvable" when `before`'s
-    forced-direct accuracy is >= 90%, "needs reasoning" when it is <= 2x chance.
-    """
-    b, a = results["models"][before]["levels"], results["models"][after]["levels"]
-    levels = sorted(a, key=float)
-    checks = []
-    for lv in levels[:2]:
-        checks.append(
-            (
-                f"level {lv}: tokens <= 50% of {before}, accuracy >= {before} - 2 pts",
-                a[lv]["reasoning_tokens_mean"] <= 0.5 * b[lv]["reasoning_tokens_mean"]
-                and a[lv]["accuracy"] >= b[lv]["accuracy"] - 0.02,
-                f"tokens {a[lv]['reasoning_tokens_mean']:.2f} vs {b[lv]['reasoning_tokens_mean']:.2f}, "
-                f"accuracy {a[lv]['accuracy']:.3f} vs {b[lv]['accuracy']:.3f}",
-            )
-        )
-    hard = levels[-1]
-    checks.append(
-        (
-            f"level {hard} (hardest): accuracy >= {before} - 2 pts and >= 90%",
-            a[hard]["accuracy"] >= max(b[hard]["accuracy"] - 0.02, 0.9),
-            f"accuracy {a[hard]['accuracy']:.3f} vs {b[hard]['accuracy']:.3f}",
-        )
-    )
-    for lv in levels:
-        s, oracle = a[lv], a[lv].get("min_reasoning_tokens_mean")
-        if s["accuracy"] >= 0.9 and oracle:
-            checks.append(
-                (
-                    f"level {lv}: tokens <= 1.5x oracle",
-                    s["reasoning_tokens_mean"] <= 1.5 * oracle,
-                    f"{s['reasoning_tokens_mean']:.2f} tokens, oracle {oracle:.2f}",
-                )
-            )
-        chance = b[lv].get("chance_accuracy")
-        if b[lv]["accuracy_direct"] >= 0.9:
-            checks.append(
-                (
-                    f"level {lv} (direct-solvable): direct rate >= 90%",
-                    s["direct_rate"] >= 0.9,
-                    f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}",
-                )
-            )
-        elif chance is not None and b[lv]["accuracy_direct"] <= 2 * chance:
-            checks.append(
-                (
-                    f"level {lv} (needs reasoning): direct rate <= 5%",
-                    s["direct_rate"] <= 0.05,
-                    f"{after} {s['direct_rate']:.3f}, {before} {b[lv]['direct_rate']:.3f}",
-                )
-            )
-    solvable = [lv for lv in levels if b[lv]["accuracy_direct"] >= 0.9]
-    needs = [
-        lv
-        for lv in levels
-        if b[lv].get("chance_accuracy") is not None
-        and b[lv]["accuracy_direct"] <= 2 * b[lv]["chance_accuracy"]
-    ]
-    split = all(b[lv]["direct_rate"] >= 0.9 for lv in solvable) and all(
-        b[lv]["direct_rate"] <= 0.05 for lv in needs
-    )
-    checks.append(
-        (
-            f"{before} does not already show the split",
-            not split,
-            f"{before} direct rates " + ", ".join(f"L{lv} {b[lv]['direct_rate']:.2f}" for lv in levels),
-        )
+    run_stage("sft", *sft_stage(out), extra.get("sft", []), force)
+    run_concurrently({seed_label(s): grpo_stage(out, s) for s in seeds}, extra.get("grpo", []), force, out)
+    run_stage("eval", *eval_stage(out, seeds), extra.get("eval", []), force)
+    run_stage("export", *export_stage(out, seeds[0]), extra.get("export", []), force)
+    checks = print_gates(out, seeds)
+    passed = sum(c.passed for c in checks)
+    print(
+        f"\n[demo] {passed}/{len(checks)} gates PASS; finished in {(time.time() - start) / 60:.1f} min; results in "
+        f"{out / 'eval'}/ (report.md, plots/), model in {out / 'export'}/",
+        flush=True,
     )
     return checks
+
+
+def run_stage(name: str, argv: list[str], marker: Path, extra: list[str], force: bool) -> None:
+    """Run one stage in the foreground unless its marker exists (and not `force`); return None."""
+    if marker.exists() and not force:
+        print(f"[demo] {name}: already done ({marker}); skipping (--force reruns it)", flush=True)
+        return
+    argv = argv + extra
+    print(f"\n[demo] {name}: thinkdial {shlex.join(argv)}", flush=True)
+    began = time.time()
+    subprocess.run([sys.executable, "-m", "thinkdial", *argv], check=True)
+    print(f"[demo] {name}: done in {time.time() - began:.0f} s", flush=True)
+
+
+def run_concurrently(
+    stages: dict[str, tuple[list[str], Path]], extra: list[str], force: bool, out: Path
+) -> None:
+    """Run the GRPO runs side by side (logs in OUT/<run>.log, progress every PROGRESS_SECONDS); raise
+    CalledProcessError naming the log of a run that fails. Returns None."""
+    procs = {}
+    for name, (argv, marker) in stages.items():
+        if marker.exists() and not force:
+            print(f"[demo] grpo {name}: already done ({marker}); skipping (--force reruns it)", flush=True)
+            continue
+        argv, log = argv + extra, out / f"grpo-{name}.log"
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"\n[demo] grpo {name}: thinkdial {shlex.join(argv)}   (log: {log})", flush=True)
+        procs[name] = (
+            subprocess.Popen(
+                [sys.executable, "-m", "thinkdial", *argv], stdout=log.open("w"), stderr=subprocess.STDOUT
+            ),
+            log,
+            time.time(),
+        )
+    while procs:
+        time.sleep(1 if all(p.poll() is not None for p, _, _ in procs.values()) else PROGRESS_SECONDS)
+        print(
+            "[demo] grpo: " + ", ".join(f"{name} {_progress(log)}" for name, (_, log, _) in procs.items()),
+            flush=True,
+        )
+        for name, (proc, log, began) in list(procs.items()):
+            if proc.poll() is None:
+                continue
+            del procs[name]
+            if proc.returncode:
+                print(log.read_text()[-3000:], file=sys.stderr)
+                raise subprocess.CalledProcessError(proc.returncode, proc.args, f"see {log}")
+            print(f"[demo] grpo {name}: done in {time.time() - began:.0f} s", flush=True)
+
+
+def _progress(log: Path) -> str:
+    steps = _STEP.findall(log.read_text(errors="replace")[-2000:]) if log.exists() else []
+    return f"step {steps[-1][0]}/{steps[-1][1]}" if steps else "starting"
+
+
+def run_gates(out: Path, seed: int, results: dict) -> list[Check]:
+    """Return every gate of seed `seed`: the adaptive shift and the dial against the start, a quiet health
+    guard, and checkpoint selection keeping a trained step."""
+    label, run = seed_label(seed), out / f"grpo-{seed_label(seed)}"
+    start, model = results["models"][START], results["models"][label]
+    checks = shift_checks(start, model)
+    if model.get("dial"):
+        checks += dial_checks(model, start)
+    health = json.loads((run / "health.json").read_text()) if (run / "health.json").exists() else {}
+    checks.append(
+        Check(
+            "health guard quiet",
+            health.get("tripped_at_step") is None,
+            f"tripped at step {health.get('tripped_at_step')}: {'; '.join(health.get('reasons', []))}"
+            if health.get("tripped_at_step") is not None
+            else "no collapse seen",
+        )
+    )
+    selection = (
+        json.loads((run / "selection.json").read_text()) if (run / "selection.json").exists() else None
+    )
+    if selection is not None:
+        checks.append(
+            Check(
+                "checkpoint selection kept a trained step",
+                selection["kept_step"] > 0,
+                f"kept step {selection['kept_step']} ({selection['kept_because']})",
+            )
+        )
+    return checks
+
+
+def print_gates(out: Path, seeds: list[int]) -> list[Check]:
+    """Print the gates of every seed (from OUT/eval/results.json and the runs' reports); return them."""
+    results = json.loads((out / "eval" / "results.json").read_text())
+    every = []
+    for seed in seeds:
+        checks = run_gates(out, seed, results)
+        print(
+            f"\n[demo] seed {seed}: did GRPO learn when to think, and to obey the dial? ({START} vs "
+            f"{seed_label(seed)}, from results.json)"
+        )
+        for c in checks:
+            print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+        every += checks
+    return every

@@ -72,6 +72,13 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             "help": "Relative fall of a level's mean reasoning tokens that, with its accuracy falling, trips the guard."
         },
     )
+    direct_exploration: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of every group's completions made to answer directly (think block opened and closed "
+            "before the model writes; AdaptThink-style exploration, train/explore.py). 0 disables it."
+        },
+    )
     select_checkpoint: bool = field(
         default=True,
         metadata={
@@ -140,6 +147,8 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
                 f"0 <= selection_lost_rows < 1; got {self.validation_rows_per_level}, {self.validate_every_steps}, "
                 f"{self.selection_lost_rows} (or set select_checkpoint: false)"
             )
+        if not 0 <= self.direct_exploration < 1:
+            raise UsageError(f"direct_exploration must be in [0, 1), got {self.direct_exploration}")
         if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
             raise UsageError(
                 "guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
@@ -233,9 +242,16 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
                 os.path.join(config.output_dir, "eval"),
             )
         )
+    rollout_func = None
+    if config.direct_exploration:
+        from thinkdial.train.explore import DirectExploration
+
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func: checked against the pinned TRL
+        rollout_func = DirectExploration(config.direct_exploration, config.num_generations, tokenizer)
     return GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
+        rollout_func=rollout_func,
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
