@@ -327,10 +327,18 @@ class TwoSidedParams(MaxTokensParams):
             "help": "Group solve rate from which length shaping applies; below it only correctness pays."
         },
     )
+    budget_floor: float = field(
+        default=0.5,
+        metadata={
+            "help": "Rows with a thinking budget: share of the reward kept by a correct answer that uses its whole "
+            "budget (L1-Max's delta); the share falls linearly from 1 at 0 tokens, and is 0 past the budget."
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
         check_range("beta", self.beta, low=0.0, high=1.0)
+        check_range("budget_floor", self.budget_floor, low=0.0, high=1.0)
         check_range("direct_bonus", self.direct_bonus, low=0.0)
         check_range("min_direct_samples", self.min_direct_samples, low=1)
         check_range("reliable_solve_rate", self.reliable_solve_rate, low=0.0, high=1.0, low_open=True)
@@ -372,6 +380,17 @@ class TwoSidedReward(Reward):
       per token), and a correct direct answer wins most where the batch shows that answering directly
       costs no accuracy at that level. Wrong answers are never charged for length; the charge is at most
       `beta` (< 1), so being right always beats being short.
+
+    The dial: a row with a thinking budget of B reasoning tokens (its `budget` column, also set by an effort
+    tier) gets the L1-Max form (Aggarwal & Welleck 2025, multiplicative: L1 measured that an additive budget
+    term collapses to very short chains) around the reward above:
+
+        r_budget = r * (1 - (1 - `budget_floor`) * n / B)   if n <= B   (B = 0: r at n = 0)
+        r_budget = 0                                         if n > B
+
+    so a chain that fits is paid (less the more of the budget it uses), one that does not fit earns nothing,
+    and where the budget is below what the problem needs, a direct answer beats a chain cut short. Rows
+    without a budget (or data without the column) keep r.
     """
 
     name = "two_sided"
@@ -380,10 +399,10 @@ class TwoSidedReward(Reward):
     def score(self, batch: Batch) -> list[float | None]:
         """Return the reward of every local row (the direct-answer evidence is computed once per batch)."""
         reliable = direct_reliable_levels(batch, self.params.min_direct_samples)
-        return map_rows(self.name, batch, lambda i: self.value(batch, i, reliable))
+        return map_rows(self.name, batch, lambda i: self.row_value(batch, i, reliable))
 
     def value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
-        """Return the reward of local row `i`, given the levels whose direct answers are reliable."""
+        """Return the reward of local row `i` before any budget, given the levels whose direct answers are reliable."""
         correct, p = correct_value(batch, i), self.params
         if correct is None:
             return None
@@ -395,48 +414,15 @@ class TwoSidedReward(Reward):
         bonus = p.direct_bonus if n == 0 and level in reliable_levels else 0.0
         return 1.0 - p.beta * rate * n / p.max_tokens + bonus
 
-
-@dataclass
-class DialParams(TwoSidedParams):
-    budget_floor: float = field(
-        default=0.5,
-        metadata={
-            "help": "Budget rows: share of the reward kept by a correct answer that uses its whole budget (L1-Max's "
-            "delta); the share falls linearly from 1 at 0 tokens, and is 0 past the budget."
-        },
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_range("budget_floor", self.budget_floor, low=0.0, high=1.0)
-
-
-@register
-class DialReward(TwoSidedReward):
-    """`dial`: `two_sided` for rows without a budget; for a row with a budget of B reasoning tokens (its
-    `budget` column, also set by an effort tier) the L1-Max form (Aggarwal & Welleck 2025, multiplicative:
-    an additive budget term collapses to very short chains), with the adaptive reward inside the budget:
-
-        r = two_sided(c, n) * (1 - (1 - `budget_floor`) * n / B)    if n <= B   (B = 0: 1 at n = 0)
-        r = 0                                                       if n > B
-
-    So a chain that fits is paid (less the more of the budget it uses), one that does not fit earns nothing,
-    and where the budget is below what the problem needs, a direct answer beats a chain cut short.
-    """
-
-    name = "dial"
-    Params = DialParams
-    needs_columns = ("budget",)
-
-    def value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
-        """Return the reward of local row `i`: two_sided's, times the budget's share (0 past the budget)."""
-        base = super().value(batch, i, reliable_levels)
-        budget = batch.columns["budget"][i]
-        if base is None or budget is None:
-            return base
+    def row_value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
+        """Return the reward of local row `i`: `value`, times its budget's share when the row has a budget."""
+        reward = self.value(batch, i, reliable_levels)
+        budget = (batch.columns.get("budget") or [None] * len(batch))[i]
+        if reward is None or budget is None:
+            return reward
         budget, n = float(budget), batch.reasoning_tokens[i]
         if not math.isfinite(budget) or budget < 0:
             raise UsageError(f"budget must be a finite number of tokens >= 0, got {budget}")
         if n > budget:
             return 0.0
-        return base * (1.0 - (1.0 - self.params.budget_floor) * n / budget) if budget else base
+        return reward * (1.0 - (1.0 - self.params.budget_floor) * n / budget) if budget else reward

@@ -17,7 +17,6 @@ PARAMS = {
     "shortest_correct": {"max_tokens": 16},
     "overlong": {"max_tokens": 16, "buffer_tokens": 4},
     "two_sided": {"max_tokens": 16},
-    "dial": {"max_tokens": 16},
     "target_length": {"mode": "max"},
 }
 FUNCS = [get_reward(name, TOKENIZER, PARAMS.get(name)) for name in sorted(REWARDS)]
