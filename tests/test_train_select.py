@@ -35,9 +35,8 @@ def test_fewer_tokens_on_the_same_solved_rows_replace_the_kept_weights():
         v("0" + "1" * 98 + "0", tokens=5), kept, lost_rows=0.02
     ).better  # lost 1, gained 1: 75 % fewer
     assert not compare(v("0" + "1" * 97 + "00", tokens=5), kept, lost_rows=0.02).better  # a net loss of a row
-    assert not compare(
-        v("1" * 98 + "00", tokens=19.5), kept, lost_rows=0.02
-    ).better  # 2.5 % fewer: not enough
+    assert compare(v("1" * 98 + "00", tokens=19.5), kept, lost_rows=0.02).better  # 2.5 % fewer
+    assert not compare(v("1" * 98 + "00", tokens=19.9), kept, lost_rows=0.02).better  # 0.5 %: not enough
 
 
 def test_validation_rows_are_held_out_per_level():

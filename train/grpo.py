@@ -60,10 +60,12 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         default=20, metadata={"help": "Optimizer steps whose logged metrics form the guard's baseline."}
     )
     guard_accuracy_drop: float = field(
-        default=0.05,
+        default=0.1,
         metadata={
             "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
-            "the guard; a fall of more than half the baseline trips it too (weak starts)."
+            "the guard; a fall of more than half the baseline trips it too (weak starts). 0.1: a level's sampled "
+            "accuracy over two log events of the tiny recipe rests on 80-600 completions, a standard deviation "
+            "of up to 0.055, so 0.05 would trip on noise."
         },
     )
     guard_reasoning_drop: float = field(

@@ -38,7 +38,7 @@ class GuardSettings:
 
     baseline_steps: int = 20
     window_logs: int = 2
-    accuracy_drop: float = 0.05
+    accuracy_drop: float = 0.1
     reasoning_drop: float = 0.5
     stop_on_collapse: bool = False
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig, SFTTrainer
 
-from thinkdial.data.completion import format_completion
+from thinkdial.data.completion import format_completion, reasoning_token_counts
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.errors import UsageError
@@ -68,18 +68,34 @@ def sft_dataset(config: ThinkdialSFTConfig):
             {
                 "prompt": r["prompt"],
                 "completion": format_completion(r["reasoning"], r.get("target_answer", r["answer"])),
+                "answer": r["answer"],
+                "budget": r.get("budget"),
             }
             for r in rows
         ]
     )
 
 
+def fit_budgets(dataset, tokenizer):
+    """Return `dataset` (prompt, completion, answer, budget) as prompt/completion pairs whose reasoning fits
+    each row's thinking budget: a target whose reasoning has more tokens than its row's budget becomes a
+    direct answer (`<think></think>answer`), so the start learns not to begin what its budget cannot finish."""
+    texts = dataset["completion"]
+    tokens = reasoning_token_counts(tokenizer, texts)
+    completions = [
+        format_completion("", answer) if budget is not None and n > budget else text
+        for text, n, budget, answer in zip(texts, tokens, dataset["budget"], dataset["answer"], strict=True)
+    ]
+    return dataset.remove_columns(["completion", "answer", "budget"]).add_column("completion", completions)
+
+
 def build_trainer(config: ThinkdialSFTConfig, dataset, model, tokenizer) -> SFTTrainer:
-    """Return a ready SFTTrainer (LoRA when use_peft) for `config` on `dataset` and `model`."""
+    """Return a ready SFTTrainer (LoRA when use_peft) for `config` on `dataset` (targets fitted to their budgets)
+    and `model`."""
     return SFTTrainer(
         model=model,
         args=config,
-        train_dataset=dataset,
+        train_dataset=fit_budgets(dataset, tokenizer),
         processing_class=tokenizer,
         peft_config=peft_config(config),
     )
