@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field, fields
 
 from thinkdial.errors import UsageError
@@ -353,3 +354,26 @@ def dial_chat_template(template: str | None, prompt_format: str) -> str | None:
         f"render the trained control text ({prompt_format} prompts), see thinkdial.data.dial -#}}"
     )
     return note + _JINJA_ARGS + body + template
+
+
+_PLAIN_CONTROL = re.compile(r"^\[(?:think<=(\d+)|effort=(low|medium|high))\] ")
+_CHAT_BUDGET = re.compile(r"\n\nThink for maximum (\d+) tokens\.$")
+_CHAT_EFFORT = re.compile(r"(?:^|\n\n)Reasoning: (low|medium|high)$")
+
+
+def requested_budget(prompt, effort_budgets: dict[str, int] | None = None) -> int | None:
+    """Return the thinking budget, in reasoning tokens, that `prompt`'s control text asks for (an effort
+    level through its tier in `effort_budgets`), or None when it carries none (or an effort without a tier)."""
+    if isinstance(prompt, str):
+        match = _PLAIN_CONTROL.match(prompt)
+        budget, effort = (match.group(1), match.group(2)) if match else (None, None)
+    else:
+        users = [m["content"] for m in prompt if m["role"] == "user" and isinstance(m["content"], str)]
+        systems = [m["content"] for m in prompt if m["role"] == "system" and isinstance(m["content"], str)]
+        budget_match = _CHAT_BUDGET.search(users[-1]) if users else None
+        effort_match = _CHAT_EFFORT.search(systems[0]) if systems else None
+        budget = budget_match.group(1) if budget_match else None
+        effort = effort_match.group(1) if effort_match else None
+    if effort is not None:
+        return (effort_budgets or {}).get(effort)
+    return None if budget is None else int(budget)

@@ -78,7 +78,15 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         default=0.0,
         metadata={
             "help": "Share of every group's completions made to answer directly (think block opened and closed "
-            "before the model writes; AdaptThink-style exploration, train/explore.py). 0 disables it."
+            "before the model writes; AdaptThink-style exploration, train/rollout.py). 0 disables it."
+        },
+    )
+    budget_constrained_rollouts: bool = field(
+        default=False,
+        metadata={
+            "help": "Cut a completion still thinking past its prompt's thinking budget there, close the think block "
+            "and let the model answer (Elastic Reasoning-style rollouts, train/rollout.py): budget rows stay "
+            "informative on long-thinking models."
         },
     )
     select_checkpoint: bool = field(
@@ -245,11 +253,18 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
             )
         )
     rollout_func = None
-    if config.direct_exploration:
-        from thinkdial.train.explore import DirectExploration
+    if config.direct_exploration or config.budget_constrained_rollouts:
+        from thinkdial.train.rollout import ThinkdialRollout
 
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func: checked against the pinned TRL
-        rollout_func = DirectExploration(config.direct_exploration, config.num_generations, tokenizer)
+        dial = load_data_config(config.data_config).dial
+        rollout_func = ThinkdialRollout(
+            tokenizer,
+            config.num_generations,
+            config.direct_exploration,
+            config.budget_constrained_rollouts,
+            dial.effort_budgets if dial else None,
+        )
     return GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,

@@ -1,0 +1,134 @@
+"""GRPO rollouts: direct-answer exploration and budget-constrained rollouts, through TRL's own generation."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TINY_ARGS
+
+from thinkdial.models import THINK_CLOSE, THINK_OPEN
+from thinkdial.train.rollout import ThinkdialRollout
+
+
+def test_the_first_rows_of_every_group_are_forced_whatever_the_process_offset(tiny_tokenizer):
+    explore = ThinkdialRollout(tiny_tokenizer, 8, 0.25)  # 2 of every 8
+    assert explore.forced(16, 0) == ([True] * 2 + [False] * 6) * 2
+    assert explore.forced(8, 16) == [True] * 2 + [False] * 6  # the second process of two, 8 rows each
+    assert ThinkdialRollout(tiny_tokenizer, 8, 0.0).forced(8, 0) == [False] * 8
+
+
+def test_a_direct_answer_opens_and_closes_the_think_block_unless_the_prompt_opened_it(tiny_tokenizer):
+    explore = ThinkdialRollout(tiny_tokenizer, 8, 0.25)
+    ids = lambda text: tiny_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert explore.head(ids("5:ABC=")) == ids(THINK_OPEN + THINK_CLOSE)
+    assert explore.head(ids("5:ABC=" + THINK_OPEN)) == ids(THINK_CLOSE)
+
+
+def test_out_of_range_shares_are_refused(tiny_tokenizer):
+    with pytest.raises(ValueError):
+        ThinkdialRollout(tiny_tokenizer, 8, 1.0)
+
+
+def test_a_completion_thinking_past_its_budget_is_cut_there_and_closed(tiny_tokenizer):
+    rollout = ThinkdialRollout(tiny_tokenizer, 8, cut_at_budget=True)
+    ids = lambda text: tiny_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    prompt = ids("[think<=3] 5:ABCDEfgh=")
+    assert rollout.cut(prompt, ids(f"{THINK_OPEN}12345"), 3) == ids(f"{THINK_OPEN}123{THINK_CLOSE}")
+    assert rollout.cut(prompt, ids(f"{THINK_OPEN}12345{THINK_CLOSE}7"), 3) == ids(
+        f"{THINK_OPEN}123{THINK_CLOSE}"
+    )
+    assert rollout.cut(prompt, ids(f"{THINK_OPEN}123{THINK_CLOSE}7"), 3) is None  # fits: left alone
+    assert rollout.cut(prompt, ids(f"{THINK_OPEN}{THINK_CLOSE}7"), 0) is None
+    assert rollout.cut(prompt, ids("12345"), 3) is None  # no think block started: not a thinking completion
+    opened = ids(
+        f"5:ABC={THINK_OPEN}"
+    )  # the prompt opens the block (R1-style): no opening tag in the completion
+    assert rollout.cut(opened, ids(f"1234{THINK_CLOSE}7"), 2) == ids(f"12{THINK_CLOSE}")
+
+
+@pytest.mark.slow
+def test_grpo_with_exploration_generates_forced_direct_answers_and_trains(tmp_path, monkeypatch):
+    from conftest import ROOT
+
+    from thinkdial.train.grpo import ThinkdialGRPOConfig, build_trainer, grpo_dataset
+    from thinkdial.train.recipe import load_model, parse_recipe, prepare_policy_files
+
+    monkeypatch.chdir(ROOT)
+    config = parse_recipe(
+        ThinkdialGRPOConfig,
+        [
+            *TINY_ARGS,
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_steps",
+            "1",
+            "--direct_exploration",
+            "0.5",
+            "--select_checkpoint",
+            "false",
+        ],
+    )
+    model_path, tokenizer = prepare_policy_files(config)
+    trainer = build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer)
+    prompts = [p for p in trainer.train_dataset["prompt"][:2] for _ in range(4)]  # two groups of 4
+    out = trainer.rollout_func(prompts, trainer)
+    head = tokenizer(THINK_OPEN + THINK_CLOSE, add_special_tokens=False)["input_ids"]
+    starts = [ids[: len(head)] == head for ids in out["completion_ids"]]
+    assert starts[0] and starts[1] and starts[4] and starts[5]  # 2 of every group of 4
+    assert all(len(ids) <= config.max_completion_length for ids in out["completion_ids"])
+    assert out["prompt_ids"][0] == tokenizer(prompts[0], add_special_tokens=False)["input_ids"]
+    trainer.train()  # one step end to end through TRL's loss with the forced rows
+    assert trainer.state.global_step == 1
+
+
+@pytest.mark.slow
+def test_budget_constrained_rollouts_cut_long_thinking_and_train(tmp_path, monkeypatch):
+    from conftest import ROOT
+
+    from thinkdial.data.completion import reasoning_token_counts
+    from thinkdial.data.dial import control_prompt
+    from thinkdial.train.grpo import ThinkdialGRPOConfig, build_trainer, grpo_dataset
+    from thinkdial.train.recipe import load_model, parse_recipe, prepare_policy_files
+
+    monkeypatch.chdir(ROOT)
+    config = parse_recipe(
+        ThinkdialGRPOConfig,
+        [
+            *TINY_ARGS,
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_steps",
+            "1",
+            "--max_completion_length",
+            "24",
+            "--budget_constrained_rollouts",
+            "true",
+            "--select_checkpoint",
+            "false",
+        ],
+    )
+    model_path, tokenizer = prepare_policy_files(config)
+    trainer = build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer)
+    ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    calls = []
+
+    def thinker(prompt_ids, images, multimodal, num_generations):
+        """A policy that thinks 10 tokens before answering 7, or answers 7 once the think block is closed."""
+        calls.append(len(prompt_ids))
+        closed = [p[-1:] == ids(THINK_CLOSE) for p in prompt_ids]
+        return [
+            ids("7") + [tokenizer.eos_token_id] if c else ids(f"{THINK_OPEN}{'1' * 10}{THINK_CLOSE}7")
+            for c in closed
+        ], None
+
+    monkeypatch.setattr(trainer, "_generate_single_turn", thinker)
+    budgets = [0, 3, 12, None]
+    prompts = [
+        control_prompt(p, b) for p, b in zip(trainer.train_dataset["prompt"][:4], budgets, strict=True)
+    ]
+    out = trainer.rollout_func(prompts, trainer)
+    texts = tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)
+    assert reasoning_token_counts(tokenizer, texts) == [0, 3, 10, 10] and calls == [4, 2]  # two cut, one pass
+    assert all(t.endswith("7") for t in texts)
+    monkeypatch.undo()
+    trainer.train()  # one real step: TRL takes the cut completions
+    assert trainer.state.global_step == 1

@@ -1,0 +1,120 @@
+"""GRPO rollouts with two optional twists, as one TRL `rollout_func` on the trainer's own generation.
+
+1. Exploration of direct answers (AdaptThink, Zhang et al. 2025, "AdaptThink: Reasoning Models Can Learn
+   When to Think"): in every group of `num_generations` completions, `round(direct_share * num_generations)`
+   are made to answer at once: the think block is opened and closed before the model writes
+   (`<think></think>`, or only `</think>` when the prompt opens the block itself, R1-style), then the model
+   writes its answer. So the policy keeps seeing what a direct answer earns at every level, also after it
+   has stopped answering directly by itself (a start built without direct answers, e.g. from a user's
+   worked solutions). The forced tokens stay in the loss, so a forced direct answer that earns more than
+   its group raises the probability of answering directly; there is no importance weight (TRL computes the
+   old log-probabilities itself), which biases the update towards the mixture the groups were drawn from,
+   as AdaptThink's fixed-proportion sampling does.
+2. Budget-constrained rollouts (Elastic Reasoning, Xu et al. 2025; s1's budget forcing applied while
+   training): a completion whose prompt asks for a thinking budget of B tokens (the dial's control text,
+   data/dial.py) and that is still thinking after B reasoning tokens is cut there, `</think>` is appended
+   and the model writes its answer in a second pass. So a long-thinking model's budget rows still earn
+   informative rewards (an answer within the budget) instead of all failing past it.
+
+It renders and generates with the trainer's own methods (`_tokenize_prompts`, `_generate_single_turn`:
+the recipe's sampling settings, vLLM when `use_vllm`), checked against the pinned TRL version by
+tests/test_train_rollout.py. The think tags must be single tokens of the policy's tokenizer.
+"""
+
+from __future__ import annotations
+
+from thinkdial.data.dial import requested_budget
+from thinkdial.models import THINK_CLOSE, THINK_OPEN
+
+
+class ThinkdialRollout:
+    """A TRL rollout function: direct-answer exploration and budget-constrained rollouts (module docstring)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        num_generations: int,
+        direct_share: float = 0.0,
+        cut_at_budget: bool = False,
+        effort_budgets: dict[str, int] | None = None,
+    ):
+        if not 0 <= direct_share < 1:
+            raise ValueError(f"direct_share must be in [0, 1), got {direct_share}")
+        self.open_ids = tokenizer(THINK_OPEN, add_special_tokens=False)["input_ids"]
+        self.close_ids = tokenizer(THINK_CLOSE, add_special_tokens=False)["input_ids"]
+        if len(self.open_ids) != 1 or len(self.close_ids) != 1:
+            raise ValueError(
+                f"thinkdial rollouts need {THINK_OPEN} and {THINK_CLOSE} to be single tokens; this "
+                f"tokenizer gives {self.open_ids} and {self.close_ids}"
+            )
+        self.forced_per_group = round(direct_share * num_generations)
+        self.num_generations, self.cut_at_budget, self.effort_budgets = (
+            num_generations,
+            cut_at_budget,
+            effort_budgets,
+        )
+
+    def forced(self, rows: int, offset: int) -> list[bool]:
+        """Return, for `rows` consecutive rows starting at global row `offset`, whether each is forced to answer
+        directly (the first `forced_per_group` rows of every group of `num_generations`)."""
+        return [(offset + i) % self.num_generations < self.forced_per_group for i in range(rows)]
+
+    def opened(self, prompt_ids: list[int]) -> bool:
+        """Return whether the prompt opens the think block itself (its last token is the opening tag)."""
+        return prompt_ids[-1:] == self.open_ids
+
+    def head(self, prompt_ids: list[int]) -> list[int]:
+        """Return the forced start of a direct answer after `prompt_ids`: the closing tag, after the opening tag
+        unless the prompt already ends with it."""
+        return self.close_ids if self.opened(prompt_ids) else self.open_ids + self.close_ids
+
+    def cut(self, prompt_ids: list[int], completion: list[int], budget: int) -> list[int] | None:
+        """Return `completion` cut after `budget` reasoning tokens with the closing tag appended, when its
+        think block runs past the budget; None when it closes within it, or when the completion does not
+        start a think block (the prompt's, R1-style, or its own first token)."""
+        start = 0 if self.opened(prompt_ids) else (1 if completion[:1] == self.open_ids else None)
+        if start is None:
+            return None
+        reasoning = completion[start:]
+        close = reasoning.index(self.close_ids[0]) if self.close_ids[0] in reasoning else len(reasoning) + 1
+        return None if close <= budget else completion[: start + budget] + self.close_ids
+
+    def __call__(self, prompts: list, trainer) -> dict:
+        """Return TRL's rollout dict for `prompts` (this process's rows, a group's rows consecutive):
+        `prompt_ids`, `completion_ids` and `logprobs` (None on the transformers path)."""
+        prompt_ids, images, multimodal = trainer._tokenize_prompts(prompts)
+        forced = self.forced(len(prompt_ids), trainer.accelerator.process_index * len(prompt_ids))
+        heads = [self.head(ids) if f else [] for ids, f in zip(prompt_ids, forced, strict=True)]
+        generated, logprobs = trainer._generate_single_turn(
+            [ids + head for ids, head in zip(prompt_ids, heads, strict=True)], images, multimodal, 1
+        )
+        completions = [head + ids for head, ids in zip(heads, generated, strict=True)]
+        if logprobs is not None:  # vLLM: forced tokens had probability 1 under the sampler
+            logprobs = [[0.0] * len(head) + lp for head, lp in zip(heads, logprobs, strict=True)]
+        if self.cut_at_budget:
+            self.answer_at_budgets(prompts, prompt_ids, completions, logprobs, forced, trainer)
+        room = trainer.max_completion_length
+        return {
+            "prompt_ids": prompt_ids,
+            "completion_ids": [c[:room] for c in completions],
+            "logprobs": None if logprobs is None else [lp[:room] for lp in logprobs],
+        }
+
+    def answer_at_budgets(self, prompts, prompt_ids, completions, logprobs, forced, trainer) -> None:
+        """Cut, in place, every completion thinking past its prompt's budget, and let the model answer after the
+        forced `</think>` (one generation pass for all of them); return None."""
+        jobs = []
+        for i, prompt in enumerate(prompts):
+            budget = None if forced[i] else requested_budget(prompt, self.effort_budgets)
+            head = None if budget is None else self.cut(prompt_ids[i], completions[i], budget)
+            if head is not None:
+                jobs.append((i, head))
+        if not jobs:
+            return
+        answers, answer_logprobs = trainer._generate_single_turn(
+            [prompt_ids[i] + head for i, head in jobs], None, {}, 1
+        )
+        for k, (i, head) in enumerate(jobs):
+            completions[i] = head + answers[k]
+            if logprobs is not None:
+                logprobs[i] = logprobs[i][: len(head) - 1] + [0.0] + answer_logprobs[k]
