@@ -86,12 +86,24 @@ class Reward:
 
     @staticmethod
     def log(batch: Batch, log_metric, log_extra) -> None:
-        """Log per-level metrics (over every process's rows, so identical on all) and reasoning tokens."""
+        """Log per-level metrics of the rows without a thinking budget (over every process's rows, so identical
+        on all), the share of budget rows within their budget, and each completion's reasoning tokens."""
         if log_metric is not None:
+            free = [b is None for b in batch.gathered_budget]  # the model's own choice: rows without a budget
             for name, value in level_metrics(
-                batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct
+                *(
+                    [v for v, f in zip(col, free, strict=True) if f]
+                    for col in (batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct)
+                )
             ).items():
                 log_metric(name, value)
+            within = [
+                n <= b
+                for n, b in zip(batch.gathered_tokens, batch.gathered_budget, strict=True)
+                if b is not None
+            ]
+            if within:
+                log_metric("budget/within_rate", sum(within) / len(within))
         if log_extra is not None:
             log_extra("reasoning_tokens", batch.reasoning_tokens)
 

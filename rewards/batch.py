@@ -50,6 +50,7 @@ class Batch:
     gathered_difficulty: list  # difficulty of every process's rows (None where absent)
     gathered_tokens: list[int]
     gathered_correct: list[bool | None]
+    gathered_budget: list  # thinking budget of every process's rows (None where a row has none)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -97,9 +98,10 @@ def _build(tokenizer, prompts: list, completions: list, columns: dict[str, list]
     correct = check_answers(parsed, columns.get("answer"), texts)
     keys = _prompt_keys(prompts)
     difficulty = columns.get("difficulty") or [None] * len(texts)
-    rows = gather_rows(list(zip(keys, tokens, correct, difficulty, strict=True)))
-    all_keys, all_tokens, all_correct, all_difficulty = (
-        (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [], [])
+    budget = columns.get("budget") or [None] * len(texts)
+    rows = gather_rows(list(zip(keys, tokens, correct, difficulty, budget, strict=True)))
+    all_keys, all_tokens, all_correct, all_difficulty, all_budget = (
+        (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [], [], [])
     )
     return Batch(
         texts=texts,
@@ -112,6 +114,7 @@ def _build(tokenizer, prompts: list, completions: list, columns: dict[str, list]
         gathered_difficulty=all_difficulty,
         gathered_tokens=all_tokens,
         gathered_correct=all_correct,
+        gathered_budget=all_budget,
     )
 
 

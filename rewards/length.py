@@ -327,6 +327,13 @@ class TwoSidedParams(MaxTokensParams):
             "help": "Group solve rate from which length shaping applies; below it only correctness pays."
         },
     )
+    over_budget_penalty: float = field(
+        default=0.5,
+        metadata={
+            "help": "Rows with a thinking budget: reward of a completion that thinks past it, as a penalty (it is "
+            "-penalty, below any answer within the budget, right or wrong)."
+        },
+    )
     budget_floor: float = field(
         default=0.5,
         metadata={
@@ -339,15 +346,16 @@ class TwoSidedParams(MaxTokensParams):
         super().__post_init__()
         check_range("beta", self.beta, low=0.0, high=1.0)
         check_range("budget_floor", self.budget_floor, low=0.0, high=1.0)
+        check_range("over_budget_penalty", self.over_budget_penalty, low=0.0)
         check_range("direct_bonus", self.direct_bonus, low=0.0)
         check_range("min_direct_samples", self.min_direct_samples, low=1)
         check_range("reliable_solve_rate", self.reliable_solve_rate, low=0.0, high=1.0, low_open=True)
 
 
 def direct_reliable_levels(batch: Batch, min_samples: int) -> set:
-    """Return the difficulty levels (labels; None for rows without one) at which, over every process's rows,
-    at least `min_samples` completions answered directly (no reasoning tokens) and they are as accurate as
-    the completions that reasoned (vacuously so when none reasoned)."""
+    """Return the difficulty levels (labels; None for rows without one) at which, over every process's rows
+    without a thinking budget, at least `min_samples` completions answered directly (no reasoning tokens)
+    and they are as accurate as the completions that reasoned (vacuously so when none reasoned)."""
     counts: dict = {}  # level -> [direct, direct correct, thinking, thinking correct]
     for level, n, ok in zip(
         batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct, strict=True
@@ -386,10 +394,11 @@ class TwoSidedReward(Reward):
     term collapses to very short chains) around the reward above:
 
         r_budget = r * (1 - (1 - `budget_floor`) * n / B)   if n <= B   (B = 0: r at n = 0)
-        r_budget = 0                                         if n > B
+        r_budget = -over_budget_penalty                      if n > B
 
-    so a chain that fits is paid (less the more of the budget it uses), one that does not fit earns nothing,
-    and where the budget is below what the problem needs, a direct answer beats a chain cut short. Rows
+    so a chain that fits is paid (less the more of the budget it uses), one that does not fit is charged
+    below any answer within it (a right answer past the budget breaks the request), and where the budget is
+    below what the problem needs, a direct answer beats starting a chain that cannot finish. Rows
     without a budget (or data without the column) keep r.
     """
 
@@ -424,5 +433,5 @@ class TwoSidedReward(Reward):
         if not math.isfinite(budget) or budget < 0:
             raise UsageError(f"budget must be a finite number of tokens >= 0, got {budget}")
         if n > budget:
-            return 0.0
+            return -self.params.over_budget_penalty
         return reward * (1.0 - (1.0 - self.params.budget_floor) * n / budget) if budget else reward

@@ -150,18 +150,18 @@ def test_rows_without_a_budget_are_not_touched_by_the_budget_rule(tiny_tokenizer
     assert dial(tiny_tokenizer, comps, None) == two_sided(tiny_tokenizer, comps)
 
 
-def test_a_budget_pays_chains_that_fit_it_less_the_more_they_use_and_nothing_past_it(tiny_tokenizer):
-    # all four correct: p = 1, two_sided base 1 - 0.25 n / 48; factor 1 - 0.5 n / 8; 0 past 8
+def test_a_budget_pays_chains_that_fit_it_less_the_more_they_use_and_charges_one_past_it(tiny_tokenizer):
+    # all four correct: p = 1, two_sided base 1 - 0.25 n / 48; factor 1 - 0.5 n / 8; -0.5 past 8
     got = dial(tiny_tokenizer, [c(0), c(4), c(8), c(9)], 8)
     base = [1.0, 1 - 0.25 * 4 / 48, 1 - 0.25 * 8 / 48]
-    assert got == pytest.approx([base[0], base[1] * (1 - 0.5 * 4 / 8), base[2] * 0.5, 0.0])
+    assert got == pytest.approx([base[0], base[1] * (1 - 0.5 * 4 / 8), base[2] * 0.5, -0.5])
 
 
 def test_below_what_a_problem_needs_a_direct_answer_beats_a_chain_cut_short(tiny_tokenizer):
     # budget 2: the direct guess (right) keeps its reward; a 2-token chain that guessed right keeps half
     got = dial(tiny_tokenizer, [c(0), c(2), c(0, "5"), c(6)], 2)  # p = 0.75
-    assert got[0] > got[1] > 0.0 == got[2] == got[3]
+    assert got[0] > got[1] > got[2] == 0.0 > got[3] == -0.5  # wrong within the budget beats right past it
     assert dial(tiny_tokenizer, [c(0), c(1)], 0) == [
         pytest.approx(1.0),
-        0.0,
-    ]  # budget 0: only an empty think block pays
+        -0.5,
+    ]  # budget 0: only an empty block

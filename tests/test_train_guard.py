@@ -165,3 +165,7 @@ def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_th
     saved = [int(p.name.split("-")[1]) for p in grpo.glob("checkpoint-*")]
     assert saved and max(saved) <= health["tripped_at_step"]  # stopped there, not trained on to step 200
     assert health["last_healthy_checkpoint"] and Path(health["last_healthy_checkpoint"]).is_dir()
+    # checkpoint selection saved weights from before the collapse: later steps lose the start's rows
+    selection = json.loads((grpo / "selection.json").read_text())
+    assert selection["kept_step"] < health["tripped_at_step"]
+    assert not selection["validations"][-1]["kept"], selection["validations"][-1]
