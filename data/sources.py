@@ -47,11 +47,24 @@ CANONICAL_COLUMNS = (
 )
 
 
-def _style_of(cfg: DataConfig, level, rng: random.Random, default: str) -> str:
+def _style_of(cfg: DataConfig, level, rng: random.Random, default: str, fits=None) -> str:
     """Return a reasoning style drawn from the level's mixture (`reasoning_styles_by_level`, else
-    `reasoning_styles`, else `default`)."""
+    `reasoning_styles`, else `default`); with `fits`, among the chains it accepts, or 'direct' when it accepts
+    none."""
     mixture = (cfg.reasoning_styles_by_level or {}).get(level) or cfg.reasoning_styles or {default: 1.0}
+    if fits is not None:
+        mixture = {style: w for style, w in mixture.items() if style != "direct" and fits(style)} or {"direct": 1.0}
     return rng.choices(list(mixture), weights=list(mixture.values()))[0]
+
+
+def _budget_fit(problem, budget: int | None):
+    """Return None without a budget, else the test of a style for a row with that budget: its trace ends on the
+    gold answer and fits the budget (synthetic traces are one token per character under the embedded
+    tokenizer). A budget row shows what obeying looks like: a chain that fits (still drawn from the level's
+    mixture: verbose where verbose fits), else a direct answer."""
+    if budget is None:
+        return None
+    return lambda style: style != "giveup" and len(render_reasoning(problem, style)) <= budget
 
 
 def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
@@ -74,7 +87,10 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
         else:
             raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
-        style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal")
+        budget, effort = cfg.dial.draw(f"{cfg.seed}:{prompt_hash(problem.prompt)}") if cfg.dial and not want_test \
+            else (None, None)  # the same draw as build_rows' apply_dial: it keeps these
+        fits = _budget_fit(problem, budget)
+        style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal", fits)
         row = {
             "prompt": problem.prompt,
             "answer": problem.answer,
@@ -87,6 +103,8 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
         target = render_answer(problem, style, style_rng)
         if target != problem.answer:
             row["target_answer"] = target  # the SFT target guesses (giveup style)
+        if budget is not None or effort is not None:
+            row["budget"], row["effort"] = budget, effort
         rows.append(row)
     return rows
 
