@@ -53,7 +53,8 @@ def _style_of(cfg: DataConfig, level, rng: random.Random, default: str, fits=Non
     none."""
     mixture = (cfg.reasoning_styles_by_level or {}).get(level) or cfg.reasoning_styles or {default: 1.0}
     if fits is not None:
-        mixture = {style: w for style, w in mixture.items() if style != "direct" and fits(style)} or {"direct": 1.0}
+        chains = {style: w for style, w in {**mixture, "lastdirect": 1.0}.items() if style != "direct" and fits(style)}
+        mixture = chains or {"direct": 1.0}
     return rng.choices(list(mixture), weights=list(mixture.values()))[0]
 
 
@@ -61,10 +62,13 @@ def _budget_fit(problem, budget: int | None):
     """Return None without a budget, else the test of a style for a row with that budget: its trace ends on the
     gold answer and fits the budget (synthetic traces are one token per character under the embedded
     tokenizer). A budget row shows what obeying looks like: a chain that fits (still drawn from the level's
-    mixture: verbose where verbose fits), else a direct answer."""
+    mixture: verbose where verbose fits), else the chain without its last value when that fits (the last
+    step answered directly), else a direct answer."""
     if budget is None:
         return None
-    return lambda style: style != "giveup" and len(render_reasoning(problem, style)) <= budget
+    if len(render_reasoning(problem, "minimal")) > budget >= len(render_reasoning(problem, "lastdirect")):
+        return lambda style: style == "lastdirect"
+    return lambda style: style not in ("giveup", "lastdirect") and len(render_reasoning(problem, style)) <= budget
 
 
 def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:

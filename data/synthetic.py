@@ -27,6 +27,9 @@ Reasoning styles (used to build SFT warm-start mixtures, `render_reasoning`):
   recheck  verbose, then "?", then the minimal chain again (5k + 1 tokens)
   giveup   the first k // 2 values of the minimal chain, then a guessed answer (under-thinking: it
            stops half-way and guesses; correct only by chance)
+  lastdirect  the minimal chain without its last value (k - 1 tokens): the last step is answered directly,
+           as level 1 is (one lookup); the shortest trace that solves a level, used where a budget is one
+           token short of the minimal chain
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ NUM_SLOTS = 8
 MODULUS = 10
 WORLD_SEED = 20261128
 OP_LETTERS = "ABCDEF"  # six fixed permutations: 60 lookup facts, learnt in a few hundred SFT steps
-STYLES = ("direct", "minimal", "verbose", "recheck", "giveup")
+STYLES = ("direct", "minimal", "verbose", "recheck", "giveup", "lastdirect")
 
 
 def _world_permutations() -> dict[str, list[int]]:
@@ -141,6 +144,8 @@ def render_reasoning(problem: Problem, style: str) -> str:
         return digits
     if style == "giveup":
         return digits[: len(digits) // 2]
+    if style == "lastdirect":
+        return digits[:-1]
     verbose = "".join(f"{op}:{v} " for op, v in zip(problem.ops, problem.values, strict=True))
     if style == "verbose":
         return verbose

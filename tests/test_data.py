@@ -53,7 +53,7 @@ def test_reasoning_styles_have_documented_lengths():
 
     p = make_problem("permchain", random.Random(1), 3)
     lengths = {s: len(render_reasoning(p, s)) for s in STYLES}
-    assert lengths == {"direct": 0, "minimal": 3, "verbose": 12, "recheck": 16, "giveup": 1}
+    assert lengths == {"direct": 0, "minimal": 3, "verbose": 12, "recheck": 16, "giveup": 1, "lastdirect": 2}
 
 
 def test_deterministic_for_a_seed_and_different_across_seeds():
@@ -437,7 +437,9 @@ def test_a_synthetic_row_with_a_budget_shows_a_chain_that_fits_it_or_a_direct_an
                 dial={"budget_tokens_min": 1, "budget_tokens_max": 32, "no_budget_share": 0.5})
     rows = [r for r in build_rows(cfg, "train") if r.get("budget") is not None]
     assert rows and all(len(r["reasoning"]) <= r["budget"] for r in rows)
-    assert all(r["reasoning_style"] == "direct" for r in rows if r["difficulty"] > r["budget"])
+    assert all(r["reasoning_style"] == "direct" for r in rows if r["difficulty"] > r["budget"] + 1)
+    assert all(r["reasoning_style"] == "lastdirect" and len(r["reasoning"]) == r["budget"]  # the last step direct
+               for r in rows if r["difficulty"] == r["budget"] + 1)
     assert all(r["reasoning_style"] != "direct" and r.get("target_answer") is None  # no guess where a chain fits
                for r in rows if r["difficulty"] <= r["budget"])
     assert all(r["prompt"].startswith(f"[think<={r['budget']}] ") for r in rows)

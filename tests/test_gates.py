@@ -109,9 +109,10 @@ def test_dial_gates_on_hand_values():
         "high": dial_entry(8, 1.0, 4.0, 1.0, 1.0),
     }
     levels = {
-        "1": {"min_reasoning_tokens_mean": 1, "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.0}}}},
+        # level 1 is solved within either budget; level 4 only within 8 (forcing at 2 fails it)
+        "1": {"budget_curve": {"2": 1.0, "8": 1.0}, "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.0}}}},
         "4": {
-            "min_reasoning_tokens_mean": 4,
+            "budget_curve": {"2": 0.1, "8": 1.0},
             "dial": {"requested": {"2": {"reasoning_tokens_mean": 0.4}, "8": {"reasoning_tokens_mean": 4.0}}},
         },
     }
@@ -127,10 +128,7 @@ def test_dial_gates_on_hand_values():
         **good,
         "levels": {
             **levels,
-            "4": {
-                "min_reasoning_tokens_mean": 4,
-                "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.8}}},
-            },
+            "4": {"budget_curve": {"2": 0.1, "8": 1.0}, "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.8}}}},
         },
     }
     assert "budget 2: levels needing more spend <= half of it" in failed(dial_checks(started, start))

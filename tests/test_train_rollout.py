@@ -45,36 +45,37 @@ def test_a_completion_thinking_past_its_budget_is_cut_there_and_closed(tiny_toke
     assert rollout.cut(opened, ids(f"1234{THINK_CLOSE}7"), 2) == ids(f"12{THINK_CLOSE}")
 
 
-@pytest.mark.slow
-def test_grpo_with_exploration_generates_forced_direct_answers_and_trains(tmp_path, monkeypatch):
+def tiny_trainer(tmp_path, monkeypatch, *args: str):
+    """Return (GRPOTrainer, tokenizer) of the tiny recipe (random model, one step) with extra recipe `args`."""
     from conftest import ROOT
 
     from thinkdial.train.grpo import ThinkdialGRPOConfig, build_trainer, grpo_dataset
     from thinkdial.train.recipe import load_model, parse_recipe, prepare_policy_files
 
     monkeypatch.chdir(ROOT)
-    config = parse_recipe(
-        ThinkdialGRPOConfig,
-        [
-            *TINY_ARGS,
-            "--output_dir",
-            str(tmp_path / "run"),
-            "--max_steps",
-            "1",
-            "--direct_exploration",
-            "0.5",
-            "--select_checkpoint",
-            "false",
-        ],
-    )
+    argv = [
+        *TINY_ARGS,
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_steps",
+        "1",
+        "--select_checkpoint",
+        "false",
+    ]
+    config = parse_recipe(ThinkdialGRPOConfig, [*argv, *args])
     model_path, tokenizer = prepare_policy_files(config)
-    trainer = build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer)
+    return build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer), tokenizer
+
+
+@pytest.mark.slow
+def test_grpo_with_exploration_generates_forced_direct_answers_and_trains(tmp_path, monkeypatch):
+    trainer, tokenizer = tiny_trainer(tmp_path, monkeypatch, "--direct_exploration", "0.5")
     prompts = [p for p in trainer.train_dataset["prompt"][:2] for _ in range(4)]  # two groups of 4
     out = trainer.rollout_func(prompts, trainer)
     head = tokenizer(THINK_OPEN + THINK_CLOSE, add_special_tokens=False)["input_ids"]
     starts = [ids[: len(head)] == head for ids in out["completion_ids"]]
     assert starts[0] and starts[1] and starts[4] and starts[5]  # 2 of every group of 4
-    assert all(len(ids) <= config.max_completion_length for ids in out["completion_ids"])
+    assert all(len(ids) <= trainer.max_completion_length for ids in out["completion_ids"])
     assert out["prompt_ids"][0] == tokenizer(prompts[0], add_special_tokens=False)["input_ids"]
     trainer.train()  # one step end to end through TRL's loss with the forced rows
     assert trainer.state.global_step == 1
@@ -82,32 +83,12 @@ def test_grpo_with_exploration_generates_forced_direct_answers_and_trains(tmp_pa
 
 @pytest.mark.slow
 def test_budget_constrained_rollouts_cut_long_thinking_and_train(tmp_path, monkeypatch):
-    from conftest import ROOT
-
     from thinkdial.data.completion import reasoning_token_counts
     from thinkdial.data.dial import control_prompt
-    from thinkdial.train.grpo import ThinkdialGRPOConfig, build_trainer, grpo_dataset
-    from thinkdial.train.recipe import load_model, parse_recipe, prepare_policy_files
 
-    monkeypatch.chdir(ROOT)
-    config = parse_recipe(
-        ThinkdialGRPOConfig,
-        [
-            *TINY_ARGS,
-            "--output_dir",
-            str(tmp_path / "run"),
-            "--max_steps",
-            "1",
-            "--max_completion_length",
-            "24",
-            "--budget_constrained_rollouts",
-            "true",
-            "--select_checkpoint",
-            "false",
-        ],
+    trainer, tokenizer = tiny_trainer(
+        tmp_path, monkeypatch, "--max_completion_length", "24", "--budget_constrained_rollouts", "true"
     )
-    model_path, tokenizer = prepare_policy_files(config)
-    trainer = build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer)
     ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     calls = []
 
@@ -129,6 +110,8 @@ def test_budget_constrained_rollouts_cut_long_thinking_and_train(tmp_path, monke
     texts = tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)
     assert reasoning_token_counts(tokenizer, texts) == [0, 3, 10, 10] and calls == [4, 2]  # two cut, one pass
     assert all(t.endswith("7") for t in texts)
-    monkeypatch.undo()
+    monkeypatch.setattr(
+        trainer, "_generate_single_turn", type(trainer)._generate_single_turn.__get__(trainer)
+    )
     trainer.train()  # one real step: TRL takes the cut completions
     assert trainer.state.global_step == 1

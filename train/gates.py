@@ -182,7 +182,10 @@ def dial_checks(model: dict, start: dict) -> list[Check]:
 
     - at every requested budget, reasoning tokens <= the budget on >= DIAL_CONTROL of the rows;
     - at every budget, accuracy >= the same model's budget-forcing accuracy there - TOLERANCE;
-    - where a budget is below what a level needs (its oracle minimum), <= half the budget spent there;
+    - where a budget is below what a level needs (cut at the budget, the same model's budget forcing does not
+      solve it: < SOLVED accuracy), <= half the budget spent there (don't start what you cannot finish). The
+      oracle minimum is not the measure: a level whose chain is one step longer than the budget is often
+      solved within it, the last step answered directly (as level 1 is);
     - at a budget of 8, accuracy >= the start's budget-forcing accuracy + 20 points;
     - effort levels: mean tokens low < medium < high, accuracy non-decreasing.
     """
@@ -206,7 +209,7 @@ def dial_checks(model: dict, start: dict) -> list[Check]:
         over = [
             lv
             for lv, lm in model["levels"].items()
-            if (lm.get("min_reasoning_tokens_mean") or 0) > int(budget) and lm.get("dial")
+            if lm.get("dial") and lm["budget_curve"].get(budget, 1.0) < SOLVED
         ]
         if over:
             spent = max(
