@@ -53,7 +53,11 @@ def _style_of(cfg: DataConfig, level, rng: random.Random, default: str, fits=Non
     none."""
     mixture = (cfg.reasoning_styles_by_level or {}).get(level) or cfg.reasoning_styles or {default: 1.0}
     if fits is not None:
-        chains = {style: w for style, w in {**mixture, "lastdirect": 1.0}.items() if style != "direct" and fits(style)}
+        chains = {
+            style: w
+            for style, w in {**mixture, "lastdirect": 1.0}.items()
+            if style != "direct" and fits(style)
+        }
         mixture = chains or {"direct": 1.0}
     return rng.choices(list(mixture), weights=list(mixture.values()))[0]
 
@@ -68,7 +72,9 @@ def _budget_fit(problem, budget: int | None):
         return None
     if len(render_reasoning(problem, "minimal")) > budget >= len(render_reasoning(problem, "lastdirect")):
         return lambda style: style == "lastdirect"
-    return lambda style: style not in ("giveup", "lastdirect") and len(render_reasoning(problem, style)) <= budget
+    return lambda style: (
+        style not in ("giveup", "lastdirect") and len(render_reasoning(problem, style)) <= budget
+    )
 
 
 def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
@@ -91,8 +97,11 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
         else:
             raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
-        budget, effort = cfg.dial.draw(f"{cfg.seed}:{prompt_hash(problem.prompt)}") if cfg.dial and not want_test \
-            else (None, None)  # the same draw as build_rows' apply_dial: it keeps these
+        budget, effort = (
+            cfg.dial.draw(f"{cfg.seed}:{prompt_hash(problem.prompt)}")
+            if cfg.dial and not want_test
+            else (None, None)
+        )  # the same draw as build_rows' apply_dial: it keeps these
         fits = _budget_fit(problem, budget)
         style = "minimal" if want_test else _style_of(cfg, level, style_rng, "minimal", fits)
         row = {

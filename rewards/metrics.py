@@ -34,8 +34,9 @@ def means_by_label(labels: list[str | None], columns: dict[str, list]) -> dict[s
 def level_metrics(
     difficulty: list, reasoning_tokens: list[int], correct: list[bool | None]
 ) -> dict[str, float]:
-    """Return the batch's `accuracy`, `reasoning_tokens` (mean) and `think_rate` (share of completions with a
-    non-empty think block), and the same per difficulty level as `level_<k>/<metric>`."""
+    """Return the batch's `accuracy`, `reasoning_tokens` (mean), `think_rate` (share of completions with a
+    non-empty think block) and `completions` (how many), and the same per difficulty level as
+    `level_<k>/<metric>`."""
     columns = {
         "reasoning_tokens": reasoning_tokens,
         "accuracy": correct,
@@ -43,12 +44,12 @@ def level_metrics(
     }
     overall = means_by_label(["all"] * len(reasoning_tokens), columns).get("all", {})
     means = means_by_label([level_label(d) for d in difficulty], columns)
+    rename = {"n": "completions"}
     return {
-        **{name: value for name, value in overall.items() if name != "n"},
+        **{rename.get(name, name): value for name, value in overall.items()},
         **{
-            f"level_{label}/{name}": value
+            f"level_{label}/{rename.get(name, name)}": value
             for label, stats in means.items()
             for name, value in stats.items()
-            if name != "n"
         },
     }

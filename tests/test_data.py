@@ -432,14 +432,23 @@ def test_pointerchain_follows_the_map_written_in_its_own_prompt():
 
 
 def test_a_synthetic_row_with_a_budget_shows_a_chain_that_fits_it_or_a_direct_answer():
-    cfg = synth(train_rows=3000, reasoning_styles={"verbose": 0.5, "minimal": 0.3, "direct": 0.2},
-                reasoning_styles_by_level={8: {"giveup": 0.5, "minimal": 0.5}},
-                dial={"budget_tokens_min": 1, "budget_tokens_max": 32, "no_budget_share": 0.5})
+    cfg = synth(
+        train_rows=3000,
+        reasoning_styles={"verbose": 0.5, "minimal": 0.3, "direct": 0.2},
+        reasoning_styles_by_level={8: {"giveup": 0.5, "minimal": 0.5}},
+        dial={"budget_tokens_min": 1, "budget_tokens_max": 32, "no_budget_share": 0.5},
+    )
     rows = [r for r in build_rows(cfg, "train") if r.get("budget") is not None]
     assert rows and all(len(r["reasoning"]) <= r["budget"] for r in rows)
     assert all(r["reasoning_style"] == "direct" for r in rows if r["difficulty"] > r["budget"] + 1)
-    assert all(r["reasoning_style"] == "lastdirect" and len(r["reasoning"]) == r["budget"]  # the last step direct
-               for r in rows if r["difficulty"] == r["budget"] + 1)
-    assert all(r["reasoning_style"] != "direct" and r.get("target_answer") is None  # no guess where a chain fits
-               for r in rows if r["difficulty"] <= r["budget"])
+    assert all(
+        r["reasoning_style"] == "lastdirect" and len(r["reasoning"]) == r["budget"]  # the last step direct
+        for r in rows
+        if r["difficulty"] == r["budget"] + 1
+    )
+    assert all(
+        r["reasoning_style"] != "direct" and r.get("target_answer") is None  # no guess where a chain fits
+        for r in rows
+        if r["difficulty"] <= r["budget"]
+    )
     assert all(r["prompt"].startswith(f"[think<={r['budget']}] ") for r in rows)

@@ -110,7 +110,10 @@ def test_dial_gates_on_hand_values():
     }
     levels = {
         # level 1 is solved within either budget; level 4 only within 8 (forcing at 2 fails it)
-        "1": {"budget_curve": {"2": 1.0, "8": 1.0}, "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.0}}}},
+        "1": {
+            "budget_curve": {"2": 1.0, "8": 1.0},
+            "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.0}}},
+        },
         "4": {
             "budget_curve": {"2": 0.1, "8": 1.0},
             "dial": {"requested": {"2": {"reasoning_tokens_mean": 0.4}, "8": {"reasoning_tokens_mean": 4.0}}},
@@ -128,7 +131,10 @@ def test_dial_gates_on_hand_values():
         **good,
         "levels": {
             **levels,
-            "4": {"budget_curve": {"2": 0.1, "8": 1.0}, "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.8}}}},
+            "4": {
+                "budget_curve": {"2": 0.1, "8": 1.0},
+                "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.8}}},
+            },
         },
     }
     assert "budget 2: levels needing more spend <= half of it" in failed(dial_checks(started, start))

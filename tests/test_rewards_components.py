@@ -170,12 +170,15 @@ def test_chat_completions_and_metrics(tiny_tokenizer):
         "reasoning_tokens": 4.0,
         "accuracy": pytest.approx(2 / 3),
         "think_rate": 1.0,
+        "completions": 3.0,
         "level_1/reasoning_tokens": 3.0,
         "level_1/accuracy": 0.5,
         "level_1/think_rate": 1.0,
+        "level_1/completions": 2.0,
         "level_3/reasoning_tokens": 6.0,
         "level_3/accuracy": 1.0,
         "level_3/think_rate": 1.0,
+        "level_3/completions": 1.0,
     }
     assert extra == {"reasoning_tokens": [2, 4, 6]}
 

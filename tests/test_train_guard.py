@@ -169,3 +169,20 @@ def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_th
     selection = json.loads((grpo / "selection.json").read_text())
     assert selection["kept_step"] < health["tripped_at_step"]
     assert not selection["validations"][-1]["kept"], selection["validations"][-1]
+
+
+def test_a_level_fall_within_sampling_noise_does_not_trip():
+    def level_logs(acc, tokens, n):
+        return {**logs(0.8, acc, tokens), "completions": 64.0, "level_5/completions": n}
+
+    # 3 completions a step, 10 steps a log event: 60 behind each side; 0.74 -> 0.62 is 1.4 standard errors
+    noisy = [
+        (10, level_logs(0.74, 5.8, 3.0)),
+        (20, level_logs(0.74, 5.8, 3.0)),
+        (30, level_logs(0.62, 2.6, 3.0)),
+        (40, level_logs(0.62, 2.6, 3.0)),
+    ]
+    assert feed(noisy, steps_per_log=10)[0].tripped_at is None
+    # the same fall behind 30 completions a step is real
+    many = [(step, {**event, "level_5/completions": 30.0}) for step, event in noisy]
+    assert feed(many, steps_per_log=10)[0].tripped_at == 40

@@ -54,8 +54,20 @@ def sft_launcher(argv: list[str]) -> list[str]:
     if torch.accelerator.is_available() or (os.cpu_count() or 1) < SFT_PROCESSES:
         return [sys.executable, "-m", "thinkdial", *argv]
     per_process = int(read_yaml_mapping(SFT_RECIPE, "recipe")["per_device_train_batch_size"]) // SFT_PROCESSES
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", CPU2_CONFIG, "--num_processes",
-            str(SFT_PROCESSES), "-m", "thinkdial", *argv, "--per_device_train_batch_size", str(per_process)]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        CPU2_CONFIG,
+        "--num_processes",
+        str(SFT_PROCESSES),
+        "-m",
+        "thinkdial",
+        *argv,
+        "--per_device_train_batch_size",
+        str(per_process),
+    ]
 
 
 def grpo_stage(out: Path, seed: int) -> tuple[list[str], Path]:
@@ -144,7 +156,11 @@ def run_stage(name: str, argv: list[str], marker: Path, extra: list[str], force:
         return
     argv = argv + extra
     cmd = launcher(argv) if launcher else [sys.executable, "-m", "thinkdial", *argv]
-    shown = "thinkdial " + shlex.join(argv) if cmd[2] == "thinkdial" else "accelerate launch " + shlex.join(cmd[3:])
+    shown = (
+        "thinkdial " + shlex.join(argv)
+        if cmd[2] == "thinkdial"
+        else "accelerate launch " + shlex.join(cmd[3:])
+    )
     print(f"\n[demo] {name}: {shown}", flush=True)
     began = time.time()
     subprocess.run(cmd, check=True)

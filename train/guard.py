@@ -9,7 +9,12 @@ trips when
 - the batch accuracy fell by more than `accuracy_drop` (absolute; or by more than half its baseline when
   that is less: a weak start at 5% accuracy that falls to 0 has lost everything), or
 - on some level, accuracy fell by that much while reasoning tokens fell by more than `reasoning_drop`
-  (relative): the model stopped thinking where thinking was paying.
+  (relative): the model stopped thinking where thinking was paying;
+
+and in either case the fall is beyond sampling noise: more than `NOISE_Z` standard errors of the difference
+of two proportions, from the completions behind the baseline and the window (the reward logs how many).
+A level with a few completions per step (the demo's levels 2-8, 2-3 rows each without a budget) moves by
+10 points from one log event to the next on sampling alone.
 
 It then prints one line on stderr with the numbers and the last checkpoint saved while healthy, logs
 `health/*` to wandb when a run is active, writes `health.json` in the output folder, and with
@@ -29,6 +34,7 @@ from transformers import TrainerCallback
 from thinkdial.io import write_atomic
 
 OVERALL = ("accuracy", "think_rate", "reasoning_tokens", "entropy")
+NOISE_Z = 2.5  # standard errors a fall must exceed
 LEVEL_METRICS = ("accuracy", "think_rate", "reasoning_tokens")
 
 
@@ -41,6 +47,7 @@ class GuardSettings:
     accuracy_drop: float = 0.1
     reasoning_drop: float = 0.5
     stop_on_collapse: bool = False
+    steps_per_log: int = 1  # optimizer steps behind one log event (the trainer's logging_steps)
 
 
 @dataclass
@@ -99,9 +106,24 @@ class HealthGuard:
         before, now = _mean([b.get(key) for b in self.baseline]), _mean([r.get(key) for r in self.recent])
         return None if before is None or now is None else (before, now)
 
-    def fell(self, accuracy: tuple[float, float]) -> bool:
-        """Return whether accuracy (baseline, now) fell by more than `accuracy_drop`, or than half the baseline."""
-        return accuracy[0] - accuracy[1] > min(self.settings.accuracy_drop, 0.5 * accuracy[0])
+    def _count(self, logs: list[dict], key: str) -> float | None:
+        counts = [e.get(key) for e in logs]
+        return None if any(c is None for c in counts) else sum(counts) * self.settings.steps_per_log
+
+    def fell(self, accuracy: tuple[float, float], prefix: str = "") -> bool:
+        """Return whether accuracy (baseline, now) fell by more than `accuracy_drop` (or than half the baseline)
+        and by more than NOISE_Z standard errors given the completions behind it (`{prefix}completions`)."""
+        before, now = accuracy
+        if before - now <= min(self.settings.accuracy_drop, 0.5 * before):
+            return False
+        n_before, n_now = (
+            self._count(self.baseline, f"{prefix}completions"),
+            self._count(self.recent, f"{prefix}completions"),
+        )
+        if not n_before or not n_now:
+            return True
+        pooled = (before * n_before + now * n_now) / (n_before + n_now)
+        return before - now > NOISE_Z * math.sqrt(pooled * (1 - pooled) * (1 / n_before + 1 / n_now))
 
     def judge(self, step: int) -> Verdict:
         """Return the verdict of the recent window against the baseline."""
@@ -119,7 +141,12 @@ class HealthGuard:
             pairs = {m: self._pair(f"{level}/{m}") for m in LEVEL_METRICS}
             verdict.numbers.update({f"{level}/{m}": p for m, p in pairs.items() if p})
             acc, tokens, think = pairs["accuracy"], pairs["reasoning_tokens"], pairs["think_rate"]
-            if acc and tokens and self.fell(acc) and tokens[1] < (1 - s.reasoning_drop) * tokens[0]:
+            if (
+                acc
+                and tokens
+                and self.fell(acc, f"{level}/")
+                and tokens[1] < (1 - s.reasoning_drop) * tokens[0]
+            ):
                 think_text = f", think rate {think[0]:.2f} -> {think[1]:.2f}" if think else ""
                 verdict.reasons.append(
                     f"{level.replace('_', ' ')}: accuracy {acc[0]:.3f} -> {acc[1]:.3f}, reasoning "
@@ -150,6 +177,7 @@ class HealthGuardCallback(TrainerCallback):
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        self.guard.settings.steps_per_log = max(1, int(args.logging_steps))
         verdict = self.guard.observe(state.global_step, logs or {})
         if verdict is None:
             return control
