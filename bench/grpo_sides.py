@@ -73,6 +73,7 @@ def thinkdial_grpo(
             str(steps),
             "--train_limit",
             str(train_rows),
+            "--select_checkpoint=false",  # the plain TRL side validates nothing: compare training steps alone
             *[f"--{k}={v}" for k, v in settings.items()],
         ]
     )

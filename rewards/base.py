@@ -37,6 +37,7 @@ class Reward:
         self.tokenizer = tokenizer
         self.params = self.Params() if params is None else params
         self.warmup_steps = warmup_steps
+        self._level_counts_logged: set[str] = set()  # `level_<k>/completions` keys logged so far
         self.log_levels = log_levels
         self.__name__ = self.name  # TRL logs the reward under this name
 
@@ -84,18 +85,23 @@ class Reward:
         """Return the reward of local row `i` of `batch`."""
         raise NotImplementedError
 
-    @staticmethod
-    def log(batch: Batch, log_metric, log_extra) -> None:
+    def log(self, batch: Batch, log_metric, log_extra) -> None:
         """Log per-level metrics of the rows without a thinking budget (over every process's rows, so identical
-        on all), the share of budget rows within their budget, and each completion's reasoning tokens."""
+        on all), the share of budget rows within their budget, and each completion's reasoning tokens. A level
+        seen in an earlier batch but absent from this one logs `completions` 0: the trainer averages a metric
+        over the calls that logged it, so the mean count per call stays true (the health guard reads it)."""
         if log_metric is not None:
             free = [b is None for b in batch.gathered_budget]  # the model's own choice: rows without a budget
-            for name, value in level_metrics(
+            metrics = level_metrics(
                 *(
                     [v for v, f in zip(col, free, strict=True) if f]
                     for col in (batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct)
                 )
-            ).items():
+            )
+            counts = {k for k in metrics if k.startswith("level_") and k.endswith("/completions")}
+            metrics.update(dict.fromkeys(self._level_counts_logged - counts, 0.0))
+            self._level_counts_logged |= counts
+            for name, value in metrics.items():
                 log_metric(name, value)
             within = [
                 n <= b

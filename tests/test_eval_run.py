@@ -49,6 +49,10 @@ def small_config(**overrides) -> EvalConfig:
         "batch_size": 16,
         "progress": False,
         "samples_per_level": 1,
+        # the dial is tested in test_dial_eval.py; these tests decode budgets the tiny caps allow
+        "requested_budgets": [],
+        "efforts": [],
+        "effort_budgets": {},
     }
     return load_eval_config("configs/tiny/eval.yaml", **{**base, **overrides})
 
@@ -156,6 +160,10 @@ def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
             "16",
             "--budgets",
             "0,4,unlimited",
+            "--no-dial",  # the dial's axes are tested in test_dial_eval.py
+            "a",
+            "--no-dial",
+            "b",
             "--no-progress",
         ]
     )
@@ -177,7 +185,12 @@ def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
     ):
         assert key in level
     assert level["chance_accuracy"] == pytest.approx(0.1) and level["min_reasoning_tokens_mean"] == 1
-    assert list(results["models"]["a"]["budget_curve"]) == ["0", "4", "unlimited"]
+    config = load_eval_config("configs/tiny/eval.yaml", budgets=[0, 4, "unlimited"])
+    # the asked budgets plus the dial's requested and effort budgets (forcing there, for the comparison)
+    assert list(results["models"]["a"]["budget_curve"]) == [
+        config.budget_label(b) for b in config.budget_tokens
+    ]
+    assert {"0", "4", "unlimited"} <= set(results["models"]["a"]["budget_curve"])
     assert "token_matched" in results["comparisons"]["b"]
     for name in ("accuracy_vs_budget", "tokens_vs_difficulty", "accuracy_vs_difficulty"):
         png = (out / "plots" / f"{name}.png").read_bytes()

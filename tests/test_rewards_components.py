@@ -188,3 +188,26 @@ def test_rewards_pickle_with_stable_name(tiny_tokenizer):
     clone = pickle.loads(pickle.dumps(reward))
     assert clone.__name__ == "solve_rate" and clone.params.ema_decay == 0.9
     assert clone(prompts=["p"], completions=[c(4)], answer=["4"]) == approx([0.75])
+
+
+def test_a_level_absent_from_a_batch_logs_zero_completions_so_the_trainers_mean_count_stays_true(
+    tiny_tokenizer,
+):
+    reward = get_reward("correctness", tiny_tokenizer, log_levels=True)
+    logged: dict[str, list[float]] = {}  # as TRL's _metrics: every call appends, the log event takes the mean
+
+    def call(difficulty):
+        n = len(difficulty)
+        reward(
+            prompts=["q"] * n,
+            completions=[c(2)] * n,
+            answer=["4"] * n,
+            difficulty=difficulty,
+            log_metric=lambda k, v: logged.setdefault(k, []).append(v),
+        )
+
+    call([1, 1, 3, 3])
+    call([1, 1, 1, 1])
+    call([1, 1, 1, 3])
+    assert logged["level_3/completions"] == [2.0, 0.0, 1.0]  # 3 level-3 completions in 3 calls: mean 1
+    assert len(logged["level_3/accuracy"]) == 2  # no accuracy where the level had no rows

@@ -175,14 +175,17 @@ def test_a_level_fall_within_sampling_noise_does_not_trip():
     def level_logs(acc, tokens, n):
         return {**logs(0.8, acc, tokens), "completions": 64.0, "level_5/completions": n}
 
-    # 3 completions a step, 10 steps a log event: 60 behind each side; 0.74 -> 0.62 is 1.4 standard errors
+    # 8 completions a step (one prompt, a group of 8), 10 steps a log event: 20 prompts behind each side;
+    # 0.74 -> 0.60 is 0.9 standard errors; counted in completions (160 a side) it was 2.6 and tripped, as
+    # on both demo seeds before prompts were the unit
     noisy = [
-        (10, level_logs(0.74, 5.8, 3.0)),
-        (20, level_logs(0.74, 5.8, 3.0)),
-        (30, level_logs(0.62, 2.6, 3.0)),
-        (40, level_logs(0.62, 2.6, 3.0)),
+        (10, level_logs(0.74, 5.8, 8.0)),
+        (20, level_logs(0.74, 5.8, 8.0)),
+        (30, level_logs(0.60, 2.6, 8.0)),
+        (40, level_logs(0.60, 2.6, 8.0)),
     ]
-    assert feed(noisy, steps_per_log=10)[0].tripped_at is None
-    # the same fall behind 30 completions a step is real
-    many = [(step, {**event, "level_5/completions": 30.0}) for step, event in noisy]
-    assert feed(many, steps_per_log=10)[0].tripped_at == 40
+    assert feed(noisy, steps_per_log=10, completions_per_prompt=8)[0].tripped_at is None
+    assert feed(noisy, steps_per_log=10, completions_per_prompt=1)[0].tripped_at == 40
+    # the same fall behind 8 prompts a step is real
+    many = [(step, {**event, "level_5/completions": 64.0}) for step, event in noisy]
+    assert feed(many, steps_per_log=10, completions_per_prompt=8)[0].tripped_at == 40

@@ -171,11 +171,21 @@ def test_reward_weights_in_a_recipe_are_refused(tmp_path):
 
 def test_a_reward_column_the_data_lacks_stops_before_the_model_loads(tmp_path):
     out = tmp_path / "run"
+    plain = yaml.safe_load((ROOT / "configs/tiny/grpo_data.yaml").read_text())
+    del plain["dial"]  # no thinking budgets on any row
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(plain))
     result = thinkdial(
-        "grpo", *TINY_ARGS, "--output_dir", str(out), "--reward_config", "configs/rewards/target_length.yaml"
+        "grpo",
+        *TINY_ARGS,
+        "--output_dir",
+        str(out),
+        "--reward_config",
+        "configs/rewards/target_length.yaml",
+        "--data_config",
+        str(tmp_path / "plain.yaml"),
     )
     assert (
-        "reward 'target_length' reads the column 'budget', which the train rows of configs/tiny/grpo_data.yaml "
+        f"reward 'target_length' reads the column 'budget', which the train rows of {tmp_path / 'plain.yaml'} "
         "lack" in one_error_line(result, "grpo")
     )
     assert not (out / "init").exists(), "the model was built before the data was refused"
@@ -202,9 +212,11 @@ def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, stage
         "--data_config",
         write_jsonl_data(tmp_path, rows),
     )
-    # the tiny model's context is 256 tokens; GRPO keeps 12 for max_completion_length, SFT truncates at 64
+    # the tiny model's context is 256 tokens; GRPO keeps 12 for max_completion_length, SFT truncates at the
+    # recipe's max_length
+    sft_max = yaml.safe_load((ROOT / "configs/tiny/sft.yaml").read_text())["max_length"]
     limit = {
-        "sft": "63 tokens (max_length of 64 tokens less 1 for at least one completion token)",
+        "sft": f"{sft_max - 1} tokens (max_length of {sft_max} tokens less 1 for at least one completion token)",
         "grpo": "244 tokens (the model's context of 256 tokens less 12 for max_completion_length)",
     }[stage]
     assert (

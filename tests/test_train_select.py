@@ -8,6 +8,7 @@ import pytest
 from conftest import TINY_ARGS
 from safetensors.torch import load_file
 
+from thinkdial.errors import UsageError
 from thinkdial.train.select import Validation, compare, split_validation
 
 
@@ -45,6 +46,13 @@ def test_validation_rows_are_held_out_per_level():
     assert len(validation) == 12 and len(train) == 18
     assert sorted(r["difficulty"] for r in validation) == [1] * 4 + [2] * 4 + [3] * 4
     assert not {r["prompt"] for r in train} & {r["prompt"] for r in validation}
+
+
+def test_holding_out_more_rows_than_are_left_to_train_on_is_refused_with_the_fix():
+    rows = [{"prompt": str(i), "difficulty": 1 + i % 3} for i in range(30)]
+    assert len(split_validation(rows, per_level=5)[0]) == 15
+    with pytest.raises(UsageError, match="leaving 12 to train on; lower validation_rows_per_level"):
+        split_validation(rows, per_level=6)
 
 
 @pytest.mark.slow

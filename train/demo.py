@@ -221,7 +221,7 @@ def run_gates(out: Path, seed: int, results: dict) -> list[Check]:
         Check(
             "health guard quiet",
             health.get("tripped_at_step") is None,
-            f"tripped at step {health.get('tripped_at_step')}: {'; '.join(health.get('reasons', []))}"
+            f"tripped at step {health.get('tripped_at_step')}: {'; '.join(health.get('tripped_reasons', []))}"
             if health.get("tripped_at_step") is not None
             else "no collapse seen",
         )

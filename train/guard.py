@@ -12,9 +12,12 @@ trips when
   (relative): the model stopped thinking where thinking was paying;
 
 and in either case the fall is beyond sampling noise: more than `NOISE_Z` standard errors of the difference
-of two proportions, from the completions behind the baseline and the window (the reward logs how many).
-A level with a few completions per step (the demo's levels 2-8, 2-3 rows each without a budget) moves by
-10 points from one log event to the next on sampling alone.
+of two proportions, counted in prompts (the completions behind the baseline and the window, as the reward
+logs them, divided by `completions_per_prompt`: a group's completions share their prompt, and whether a
+prompt is solvable at all moves them together). A level with one or two prompts per step (the demo's
+levels 2-8 without a budget) moves by 10-15 points between log events on sampling alone: counted in
+completions, that noise tripped the guard on both demo seeds (a level at 0.74 -> 0.63 while its
+reasoning shrank to the minimum as intended, accuracy of the run rising).
 
 It then prints one line on stderr with the numbers and the last checkpoint saved while healthy, logs
 `health/*` to wandb when a run is active, writes `health.json` in the output folder, and with
@@ -48,6 +51,7 @@ class GuardSettings:
     reasoning_drop: float = 0.5
     stop_on_collapse: bool = False
     steps_per_log: int = 1  # optimizer steps behind one log event (the trainer's logging_steps)
+    completions_per_prompt: int = 1  # the group size (num_generations): completions of one prompt
 
 
 @dataclass
@@ -85,6 +89,7 @@ class HealthGuard:
         self.baseline: list[dict] = []
         self.recent: list[dict] = []
         self.tripped_at: int | None = None
+        self.first_trip: Verdict | None = None
         self.last: Verdict | None = None
 
     def observe(self, step: int, logs: dict) -> Verdict | None:
@@ -99,7 +104,7 @@ class HealthGuard:
             return None
         self.last = self.judge(step)
         if self.last.tripped and self.tripped_at is None:
-            self.tripped_at = step
+            self.tripped_at, self.first_trip = step, self.last
         return self.last
 
     def _pair(self, key: str) -> tuple[float, float] | None:
@@ -108,11 +113,13 @@ class HealthGuard:
 
     def _count(self, logs: list[dict], key: str) -> float | None:
         counts = [e.get(key) for e in logs]
-        return None if any(c is None for c in counts) else sum(counts) * self.settings.steps_per_log
+        if any(c is None for c in counts):
+            return None
+        return sum(counts) * self.settings.steps_per_log / self.settings.completions_per_prompt
 
     def fell(self, accuracy: tuple[float, float], prefix: str = "") -> bool:
         """Return whether accuracy (baseline, now) fell by more than `accuracy_drop` (or than half the baseline)
-        and by more than NOISE_Z standard errors given the completions behind it (`{prefix}completions`)."""
+        and by more than NOISE_Z standard errors given the prompts behind it (from `{prefix}completions`)."""
         before, now = accuracy
         if before - now <= min(self.settings.accuracy_drop, 0.5 * before):
             return False
@@ -178,6 +185,7 @@ class HealthGuardCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         self.guard.settings.steps_per_log = max(1, int(args.logging_steps))
+        self.guard.settings.completions_per_prompt = max(1, int(getattr(args, "num_generations", 1) or 1))
         verdict = self.guard.observe(state.global_step, logs or {})
         if verdict is None:
             return control
@@ -192,10 +200,13 @@ class HealthGuardCallback(TrainerCallback):
         return control
 
     def write(self, verdict: Verdict) -> None:
-        """Write health.json (the latest verdict, the first trip and the last healthy checkpoint)."""
+        """Write health.json (the latest verdict, the first trip and its reasons, the last healthy
+        checkpoint)."""
+        first = self.guard.first_trip
         report = {
             "step": verdict.step,
             "tripped_at_step": self.guard.tripped_at,
+            "tripped_reasons": first.reasons if first else [],
             "healthy_now": not verdict.tripped,
             "reasons": verdict.reasons,
             "last_healthy_checkpoint": self.last_healthy,

@@ -32,6 +32,7 @@ from transformers import TrainerCallback
 from thinkdial.data.completion import parse_completion
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.budget import encode_prompts
+from thinkdial.errors import UsageError
 from thinkdial.eval.config import EvalConfig
 from thinkdial.io import write_atomic
 from thinkdial.rewards.correctness import is_correct
@@ -127,7 +128,8 @@ def validate(model, tokenizer, rows: list[dict], max_reasoning_tokens: int, step
 
 def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list[dict]]:
     """Return (train rows, validation rows): the first `per_level` rows of every difficulty level go to
-    validation and out of training."""
+    validation and out of training. Holding out more than half of the rows is a UsageError: a run would
+    train on (almost) nothing."""
     taken: dict = {}
     train, validation = [], []
     for row in rows:
@@ -137,6 +139,12 @@ def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list
             validation.append(row)
         else:
             train.append(row)
+    if len(validation) > len(train):
+        raise UsageError(
+            f"checkpoint selection holds out {per_level} rows per level ({len(validation)} of {len(rows)} "
+            f"train rows), leaving {len(train)} to train on; lower validation_rows_per_level, use more rows "
+            "(train_limit) or set select_checkpoint false"
+        )
     return train, validation
 
 
