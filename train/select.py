@@ -30,9 +30,9 @@ import torch
 from transformers import TrainerCallback
 
 from thinkdial.data.completion import parse_completion
+from thinkdial.errors import UsageError
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.budget import encode_prompts
-from thinkdial.errors import UsageError
 from thinkdial.eval.config import EvalConfig
 from thinkdial.io import write_atomic
 from thinkdial.rewards.correctness import is_correct
