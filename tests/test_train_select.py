@@ -30,10 +30,16 @@ def test_reshuffled_lucky_guesses_of_a_weak_start_are_not_acceptable():
     assert not decision.better and decision.numbers["lost_rows"] == 10
 
 
-def test_the_start_s_solved_rows_kept_are_acceptable_at_any_token_count():
+def test_the_start_s_solved_rows_kept_are_acceptable_at_fewer_tokens_but_not_at_more():
     start = v("1" * 98 + "00", tokens=20)
     assert compare(v("0" + "1" * 98 + "0", tokens=5), start, lost_rows=0.02).better  # lost 1, gained 1
-    assert compare(v("1" * 98 + "00", tokens=25), start, lost_rows=0.02).better  # same rows, more tokens
+    assert compare(v("1" * 98 + "00", tokens=21), start, lost_rows=0.02).better  # within 5% more tokens
+    dearer = compare(v("1" * 98 + "00", tokens=25), start, lost_rows=0.02)  # same rows, 25% more tokens
+    assert not dearer.better and "spends more tokens for no significant gain" in dearer.reason
+    # a start that answers directly: reasoning for the same rows is not acceptable
+    assert not compare(
+        v("1" * 10 + "0" * 90, tokens=8), v("1" * 10 + "0" * 90, tokens=0), lost_rows=0.02
+    ).better
     assert not compare(
         v("0" + "1" * 97 + "00", tokens=5), start, lost_rows=0.02
     ).better  # a net loss of a row
