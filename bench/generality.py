@@ -27,6 +27,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from thinkdial.train.demo import grpo_stage, sft_stage
 from thinkdial.train.gates import do_no_harm, miscalibration, two_sided_checks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,47 +54,28 @@ def thinkdial(log: Path, *argv: str) -> None:
 
 
 def sft(family: str, out: Path) -> Path:
-    """Train (unless done) the family's SFT start; return its folder."""
-    run = out / family / "sft"
-    if not (run / "tokenizer_config.json").exists():
+    """Train (unless done) the family's SFT start, the demo's SFT command on the family's data (one process);
+    return its folder."""
+    argv, marker = sft_stage(out / family)
+    if not marker.exists():
         thinkdial(
             out / family / "sft.log",
-            "sft",
-            "--config",
-            "configs/tiny/sft.yaml",
+            *argv,
             "--data_config",
             f"{FAMILIES[family]}/sft_data.yaml",
-            "--output_dir",
-            str(run),
             "--cpu_threads",
             "1",
         )
-    return run
+    return marker.parent
 
 
 def grpo_and_eval(family: str, seed: int, out: Path) -> dict:
     """Train (unless done) and evaluate (unless done) one family and seed; return its results.json dict."""
-    start, run = out / family / "sft", out / family / f"grpo-seed{seed}"
+    argv, marker = grpo_stage(out / family, seed)
+    start, run = out / family / "sft", marker.parent
     log = out / family / f"seed{seed}.log"
-    if not (run / "tokenizer_config.json").exists():
-        thinkdial(
-            log,
-            "grpo",
-            "--config",
-            "configs/tiny/grpo.yaml",
-            "--model_name_or_path",
-            str(start),
-            "--data_config",
-            f"{FAMILIES[family]}/grpo_data.yaml",
-            "--output_dir",
-            str(run),
-            "--seed",
-            str(seed),
-            "--cpu_threads",
-            "1",
-            "--save_strategy",
-            "no",
-        )
+    if not marker.exists():  # the demo's GRPO command on the family's data
+        thinkdial(log, *argv, "--data_config", f"{FAMILIES[family]}/grpo_data.yaml", "--save_strategy", "no")
     results = run / "eval" / "results.json"
     if not results.exists():
         thinkdial(
