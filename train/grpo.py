@@ -93,7 +93,8 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         default=True,
         metadata={
             "help": "Hold out validation rows, validate greedily before training and every validate_every_steps, and "
-            "save the best weights: the start unless training made it significantly better (train/select.py)."
+            "save the latest weights acceptable against the start: significantly more rows solved, or the start's "
+            "rows at no more tokens; the start's own when none is (train/select.py)."
         },
     )
     validation_rows_per_level: int = field(
@@ -108,8 +109,9 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
     selection_lost_rows: float = field(
         default=0.02,
         metadata={
-            "help": "Share of validation rows a cheaper checkpoint may lose (rows the kept weights solve) and still "
-            "replace them; a significant gain in rows solved replaces them whatever it loses."
+            "help": "Share of validation rows (rows the start solves) a step may lose and still be acceptable when it "
+            "gains as many and spends no more tokens; a significant gain in rows solved is acceptable whatever "
+            "it loses."
         },
     )
     stop_on_collapse: bool = field(
