@@ -165,3 +165,13 @@ def test_below_what_a_problem_needs_a_direct_answer_beats_a_chain_cut_short(tiny
         pytest.approx(1.0),
         -0.5,
     ]  # budget 0: only an empty block
+
+
+def test_a_wrong_answer_within_a_budget_is_charged_for_the_share_of_it_used(tiny_tokenizer):
+    # budget 4, wasted_budget_penalty 0.25: wrong answers pay -0.25 n / 4 (a wrong direct answer nothing);
+    # right ones are untouched by it; no budget, no charge (two_sided never charges a wrong answer's length)
+    comps = [c(0, "5"), c(2, "5"), c(4, "5"), c(4), c(5, "5")]
+    got = dial(tiny_tokenizer, comps, 4, wasted_budget_penalty=0.25)
+    assert got[:3] == pytest.approx([0.0, -0.25 * 2 / 4, -0.25])
+    assert got[3:] == pytest.approx(dial(tiny_tokenizer, comps, 4)[3:])
+    assert dial(tiny_tokenizer, comps, None, wasted_budget_penalty=0.25) == two_sided(tiny_tokenizer, comps)
