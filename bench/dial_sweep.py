@@ -3,13 +3,13 @@
 Every variant is `thinkdial demo` with one thing changed in GRPO (the SFT start, recipe, seeds 0 and 1 and
 eval are the demo's): the default reward's in-budget share floor (`budget_floor`, the share of the reward a
 correct answer keeps when it uses its whole budget), its charge on wrong answers within a budget
-(`wasted_budget_penalty`), the budgets GRPO draws, or no budget rows in GRPO at all (the dial from SFT
-only). Printed per variant: gates passed (of the demo's 74), dial gates failed, Control (share of rows within
+(`wasted_budget_penalty`), the budgets GRPO draws, no budget rows in GRPO at all (the dial from SFT
+only), or a stronger KL anchor to the start (which obeys: Control 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's 74), dial gates failed, Control (share of rows within
 the requested budget) at B = 1 / 2 / 4, and the dial's accuracy minus the same model's budget forcing at B.
 
     .venv/bin/python bench/dial_sweep.py [--variants ...] [--start runs/demo/sft] [--out runs/dial_sweep]
 
-About 7 minutes per variant (two one-thread GRPO runs side by side, then the eval); runs are resumable.
+About 6 minutes per variant (two one-thread GRPO runs side by side, then the eval); runs are resumable.
 """
 
 from __future__ import annotations
@@ -27,16 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
 
-# variant -> (two_sided params changed, GRPO data config's dial block: changed keys, or None to drop it)
+# variant -> (two_sided params changed, GRPO data config's dial block: changed keys or None to drop it,
+# GRPO recipe fields changed)
 VARIANTS = {
-    "default": ({}, {}),
-    "floor0.65": ({"budget_floor": 0.65}, {}),
-    "floor0.8": ({"budget_floor": 0.8}, {}),
-    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}),
-    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}),
-    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}),
-    "budgets1-16": ({}, {"budget_tokens_max": 16}),
-    "no_budget_rows": ({}, None),
+    "default": ({}, {}, []),
+    "budgets1-16": ({}, {"budget_tokens_max": 16}, []),
+    "kl0.1": ({}, {}, ["--beta", "0.1"]),
+    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, []),
+    "floor0.65": ({"budget_floor": 0.65}, {}, []),
+    "floor0.8": ({"budget_floor": 0.8}, {}, []),
+    "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
+    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}, []),
+    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, []),
+    "no_budget_rows": ({}, None, []),
 }
 
 
@@ -89,7 +92,8 @@ def main() -> int:
         folder = out / name
         if not (folder / "sft").exists():
             shutil.copytree(ROOT / args.start, folder / "sft")
-        grpo = [*write_configs(folder, *VARIANTS[name]), "--save_strategy", "no"]
+        reward_params, dial, recipe = VARIANTS[name]
+        grpo = [*write_configs(folder, reward_params, dial), *recipe, "--save_strategy", "no"]
         checks = run_demo(folder, overrides={"grpo": grpo})
         rows.append(row(name, checks, folder / "eval" / "results.json"))
     print(
