@@ -4,7 +4,7 @@ Every variant is `thinkdial demo` with one thing changed in GRPO (the SFT start,
 eval are the demo's): the default reward's in-budget share floor (`budget_floor`, the share of the reward a
 correct answer keeps when it uses its whole budget), its charge on wrong answers within a budget
 (`wasted_budget_penalty`), the budgets GRPO draws, no budget rows in GRPO at all (the dial from SFT
-only), or a stronger KL anchor to the start (which obeys: Control 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's 74), dial gates failed, Control (share of rows within
+only), level 1's share of GRPO's prompts, or a stronger KL anchor to the start (which obeys: Control 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's 74), dial gates failed, Control (share of rows within
 the requested budget) at B = 1 / 2 / 4, and the dial's accuracy minus the same model's budget forcing at B.
 
     .venv/bin/python bench/dial_sweep.py [--variants ...] [--start runs/demo/sft] [--out runs/dial_sweep]
@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
 
-# variant -> (two_sided params changed, GRPO data config's dial block: changed keys or None to drop it,
-# GRPO recipe fields changed)
+# variant -> (two_sided params changed, GRPO data config keys changed (its dial block: keys changed, or None
+# to drop it), GRPO recipe fields changed)
 VARIANTS = {
     "default": ({}, {}, []),
-    "budgets1-16": ({}, {"budget_tokens_max": 16}, []),
+    "budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, []),
     "kl0.1": ({}, {}, ["--beta", "0.1"]),
     "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, []),
     "floor0.65": ({"budget_floor": 0.65}, {}, []),
@@ -39,11 +39,12 @@ VARIANTS = {
     "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
     "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}, []),
     "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, []),
-    "no_budget_rows": ({}, None, []),
+    "no_budget_rows": ({}, {"dial": None}, []),
+    "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, []),
 }
 
 
-def write_configs(folder: Path, reward_params: dict, dial: dict | None) -> list[str]:
+def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list[str]:
     """Write the variant's reward and data configs into `folder`; return the GRPO arguments that use them."""
     import yaml
 
@@ -54,10 +55,13 @@ def write_configs(folder: Path, reward_params: dict, dial: dict | None) -> list[
     data = read_yaml_mapping(
         ROOT / read_yaml_mapping(ROOT / GRPO_RECIPE, "recipe")["data_config"], "data config"
     )
-    if dial is None:
-        del data["dial"]
-    else:
-        data["dial"].update(dial)
+    for key, value in data_changes.items():
+        if key == "dial" and value is None:
+            del data["dial"]
+        elif key == "dial":
+            data["dial"].update(value)
+        else:
+            data[key] = value
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "reward.yaml").write_text(yaml.safe_dump(reward, sort_keys=False))
     (folder / "grpo_data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -92,8 +96,8 @@ def main() -> int:
         folder = out / name
         if not (folder / "sft").exists():
             shutil.copytree(ROOT / args.start, folder / "sft")
-        reward_params, dial, recipe = VARIANTS[name]
-        grpo = [*write_configs(folder, reward_params, dial), *recipe, "--save_strategy", "no"]
+        reward_params, data_changes, recipe = VARIANTS[name]
+        grpo = [*write_configs(folder, reward_params, data_changes), *recipe, "--save_strategy", "no"]
         checks = run_demo(folder, overrides={"grpo": grpo})
         rows.append(row(name, checks, folder / "eval" / "results.json"))
     print(
