@@ -447,6 +447,6 @@ class TwoSidedReward(Reward):
             return -self.params.over_budget_penalty
         if not budget:
             return reward
-        if not reward:
+        if not correct_value(batch, i):
             return -self.params.wasted_budget_penalty * n / budget
         return reward * (1.0 - (1.0 - self.params.budget_floor) * n / budget)

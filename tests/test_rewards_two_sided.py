@@ -175,3 +175,9 @@ def test_a_wrong_answer_within_a_budget_is_charged_for_the_share_of_it_used(tiny
     assert got[:3] == pytest.approx([0.0, -0.25 * 2 / 4, -0.25])
     assert got[3:] == pytest.approx(dial(tiny_tokenizer, comps, 4)[3:])
     assert dial(tiny_tokenizer, comps, None, wasted_budget_penalty=0.25) == two_sided(tiny_tokenizer, comps)
+
+
+def test_a_right_answer_whose_reward_is_spent_by_its_length_is_not_charged_as_wrong(tiny_tokenizer):
+    # beta 1, all right (p = 1), n = max_tokens: two_sided gives 0 before the budget; it is not a wasted budget
+    got = dial(tiny_tokenizer, [c(48)] * 4, 48, beta=1.0, wasted_budget_penalty=0.25)
+    assert got == pytest.approx([0.0] * 4)
