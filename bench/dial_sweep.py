@@ -17,17 +17,22 @@ About 6 minutes per variant (two one-thread GRPO runs side by side, then the eva
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
+import yaml
+
 from thinkdial.io import read_yaml_mapping
-from thinkdial.train.demo import GRPO_RECIPE, run_demo
+from thinkdial.train.demo import GRPO_RECIPE, START, run_demo, seed_label
+from thinkdial.train.gates import dial_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
+SEEDS = [0, 1]
 
 # variant -> (two_sided params changed, GRPO data config keys changed (its dial block: keys changed, or None
 # to drop it), GRPO recipe fields changed)
@@ -48,15 +53,12 @@ VARIANTS = {
 
 def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list[str]:
     """Write the variant's reward and data configs into `folder`; return the GRPO arguments that use them."""
-    import yaml
-
     reward = read_yaml_mapping(ROOT / REWARD, "reward config")
     for component in reward["rewards"]:
         if component["name"] == "two_sided":
             component["params"].update(reward_params)
-    data = read_yaml_mapping(
-        ROOT / read_yaml_mapping(ROOT / GRPO_RECIPE, "recipe")["data_config"], "data config"
-    )
+    data_config = read_yaml_mapping(ROOT / GRPO_RECIPE, "recipe")["data_config"]
+    data = read_yaml_mapping(ROOT / data_config, "data config")
     for key, value in data_changes.items():
         if key == "dial" and value is None:
             del data["dial"]
@@ -71,16 +73,14 @@ def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list
 
 
 def row(name: str, checks: list, results_path: Path) -> str:
-    """Return the variant's table row from its gates and results.json."""
-    import json
-
+    """Return the variant's table row from its gates (all of the demo's) and results.json."""
     models = json.loads(results_path.read_text())["models"]
-    control, gap = [], []
-    for seed in ("seed0", "seed1"):
+    control, gap, dial_failed = [], [], 0
+    for seed in map(seed_label, SEEDS):
         q = models[seed]["dial"]["requested"]
         control.append(" / ".join(f"{q[b]['control']:.3f}" for b in TIGHT))
         gap.append(" / ".join(f"{100 * (q[b]['accuracy'] - q[b]['forcing_accuracy']):+.1f}" for b in TIGHT))
-    dial_failed = sum(not c.passed and c.name.startswith("budget") for c in checks)
+        dial_failed += sum(not c.passed for c in dial_checks(models[seed], models[START]))
     passed = sum(c.passed for c in checks)
     return f"| {name} | {passed}/{len(checks)} | {dial_failed} | {'; '.join(control)} | {'; '.join(gap)} |"
 
@@ -100,7 +100,7 @@ def main() -> int:
             shutil.copytree(ROOT / args.start, folder / "sft")
         reward_params, data_changes, recipe = VARIANTS[name]
         grpo = [*write_configs(folder, reward_params, data_changes), *recipe, "--save_strategy", "no"]
-        checks = run_demo(folder, overrides={"grpo": grpo})
+        checks = run_demo(folder, seeds=SEEDS, overrides={"grpo": grpo})
         rows.append(row(name, checks, folder / "eval" / "results.json"))
     print(
         "\n| GRPO variant | gates | dial gates failed | Control B=1 / 2 / 4 (seed 0; seed 1) | "
