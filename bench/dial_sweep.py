@@ -48,6 +48,12 @@ VARIANTS = {
     "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, []),
     "no_budget_rows": ({}, {"dial": None}, []),
     "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, []),
+    "need0.5": ({}, {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}}, []),
+    "need0.5_floor0.8": (
+        {"budget_floor": 0.8},
+        {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}},
+        [],
+    ),
 }
 
 

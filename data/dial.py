@@ -152,9 +152,25 @@ class DialConfig:
             "{low: 4, medium: 8, high: 16}. Also fills the budget of file rows that carry only an effort."
         },
     )
+    need_relative_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of the budget rows (not the effort rows) whose budget is drawn relative to the row's "
+            "min_reasoning_tokens (its need n): round(n * f), f log-uniform in [need_factor_min, "
+            "need_factor_max], at least 1. Such budgets bind where the dial's choices are made (stop at the "
+            "budget, finish with the last step answered directly, or do not start); every train row then "
+            "needs min_reasoning_tokens."
+        },
+    )
+    need_factor_min: float = field(
+        default=0.5, metadata={"help": "Smallest factor of a need-relative budget (see need_relative_share)."}
+    )
+    need_factor_max: float = field(
+        default=2.0, metadata={"help": "Largest factor of a need-relative budget (see need_relative_share)."}
+    )
 
     def __post_init__(self):
-        for name in ("no_budget_share", "effort_share"):
+        for name in ("no_budget_share", "effort_share", "need_relative_share"):
             share = getattr(self, name)
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
                 raise UsageError(f"data config: dial.{name} must be a number in [0, 1], got {share!r}")
@@ -181,6 +197,14 @@ class DialConfig:
                 "effort tier, e.g. {low: 4, medium: 8, high: 16}"
             )
         self._check_budget_distribution()
+        factors = (self.need_factor_min, self.need_factor_max)
+        if any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in factors) or not (
+            0 < factors[0] <= factors[1]
+        ):
+            raise UsageError(
+                f"data config: dial needs 0 < need_factor_min <= need_factor_max (need-relative budgets), "
+                f"got {factors[0]!r} and {factors[1]!r}"
+            )
 
     def _check_budget_distribution(self) -> None:
         bounds = (self.budget_tokens_min, self.budget_tokens_max)
@@ -219,8 +243,12 @@ class DialConfig:
                 "budget_tokens_choices; or set no_budget_share + effort_share to 1"
             )
 
-    def draw(self, key: str) -> tuple[int | None, str | None]:
-        """Return the (budget_tokens, effort) of the row whose seed string is `key` (both None: no dial)."""
+    def draw(
+        self, key: str, need_tokens: int | None = None, where: str = "train row"
+    ) -> tuple[int | None, str | None]:
+        """Return the (budget_tokens, effort) of the row whose seed string is `key` (both None: no dial);
+        `need_tokens` is the row's min_reasoning_tokens, required when its budget is drawn relative to it
+        (a UsageError starting with `where` when it is missing)."""
         rng = random.Random(f"dial:{key}")
         u = rng.random()
         if u < self.no_budget_share:
@@ -228,10 +256,22 @@ class DialConfig:
         if u < self.no_budget_share + self.effort_share:
             effort = rng.choice([e for e in EFFORTS if e in self.effort_budgets])
             return self.effort_budgets[effort], effort
+        if self.need_relative_share and rng.random() < self.need_relative_share:
+            return self._need_relative(rng, need_tokens, where), None
         if self.budget_tokens_choices is not None:
             return rng.choice(self.budget_tokens_choices), None
         low, high = self.budget_tokens_min, self.budget_tokens_max
         return min(high, int(math.exp(rng.uniform(math.log(low), math.log(high + 1))))), None
+
+    def _need_relative(self, rng: random.Random, need_tokens, where: str) -> int:
+        if isinstance(need_tokens, bool) or not isinstance(need_tokens, (int, float)) or not need_tokens > 0:
+            raise UsageError(
+                f"{where}: dial.need_relative_share draws budgets relative to min_reasoning_tokens, which this "
+                f"row does not give as a positive number (got {need_tokens!r}): add the column or set the "
+                "share to 0"
+            )
+        factor = math.exp(rng.uniform(math.log(self.need_factor_min), math.log(self.need_factor_max)))
+        return max(1, round(need_tokens * factor))
 
 
 def _required_budget(value, where: str) -> int:
@@ -282,7 +322,7 @@ def apply_dial(rows: list[dict], dial: DialConfig | None, seeds: list[str] | Non
     for i, row in enumerate(rows):
         budget, effort = row.get("budget"), row.get("effort")
         if seeds is not None and budget is None and effort is None:
-            budget, effort = dial.draw(seeds[i])
+            budget, effort = dial.draw(seeds[i], row.get("min_reasoning_tokens"), f"train row {i}")
         row["budget"], row["effort"] = budget, effort
         row["prompt"] = control_prompt(row["prompt"], budget, effort)
 

@@ -98,7 +98,7 @@ def _synthetic_rows(cfg: DataConfig, split: str) -> list[dict]:
             raise UsageError(f"{cfg.source}: could not draw a {split} problem at level {level}")
         seen.add(problem.prompt)
         budget, effort = (
-            cfg.dial.draw(f"{cfg.seed}:{prompt_hash(problem.prompt)}")
+            cfg.dial.draw(f"{cfg.seed}:{prompt_hash(problem.prompt)}", level)
             if cfg.dial and not want_test
             else (None, None)
         )  # the same draw as build_rows' apply_dial: it keeps these

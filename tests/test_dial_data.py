@@ -239,6 +239,12 @@ def test_bad_budget_or_effort_in_a_file_row_names_file_row_and_column(tmp_path, 
             {"budget_tokens_choices": [4], "no_budget_share": 1.5},
             r"dial\.no_budget_share must be a number in \[0, 1\]",
         ),
+        ({"budget_tokens_choices": [4], "need_relative_share": -0.1}, r"dial\.need_relative_share must be"),
+        (
+            {"budget_tokens_choices": [4], "need_factor_min": 2.0, "need_factor_max": 1.0},
+            r"0 < need_factor_min <= need_factor_max",
+        ),
+        ({"budget_tokens_choices": [4], "need_factor_min": 0}, r"0 < need_factor_min <= need_factor_max"),
         ({"budgets": [4]}, r"dial: unknown key\(s\) \['budgets'\]"),
         ([4, 8], r"dial must be a mapping"),
     ],
@@ -252,3 +258,45 @@ def test_bad_dial_blocks_are_refused_with_the_key_and_the_fix(dial, message):
 def test_a_dial_with_only_no_budget_and_effort_rows_needs_no_distribution():
     rows = build_rows(dial_cfg(no_budget_share=0.5, effort_share=0.5, effort_budgets={"low": 2}), "train")
     assert {r["effort"] for r in rows} == {None, "low"} and {r["budget"] for r in rows} == {None, 2}
+
+
+def test_need_relative_budgets_fall_between_the_factors_times_each_rows_minimum_and_the_rest_keep_the_range():
+    plain = dict(budget_tokens_choices=[32], no_budget_share=0.2)
+    rows = build_rows(
+        dial_cfg(**plain, need_relative_share=0.5, need_factor_min=0.5, need_factor_max=1.0), "train"
+    )
+    budget = [r for r in rows if r["budget"] is not None]
+    relative = [r for r in budget if r["budget"] != 32]
+    # share 0.5 of the budget rows; a level-k row (k minimal reasoning tokens) gets round(k * f), f in [0.5, 1]
+    assert 0.45 < len(relative) / len(budget) < 0.55
+    assert all(
+        max(1, round(r["min_reasoning_tokens"] * 0.5)) <= r["budget"] <= r["min_reasoning_tokens"]
+        for r in relative
+    )
+    assert all(r["prompt"].startswith(f"[think<={r['budget']}] ") for r in budget)
+    # one short of the minimal chain (the last step answered directly) is drawn at every level above 1
+    assert {r["difficulty"] for r in relative if r["budget"] == r["min_reasoning_tokens"] - 1} == set(
+        range(2, 9)
+    )
+    # without the share the same config draws exactly the rows it drew before the keys existed
+    assert build_rows(dial_cfg(**plain, need_factor_max=1.0), "train") == build_rows(
+        dial_cfg(**plain), "train"
+    )
+
+
+def test_need_relative_budgets_need_the_minimum_on_file_rows_and_name_the_row(tmp_path):
+    f = write_jsonl(
+        tmp_path / "d.jsonl", [{"prompt": f"q{i}?", "answer": 1, "difficulty": 1} for i in range(50)]
+    )
+    dial = {"budget_tokens_choices": [8], "need_relative_share": 1.0}
+    with pytest.raises(
+        ValueError, match=r"^train row 0: dial\.need_relative_share .* min_reasoning_tokens"
+    ) as err:
+        build_rows(load_data_config({"source": "jsonl", "path": str(f), "dial": dial}), "train")
+    assert "\n" not in str(err.value)
+    g = write_jsonl(
+        tmp_path / "e.jsonl",
+        [{"prompt": f"q{i}?", "answer": 1, "difficulty": 1, "min_reasoning_tokens": 40} for i in range(50)],
+    )
+    rows = build_rows(load_data_config({"source": "jsonl", "path": str(g), "dial": dial}), "train")
+    assert all(20 <= r["budget"] <= 80 for r in rows) and len({r["budget"] for r in rows}) > 10
