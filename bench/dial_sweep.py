@@ -49,6 +49,22 @@ VARIANTS = {
     "no_budget_rows": ({}, {"dial": None}, []),
     "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, []),
     "need0.5": ({}, {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}}, []),
+    "need0.5_wide": (
+        {},
+        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
+        [],
+    ),
+    "need0.5_wide_floor0.8": (
+        {"budget_floor": 0.8},
+        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
+        [],
+    ),
+    "cut0.5": ({}, {}, ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]),
+    "need0.5_wide_cut0.5": (
+        {},
+        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
+        ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"],
+    ),
     "need0.5_floor0.8": (
         {"budget_floor": 0.8},
         {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}},

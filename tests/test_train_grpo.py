@@ -56,6 +56,16 @@ BAD_RECIPES = {
     "unknown_cli_key": ("--bogus", {}, ["--bogus", "3"]),
     "missing_data_config": ("data_config not found: nope.yaml", {}, ["--data_config", "nope.yaml"]),
     "reward_config_error": ("unknown reward 'nope'", {}, ["--reward_config", "BAD_REWARDS"]),
+    "cut_share_without_budget_rollouts": (
+        "budget_cut_share < 1 acts on budget-constrained rollouts only",
+        {},
+        ["--budget_cut_share", "0.5"],
+    ),
+    "cut_share_out_of_range": (
+        "budget_cut_share must be in (0, 1], got 1.5",
+        {},
+        ["--budget_constrained_rollouts", "true", "--budget_cut_share", "1.5"],
+    ),
     "num_generations_not_dividing": (
         "must be divisible by num_generations (4)",
         {},

@@ -45,6 +45,31 @@ def test_a_completion_thinking_past_its_budget_is_cut_there_and_closed(tiny_toke
     assert rollout.cut(opened, ids(f"1234{THINK_CLOSE}7"), 2) == ids(f"12{THINK_CLOSE}")
 
 
+def test_a_cut_share_cuts_that_share_of_each_groups_over_budget_completions_and_keeps_the_first_whole(
+    tiny_tokenizer,
+):
+    ids = lambda text: tiny_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    half = ThinkdialRollout(tiny_tokenizer, 4, cut_at_budget=True, cut_share=0.5)
+    assert [half.cuts(k) for k in range(4)] == [False, True, False, True]
+    assert all(ThinkdialRollout(tiny_tokenizer, 4, cut_at_budget=True).cuts(k) for k in range(4))
+
+    class Trainer:
+        def _generate_single_turn(self, prompt_ids, images, multimodal, n):
+            return [ids("7") for _ in prompt_ids], None
+
+    prompts = ["[think<=2] 5:ABCDefgh="] * 8  # two groups of 4
+    long, short = ids(f"{THINK_OPEN}1234{THINK_CLOSE}7"), ids(f"{THINK_OPEN}12{THINK_CLOSE}7")
+    completions = [long, short, long, long, long, long, long, short]
+    half.answer_at_budgets(prompts, [ids(p) for p in prompts], completions, None, [False] * 8, Trainer(), 4)
+    cut = ids(f"{THINK_OPEN}12{THINK_CLOSE}7")
+    # offset 4: these rows are the 2nd and 3rd groups of 4. First: over budget at rows 0, 2, 3 -> the 2nd cut
+    assert completions[:4] == [long, short, cut, long]
+    # next: over budget at rows 4, 5, 6 -> the 2nd is cut; row 7 fits and stays
+    assert completions[4:] == [long, cut, long, short]
+    with pytest.raises(ValueError):
+        ThinkdialRollout(tiny_tokenizer, 4, cut_share=0.0)
+
+
 def tiny_trainer(tmp_path, monkeypatch, *args: str):
     """Return (GRPOTrainer, tokenizer) of the tiny recipe (random model, one step) with extra recipe `args`."""
     from conftest import ROOT

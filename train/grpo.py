@@ -89,6 +89,14 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             "informative on long-thinking models."
         },
     )
+    budget_cut_share: float = field(
+        default=1.0,
+        metadata={
+            "help": "With budget_constrained_rollouts: share of a group's completions past the budget that are cut "
+            "(spread evenly over them, the first kept uncut); the rest keep the reward's over-budget charge, so "
+            "a group contrasts stopping at the budget with running past it. 1 cuts all of them."
+        },
+    )
     select_checkpoint: bool = field(
         default=True,
         metadata={
@@ -161,6 +169,13 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             )
         if not 0 <= self.direct_exploration < 1:
             raise UsageError(f"direct_exploration must be in [0, 1), got {self.direct_exploration}")
+        if not 0 < self.budget_cut_share <= 1:
+            raise UsageError(f"budget_cut_share must be in (0, 1], got {self.budget_cut_share}")
+        if self.budget_cut_share < 1 and not self.budget_constrained_rollouts:
+            raise UsageError(
+                "budget_cut_share < 1 acts on budget-constrained rollouts only: set budget_constrained_rollouts "
+                "true, or leave budget_cut_share at 1"
+            )
         if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
             raise UsageError(
                 "guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
@@ -266,6 +281,7 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
             config.direct_exploration,
             config.budget_constrained_rollouts,
             dial.effort_budgets if dial else None,
+            config.budget_cut_share,
         )
     return GRPOTrainer(
         model=model,

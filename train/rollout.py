@@ -14,7 +14,10 @@
    training): a completion whose prompt asks for a thinking budget of B tokens (the dial's control text,
    data/dial.py) and that is still thinking after B reasoning tokens is cut there, `</think>` is appended
    and the model writes its answer in a second pass. So a long-thinking model's budget rows still earn
-   informative rewards (an answer within the budget) instead of all failing past it.
+   informative rewards (an answer within the budget) instead of all failing past it. With a cut share
+   below 1 only that share of a group's over-budget completions is cut (spread evenly, the first one kept
+   whole): the others keep the reward's over-budget charge, so the group holds both "close the block at
+   the budget" (cut, then answered) and "write past it" (charged) at the same prompt.
 
 It renders and generates with the trainer's own methods (`_tokenize_prompts`, `_generate_single_turn`:
 the recipe's sampling settings, vLLM when `use_vllm`), checked against the pinned TRL version by
@@ -37,9 +40,13 @@ class ThinkdialRollout:
         direct_share: float = 0.0,
         cut_at_budget: bool = False,
         effort_budgets: dict[str, int] | None = None,
+        cut_share: float = 1.0,
     ):
         if not 0 <= direct_share < 1:
             raise ValueError(f"direct_share must be in [0, 1), got {direct_share}")
+        if not 0 < cut_share <= 1:
+            raise ValueError(f"cut_share must be in (0, 1], got {cut_share}")
+        self.cut_share = cut_share
         self.open_ids = tokenizer(THINK_OPEN, add_special_tokens=False)["input_ids"]
         self.close_ids = tokenizer(THINK_CLOSE, add_special_tokens=False)["input_ids"]
         if len(self.open_ids) != 1 or len(self.close_ids) != 1:
@@ -92,7 +99,8 @@ class ThinkdialRollout:
         if logprobs is not None:  # vLLM: forced tokens had probability 1 under the sampler
             logprobs = [[0.0] * len(head) + lp for head, lp in zip(heads, logprobs, strict=True)]
         if self.cut_at_budget:
-            self.answer_at_budgets(prompts, prompt_ids, completions, logprobs, forced, trainer)
+            offset = trainer.accelerator.process_index * len(prompt_ids)
+            self.answer_at_budgets(prompts, prompt_ids, completions, logprobs, forced, trainer, offset)
         room = trainer.max_completion_length
         return {
             "prompt_ids": prompt_ids,
@@ -100,14 +108,26 @@ class ThinkdialRollout:
             "logprobs": None if logprobs is None else [lp[:room] for lp in logprobs],
         }
 
-    def answer_at_budgets(self, prompts, prompt_ids, completions, logprobs, forced, trainer) -> None:
-        """Cut, in place, every completion thinking past its prompt's budget, and let the model answer after the
-        forced `</think>` (one generation pass for all of them); return None."""
-        jobs = []
+    def cuts(self, past: int) -> bool:
+        """Return whether a group's over-budget completion number `past` (0 for its first) is cut: the share
+        `cut_share` of them, spread evenly, the first one kept whole unless every one is cut."""
+        return int((past + 1) * self.cut_share + 1e-9) > int(past * self.cut_share + 1e-9)
+
+    def answer_at_budgets(
+        self, prompts, prompt_ids, completions, logprobs, forced, trainer, offset=0
+    ) -> None:
+        """Cut, in place, the completions thinking past their prompt's budget that `cuts` picks (rows counted
+        from global row `offset` to find their group), and let the model answer after the forced `</think>`
+        (one generation pass for all of them); return None."""
+        jobs, past = [], {}
         for i, prompt in enumerate(prompts):
             budget = None if forced[i] else requested_budget(prompt, self.effort_budgets)
             head = None if budget is None else self.cut(prompt_ids[i], completions[i], budget)
-            if head is not None:
+            if head is None:
+                continue
+            group = (offset + i) // self.num_generations
+            past[group] = past.get(group, -1) + 1
+            if self.cuts(past[group]):
                 jobs.append((i, head))
         if not jobs:
             return
