@@ -4,7 +4,9 @@ Every variant is `thinkdial demo` with one thing changed in GRPO (the SFT start,
 eval are the demo's): the default reward's in-budget share floor (`budget_floor`, the share of the reward a
 correct answer keeps when it uses its whole budget), its charge on wrong answers within a budget
 (`wasted_budget_penalty`), the budgets GRPO draws, no budget rows in GRPO at all (the dial from SFT
-only), level 1's share of GRPO's prompts, or a stronger KL anchor to the start (which obeys: Control
+only), level 1's share of GRPO's prompts, budgets drawn relative to each row's minimal chain
+(`dial.need_relative_share`), budget-constrained rollouts cutting half of a group's over-budget completions
+(`budget_cut_share`), or a stronger KL anchor to the start (which obeys: Control
 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's 74), dial gates
 failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, and the dial's accuracy minus
 the same model's budget forcing at B.
