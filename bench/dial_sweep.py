@@ -36,6 +36,10 @@ REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
 SEEDS = [0, 1]
 
+NEED = {"need_relative_share": 0.5, "need_factor_max": 1.0}  # budgets at and one short of a row's need
+NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
+CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
+
 # variant -> (two_sided params changed, GRPO data config keys changed (its dial block: keys changed, or None
 # to drop it), GRPO recipe fields changed)
 VARIANTS = {
@@ -50,28 +54,12 @@ VARIANTS = {
     "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, []),
     "no_budget_rows": ({}, {"dial": None}, []),
     "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, []),
-    "need0.5": ({}, {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}}, []),
-    "need0.5_wide": (
-        {},
-        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
-        [],
-    ),
-    "need0.5_wide_floor0.8": (
-        {"budget_floor": 0.8},
-        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
-        [],
-    ),
-    "cut0.5": ({}, {}, ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]),
-    "need0.5_wide_cut0.5": (
-        {},
-        {"dial": {"need_relative_share": 0.5, "need_factor_min": 0.125, "need_factor_max": 1.0}},
-        ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"],
-    ),
-    "need0.5_floor0.8": (
-        {"budget_floor": 0.8},
-        {"dial": {"need_relative_share": 0.5, "need_factor_max": 1.0}},
-        [],
-    ),
+    "need0.5": ({}, {"dial": NEED}, []),
+    "need0.5_wide": ({}, {"dial": NEED_WIDE}, []),
+    "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, []),
+    "cut0.5": ({}, {}, CUT_HALF),
+    "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, CUT_HALF),
+    "need0.5_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED}, []),
 }
 
 

@@ -90,7 +90,8 @@ class ThinkdialRollout:
         """Return TRL's rollout dict for `prompts` (this process's rows, a group's rows consecutive):
         `prompt_ids`, `completion_ids` and `logprobs` (None on the transformers path)."""
         prompt_ids, images, multimodal = trainer._tokenize_prompts(prompts)
-        forced = self.forced(len(prompt_ids), trainer.accelerator.process_index * len(prompt_ids))
+        offset = trainer.accelerator.process_index * len(prompt_ids)  # this process's first global row
+        forced = self.forced(len(prompt_ids), offset)
         heads = [self.head(ids) if f else [] for ids, f in zip(prompt_ids, forced, strict=True)]
         generated, logprobs = trainer._generate_single_turn(
             [ids + head for ids, head in zip(prompt_ids, heads, strict=True)], images, multimodal, 1
@@ -99,7 +100,6 @@ class ThinkdialRollout:
         if logprobs is not None:  # vLLM: forced tokens had probability 1 under the sampler
             logprobs = [[0.0] * len(head) + lp for head, lp in zip(heads, logprobs, strict=True)]
         if self.cut_at_budget:
-            offset = trainer.accelerator.process_index * len(prompt_ids)
             self.answer_at_budgets(prompts, prompt_ids, completions, logprobs, forced, trainer, offset)
         room = trainer.max_completion_length
         return {
