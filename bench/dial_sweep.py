@@ -1,17 +1,20 @@
 """The dial at tight budgets: GRPO variants of the demo from the same SFT start, the demo's eval and gates.
 
-Every variant is `thinkdial demo` with one thing changed in GRPO (the SFT start, recipe, seeds 0 and 1 and
-eval are the demo's): the default reward's in-budget share floor (`budget_floor`, the share of the reward a
-correct answer keeps when it uses its whole budget), its charge on wrong answers within a budget
-(`wasted_budget_penalty`), the budgets GRPO draws, no budget rows in GRPO at all (the dial from SFT
-only), level 1's share of GRPO's prompts, budgets drawn relative to each row's minimal chain
-(`dial.need_relative_share`), budget-constrained rollouts cutting half of a group's over-budget completions
-(`budget_cut_share`), or a stronger KL anchor to the start (which obeys: Control
-1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's 74), dial gates
+Every variant is `thinkdial demo` with one thing changed in GRPO (the SFT start, recipe, seeds and eval are
+the demo's): the KL anchor to the start (`beta`; the variants marked EARLIER_KL were measured with the
+anchor of 0.04 this sweep replaced by 0.2), the default reward's in-budget share floor (`budget_floor`, the
+share of the reward a correct answer keeps when it uses its whole budget), its charge on wrong answers
+within a budget (`wasted_budget_penalty`) and past it (`over_budget_penalty`), the budgets GRPO draws, no
+budget rows in GRPO at all (the dial from SFT only), level 1's share of GRPO's prompts, budgets drawn
+relative to each row's minimal chain (`dial.need_relative_share`), or budget-constrained rollouts cutting
+half of a group's over-budget completions (`budget_cut_share`). The SFT start itself obeys (Control
+1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's), dial gates
 failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, and the dial's accuracy minus
 the same model's budget forcing at B.
 
-    .venv/bin/python bench/dial_sweep.py [--variants ...] [--start runs/demo/sft] [--out runs/dial_sweep]
+    .venv/bin/python bench/dial_sweep.py [--variants ...] [--seeds 0 1] [--start runs/demo/sft] [--out runs/dial_sweep]
+
+Other seeds go to their own folder: `--seeds 2 3 --out runs/dial_sweep_seeds2-3`.
 
 About 6 minutes per variant (two one-thread GRPO runs side by side, then the eval); runs are resumable.
 """
@@ -34,32 +37,42 @@ from thinkdial.train.gates import dial_checks
 ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
-SEEDS = [0, 1]
 
 NEED = {"need_relative_share": 0.5, "need_factor_max": 1.0}  # budgets at and one short of a row's need
 NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
 CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
 
+# the KL anchor before this sweep chose 0.2; the variants that name it were measured with it
+EARLIER_KL = ["--beta", "0.04"]
+
 # variant -> (two_sided params changed, GRPO data config keys changed (its dial block: keys changed, or None
 # to drop it), GRPO recipe fields changed)
 VARIANTS = {
     "default": ({}, {}, []),
-    "budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, []),
+    "kl0.04": ({}, {}, EARLIER_KL),
     "kl0.1": ({}, {}, ["--beta", "0.1"]),
-    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, []),
-    "floor0.65": ({"budget_floor": 0.65}, {}, []),
-    "floor0.8": ({"budget_floor": 0.8}, {}, []),
+    "kl0.4": ({}, {}, ["--beta", "0.4"]),
+    "kl0.1_budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, ["--beta", "0.1"]),
     "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
-    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}, []),
-    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, []),
-    "no_budget_rows": ({}, {"dial": None}, []),
-    "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, []),
-    "need0.5": ({}, {"dial": NEED}, []),
-    "need0.5_wide": ({}, {"dial": NEED_WIDE}, []),
-    "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, []),
-    "cut0.5": ({}, {}, CUT_HALF),
-    "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, CUT_HALF),
-    "need0.5_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED}, []),
+    "budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, EARLIER_KL),
+    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
+    "floor0.65": ({"budget_floor": 0.65}, {}, EARLIER_KL),
+    "floor0.8": ({"budget_floor": 0.8}, {}, EARLIER_KL),
+    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
+    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
+    "floor1.0_wasted0.5_over1.0": (
+        {"budget_floor": 1.0, "wasted_budget_penalty": 0.5, "over_budget_penalty": 1.0},
+        {},
+        EARLIER_KL,
+    ),
+    "no_budget_rows": ({}, {"dial": None}, EARLIER_KL),
+    "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, EARLIER_KL),
+    "need0.5": ({}, {"dial": NEED}, EARLIER_KL),
+    "need0.5_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED}, EARLIER_KL),
+    "need0.5_wide": ({}, {"dial": NEED_WIDE}, EARLIER_KL),
+    "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, EARLIER_KL),
+    "cut0.5": ({}, {}, [*EARLIER_KL, *CUT_HALF]),
+    "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, [*EARLIER_KL, *CUT_HALF]),
 }
 
 
@@ -84,11 +97,11 @@ def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list
     return ["--reward_config", str(folder / "reward.yaml"), "--data_config", str(folder / "grpo_data.yaml")]
 
 
-def row(name: str, checks: list, results_path: Path) -> str:
+def row(name: str, seeds: list[int], checks: list, results_path: Path) -> str:
     """Return the variant's table row from its gates (all of the demo's) and results.json."""
     models = json.loads(results_path.read_text())["models"]
     control, gap, dial_failed = [], [], 0
-    for seed in map(seed_label, SEEDS):
+    for seed in map(seed_label, seeds):
         q = models[seed]["dial"]["requested"]
         control.append(" / ".join(f"{q[b]['control']:.3f}" for b in TIGHT))
         gap.append(" / ".join(f"{100 * (q[b]['accuracy'] - q[b]['forcing_accuracy']):+.1f}" for b in TIGHT))
@@ -102,7 +115,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--start", default="runs/demo/sft", help="the SFT start (the demo's)")
-    ap.add_argument("--out", default="runs/dial_sweep")
+    ap.add_argument("--out", default="runs/dial_sweep", help="one folder per variant under it (per seed set)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="GRPO seeds (the demo's: 0 1)")
     args = ap.parse_args()
     os.chdir(ROOT)  # the demo's stages name their recipes relative to the repository
     out, rows = ROOT / args.out, []
@@ -112,11 +126,12 @@ def main() -> int:
             shutil.copytree(ROOT / args.start, folder / "sft")
         reward_params, data_changes, recipe = VARIANTS[name]
         grpo = [*write_configs(folder, reward_params, data_changes), *recipe, "--save_strategy", "no"]
-        checks = run_demo(folder, seeds=SEEDS, overrides={"grpo": grpo})
-        rows.append(row(name, checks, folder / "eval" / "results.json"))
+        checks = run_demo(folder, seeds=args.seeds, overrides={"grpo": grpo})
+        rows.append(row(name, args.seeds, checks, folder / "eval" / "results.json"))
+    seeds = "; ".join(f"seed {s}" for s in args.seeds)
     print(
-        "\n| GRPO variant | gates | dial gates failed | Control B=1 / 2 / 4 (seed 0; seed 1) | "
-        "dial - forcing at B=1 / 2 / 4, points (seed 0; seed 1) |"
+        f"\n| GRPO variant | gates | dial gates failed | Control B=1 / 2 / 4 ({seeds}) | "
+        f"dial - forcing at B=1 / 2 / 4, points ({seeds}) |"
     )
     print("|---|---|---|---|---|")
     print("\n".join(rows))
