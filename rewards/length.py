@@ -410,7 +410,8 @@ class TwoSidedReward(Reward):
     below any answer within it (a right answer past the budget breaks the request), and where the budget is
     below what the problem needs, a direct answer beats starting a chain that cannot finish. Rows
     without a budget (or data without the column) keep r. bench/dial_sweep.py measured budget_floor 0.5 / 0.65 /
-    0.8 / 1.0 and wasted_budget_penalty 0 / 0.25 on the demo: no setting passed more dial gates than the defaults.
+    0.8 / 1.0, wasted_budget_penalty 0 / 0.25 / 0.5 and over_budget_penalty 0.5 / 1.0 on the demo (KL anchor
+    0.04): no setting passed more dial gates than the defaults.
     """
 
     name = "two_sided"
