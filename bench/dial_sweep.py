@@ -41,6 +41,7 @@ TIGHT = ("1", "2", "4")
 NEED = {"need_relative_share": 0.5, "need_factor_max": 1.0}  # budgets at and one short of a row's need
 NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
 CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
+BUDGETS_16 = {"dial": {"budget_tokens_max": 16}}  # GRPO budgets 1-16 instead of 1-32
 
 # the KL anchor before this sweep chose 0.2; the variants that name it were measured with it
 EARLIER_KL = ["--beta", "0.04"]
@@ -53,10 +54,10 @@ VARIANTS = {
     "kl0.1": ({}, {}, ["--beta", "0.1"]),
     "kl0.3": ({}, {}, ["--beta", "0.3"]),
     "kl0.4": ({}, {}, ["--beta", "0.4"]),
-    "budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, []),
-    "kl0.1_budgets1-16": ({}, {"dial": {"budget_tokens_max": 16}}, ["--beta", "0.1"]),
+    "budgets1-16": ({}, BUDGETS_16, []),
+    "kl0.1_budgets1-16": ({}, BUDGETS_16, ["--beta", "0.1"]),
     "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
-    "budgets1-16_kl0.04": ({}, {"dial": {"budget_tokens_max": 16}}, EARLIER_KL),
+    "budgets1-16_kl0.04": ({}, BUDGETS_16, EARLIER_KL),
     "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
     "floor0.65": ({"budget_floor": 0.65}, {}, EARLIER_KL),
     "floor0.8": ({"budget_floor": 0.8}, {}, EARLIER_KL),
