@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thinkdial.train.gates import (
     dial_checks,
     do_no_harm,
+    half_budget_forcing,
     miscalibration,
     shift_checks,
     two_sided_checks,
@@ -143,3 +146,50 @@ def test_dial_gates_on_hand_values():
         "dial": {**good["dial"], "efforts": {**efforts, "high": dial_entry(8, 0.5, 1.0, 1.0, 1.0)}},
     }
     assert any(n.startswith("effort") for n in failed(dial_checks(flat, start)))
+
+
+def test_half_budget_forcing_cuts_forcing_at_half_the_budget_where_a_level_needs_more():
+    levels = {
+        "1": {
+            "n": 300,
+            "budget_curve": {"0": 1.0, "1": 1.0, "2": 1.0, "4": 1.0, "unlimited": 1.0},
+            "dial": {"requested": {}},
+        },
+        "6": {
+            "n": 100,
+            "budget_curve": {"0": 0.07, "1": 0.11, "2": 0.15, "4": 0.16, "unlimited": 1.0},
+            "dial": {"requested": {}},
+        },
+    }
+    model = {"levels": levels}
+    # level 6 needs more than 4 tokens: forcing at 2 there (0.15); level 1 at 4 (1.0); weighted 3:1 by rows
+    assert half_budget_forcing(model, "4") == pytest.approx((3 * 1.0 + 0.15) / 4)
+    # half of 1 token is the even mix of 0 and 1 token
+    assert half_budget_forcing(model, "1") == pytest.approx((3 * 1.0 + (0.07 + 0.11) / 2) / 4)
+    solved = {"levels": {**levels, "6": {**levels["6"], "budget_curve": {"4": 0.95, "2": 0.2}}}}
+    assert half_budget_forcing(solved, "4") == pytest.approx((3 * 1.0 + 0.95) / 4)  # nothing cut
+
+
+def test_the_dial_accuracy_gate_names_forcing_within_half_the_budget_where_levels_need_more():
+    levels = {
+        "1": {
+            "n": 1,
+            "budget_curve": {"1": 1.0, "2": 1.0},
+            "dial": {"requested": {"2": {"reasoning_tokens_mean": 1.0}}},
+        },
+        "4": {
+            "n": 1,
+            "budget_curve": {"1": 0.1, "2": 0.2},
+            "dial": {"requested": {"2": {"reasoning_tokens_mean": 0.0}}},
+        },
+    }
+    model = {
+        "dial": {"requested": {"2": dial_entry(2, 0.55, 0.5, 1.0, 0.6)}, "efforts": {}},
+        "levels": levels,
+    }
+    (accuracy,) = [c for c in dial_checks(model, {"budget_curve": {}}) if "accuracy" in c.name]
+    assert not accuracy.passed
+    assert (
+        accuracy.detail
+        == "dial 0.550, forcing 0.600; forcing within half of it where levels need more: 0.550"
+    )
