@@ -9,8 +9,10 @@ budget rows in GRPO at all (the dial from SFT only), level 1's share of GRPO's p
 relative to each row's minimal chain (`dial.need_relative_share`), or budget-constrained rollouts cutting
 half of a group's over-budget completions (`budget_cut_share`). The SFT start itself obeys (Control
 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's), dial gates
-failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, and the dial's accuracy minus
-the same model's budget forcing at B.
+failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, the dial's accuracy minus
+the same model's budget forcing at B, and what that forcing keeps when it obeys the half-budget gate too
+(train/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's accuracy gate cannot
+pass at that budget without failing the half-budget gate.
 
     .venv/bin/python bench/dial_sweep.py [--variants ...] [--seeds 0 1] [--start runs/demo/sft] [--out runs/dial_sweep]
 
@@ -32,7 +34,7 @@ import yaml
 
 from thinkdial.io import read_yaml_mapping
 from thinkdial.train.demo import GRPO_RECIPE, START, run_demo, seed_label
-from thinkdial.train.gates import dial_checks
+from thinkdial.train.gates import dial_checks, half_budget_forcing
 
 ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
@@ -40,6 +42,7 @@ TIGHT = ("1", "2", "4")
 
 NEED = {"need_relative_share": 0.5, "need_factor_max": 1.0}  # budgets at and one short of a row's need
 NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
+NEED_THIRD = {**NEED, "need_factor_min": 0.33}  # ... down to a third: level 3 sees a budget of 1 too
 CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
 BUDGETS_16 = {"dial": {"budget_tokens_max": 16}}  # GRPO budgets 1-16 instead of 1-32
 
@@ -76,6 +79,9 @@ VARIANTS = {
     "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, EARLIER_KL),
     "cut0.5": ({}, {}, [*EARLIER_KL, *CUT_HALF]),
     "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, [*EARLIER_KL, *CUT_HALF]),
+    "kl0.2_over1.0": ({"over_budget_penalty": 1.0}, {}, []),
+    "kl0.2_need0.5": ({}, {"dial": NEED}, []),
+    "kl0.2_need0.5_third": ({}, {"dial": NEED_THIRD}, []),
 }
 
 
@@ -103,14 +109,26 @@ def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list
 def row(name: str, seeds: list[int], checks: list, results_path: Path) -> str:
     """Return the variant's table row from its gates (all of the demo's) and results.json."""
     models = json.loads(results_path.read_text())["models"]
-    control, gap, dial_failed = [], [], 0
+    control, gap, half, dial_failed = [], [], [], 0
     for seed in map(seed_label, seeds):
         q = models[seed]["dial"]["requested"]
         control.append(" / ".join(f"{q[b]['control']:.3f}" for b in TIGHT))
         gap.append(" / ".join(f"{100 * (q[b]['accuracy'] - q[b]['forcing_accuracy']):+.1f}" for b in TIGHT))
+        half.append(
+            " / ".join(
+                f"{100 * (half_budget_forcing(models[seed], b) - q[b]['forcing_accuracy']):+.1f}"
+                for b in TIGHT
+            )
+        )
         dial_failed += sum(not c.passed for c in dial_checks(models[seed], models[START]))
     passed = sum(c.passed for c in checks)
-    return f"| {name} | {passed}/{len(checks)} | {dial_failed} | {'; '.join(control)} | {'; '.join(gap)} |"
+    columns = [
+        name,
+        f"{passed}/{len(checks)}",
+        str(dial_failed),
+        *("; ".join(c) for c in (control, gap, half)),
+    ]
+    return f"| {' | '.join(columns)} |"
 
 
 def main() -> int:
@@ -134,9 +152,9 @@ def main() -> int:
     seeds = "; ".join(f"seed {s}" for s in args.seeds)
     print(
         f"\n| GRPO variant | gates | dial gates failed | Control B=1 / 2 / 4 ({seeds}) | "
-        f"dial - forcing at B=1 / 2 / 4, points ({seeds}) |"
+        f"dial - forcing at B=1 / 2 / 4, points ({seeds}) | half-budget forcing - forcing, points ({seeds}) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 
