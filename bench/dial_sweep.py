@@ -6,19 +6,20 @@ anchor of 0.04 this sweep replaced by 0.2), the default reward's in-budget share
 share of the reward a correct answer keeps when it uses its whole budget), its charge on wrong answers
 within a budget (`wasted_budget_penalty`) and past it (`over_budget_penalty`), the budgets GRPO draws, no
 budget rows in GRPO at all (the dial from SFT only), level 1's share of GRPO's prompts, budgets drawn
-relative to each row's minimal chain (`dial.need_relative_share`), or budget-constrained rollouts cutting
-half of a group's over-budget completions (`budget_cut_share`). The SFT start itself obeys (Control
-1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of the demo's), dial gates
-failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, the dial's accuracy minus
-the same model's budget forcing at B, and what that forcing keeps when it obeys the half-budget gate too
-(train/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's accuracy gate cannot
-pass at that budget without failing the half-budget gate.
+relative to each row's minimal chain (`dial.need_relative_share`), budget-constrained rollouts cutting half
+of a group's over-budget completions (`budget_cut_share`), or twice the GRPO steps (`steps1200`). The SFT
+start itself obeys (Control 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of
+the demo's), dial gates failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, the
+dial's accuracy minus the same model's budget forcing at B, and what that forcing keeps when it obeys the
+half-budget gate too (train/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's
+accuracy gate cannot pass at that budget without failing the half-budget gate.
 
     .venv/bin/python bench/dial_sweep.py [--variants ...] [--seeds 0 1] [--start runs/demo/sft] [--out runs/dial_sweep]
 
 Other seeds go to their own folder: `--seeds 2 3 --out runs/dial_sweep_seeds2-3`.
 
-About 6 minutes per variant (two one-thread GRPO runs side by side, then the eval); runs are resumable.
+About 8 minutes per variant (two one-thread GRPO runs side by side, then the eval; `steps1200` twice that);
+runs are resumable.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ VARIANTS = {
     "kl0.3": ({}, {}, ["--beta", "0.3"]),
     "kl0.4": ({}, {}, ["--beta", "0.4"]),
     "budgets1-16": ({}, BUDGETS_16, []),
+    "kl0.2_over1.0": ({"over_budget_penalty": 1.0}, {}, []),
+    "kl0.2_need0.5": ({}, {"dial": NEED}, []),
+    "kl0.2_need0.5_third": ({}, {"dial": NEED_THIRD}, []),
+    "steps1200": ({}, {}, ["--max_steps", "1200"]),  # twice the demo's GRPO steps (and its time)
     "kl0.1_budgets1-16": ({}, BUDGETS_16, ["--beta", "0.1"]),
     "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
     "budgets1-16_kl0.04": ({}, BUDGETS_16, EARLIER_KL),
@@ -79,9 +84,6 @@ VARIANTS = {
     "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, EARLIER_KL),
     "cut0.5": ({}, {}, [*EARLIER_KL, *CUT_HALF]),
     "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, [*EARLIER_KL, *CUT_HALF]),
-    "kl0.2_over1.0": ({"over_budget_penalty": 1.0}, {}, []),
-    "kl0.2_need0.5": ({}, {"dial": NEED}, []),
-    "kl0.2_need0.5_third": ({}, {"dial": NEED_THIRD}, []),
 }
 
 
