@@ -35,7 +35,7 @@ MODELS = [
 ]
 
 
-def over_budget(path: str, prompts: list[str], budget: int, samples: int, do_sample: bool) -> list[int]:
+def reasoning_tokens(path: str, prompts: list[str], samples: int, do_sample: bool) -> list[int]:
     """Return the reasoning tokens of `samples` completions per prompt (greedy: one) of the model at `path`,
     uncapped (the control text is in the prompt, no budget is passed to the hard cap)."""
     repeated = [p for p in prompts for _ in range(samples if do_sample else 1)]
@@ -60,8 +60,8 @@ def main() -> int:
     print("| model | greedy: past the budget | sampled: past the budget | sampled reasoning tokens: count |")
     print("|---|---|---|---|")
     for label, path in parse_models(args.models).items():
-        greedy = over_budget(path, prompts, args.budget, 1, do_sample=False)
-        sampled = over_budget(path, prompts, args.budget, args.samples, do_sample=True)
+        greedy = reasoning_tokens(path, prompts, 1, do_sample=False)
+        sampled = reasoning_tokens(path, prompts, args.samples, do_sample=True)
         counts = ", ".join(f"{n}: {c}" for n, c in sorted(Counter(sampled).items()))
         print(
             f"| {label} | {sum(n > args.budget for n in greedy) / len(greedy):.2f} | "

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from thinkdial.eval.metrics import interpolate
+
 DIRECT_SOLVABLE = 0.9  # forced-direct accuracy from which a level counts as answerable without thinking
 SOLVED = 0.9  # accuracy from which a level counts as solved
 HARD_GAIN = 0.20  # accuracy points the hardest level must gain where the start under-thinks it
@@ -176,17 +178,6 @@ def two_sided_checks(before: dict, after: dict) -> list[Check]:
     )
 
 
-def _interpolated(curve: dict, tokens: float) -> float:
-    """Return budget-forcing curve `curve` (budget in reasoning tokens -> accuracy) at `tokens`, linear between
-    the nearest measured budgets (the mix of the two that spends `tokens` on average)."""
-    points = sorted((int(k), v) for k, v in curve.items() if k.isdigit())
-    below = max((p for p in points if p[0] <= tokens), default=points[0])
-    above = min((p for p in points if p[0] >= tokens), default=points[-1])
-    if above[0] == below[0]:
-        return below[1]
-    return below[1] + (above[1] - below[1]) * (tokens - below[0]) / (above[0] - below[0])
-
-
 def needs_more(model: dict, budget: str) -> list[str]:
     """Return the levels of results.json entry `model` that `budget` cannot finish: cut at the budget, the
     same model's budget forcing does not solve them (< SOLVED accuracy)."""
@@ -197,10 +188,11 @@ def needs_more(model: dict, budget: str) -> list[str]:
     ]
 
 
-def half_budget_forcing(model: dict, budget: str) -> float:
+def half_budget_forcing(model: dict, budget: str) -> float | None:
     """Return the accuracy of `model`'s own budget forcing when it, too, spends at most half of `budget` where
     a level needs more (`needs_more`) and all of it elsewhere: per level, the forcing curve at half the budget
-    there (interpolated between measured budgets) or at the budget, weighted by the level's rows.
+    there (interpolated between measured budgets) or at the budget, weighted by the level's rows; None when
+    such a level has no forcing measured at or below half the budget (an eval always measures budget 0).
 
     It is what the half-budget gate leaves of forcing's partial chains: where it is below forcing minus the
     tolerance, the accuracy gate and the half-budget gate cannot both pass at `budget` for this model."""
@@ -208,7 +200,13 @@ def half_budget_forcing(model: dict, budget: str) -> float:
     total = weight = 0.0
     for lv, lm in model["levels"].items():
         curve, rows = lm["budget_curve"], lm.get("n", 1)
-        total += rows * (_interpolated(curve, int(budget) / 2) if lv in over else curve[budget])
+        if lv in over:
+            accuracy = interpolate([(int(k), v) for k, v in curve.items() if k.isdigit()], int(budget) / 2)
+            if accuracy is None:
+                return None
+        else:
+            accuracy = curve[budget]
+        total += rows * accuracy
         weight += rows
     return total / weight
 
@@ -238,11 +236,8 @@ def dial_checks(model: dict, start: dict) -> list[Check]:
             )
         )
         over = needs_more(model, budget)
-        ceiling = (
-            f"; forcing within half of it where levels need more: {half_budget_forcing(model, budget):.3f}"
-            if over
-            else ""
-        )
+        half = half_budget_forcing(model, budget) if over else None
+        ceiling = "" if half is None else f"; forcing within half of it where levels need more: {half:.3f}"
         checks.append(
             Check(
                 f"budget {budget}: accuracy >= budget forcing - {TOLERANCE * 100:g} pt",
