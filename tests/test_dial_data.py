@@ -1,7 +1,9 @@
 """The dial in the data: control text rendering, budget / effort sampling, and bad budget / effort input."""
 
+import functools
 import json
 import math
+from collections import Counter
 
 import pytest
 
@@ -300,3 +302,31 @@ def test_need_relative_budgets_need_the_minimum_on_file_rows_and_name_the_row(tm
     )
     rows = build_rows(load_data_config({"source": "jsonl", "path": str(g), "dial": dial}), "train")
     assert all(20 <= r["budget"] <= 80 for r in rows) and len({r["budget"] for r in rows}) > 10
+
+
+@functools.cache  # the demo's data configs are read, not changed: one build each
+def _dial_cells(config: str, need_relative: bool) -> Counter:
+    cfg = load_data_config(config)
+    if not need_relative:
+        cfg.dial.need_relative_share = 0.0
+    rows = build_rows(cfg, "train")
+    return Counter(
+        (r["difficulty"], r["budget"]) for r in rows if r["budget"] is not None and r["effort"] is None
+    )
+
+
+@pytest.mark.parametrize("config", ["configs/tiny/sft_data.yaml", "configs/tiny/grpo_data.yaml"])
+def test_the_demos_data_draws_a_budget_one_short_of_each_levels_need_on_half_again_the_rows_or_more(config):
+    # level k at B = k - 1: stop one short, the last step answered directly; the cell next to where the
+    # earlier, log-uniform-only start wrote past its budget (level 6 at B = 4 copying what B = 5 allows).
+    # Level 2 is left out: its B = 1 is the log-uniform draw's most frequent budget already.
+    cells = _dial_cells(config, need_relative=True)
+    log_uniform = _dial_cells(config, need_relative=False)
+    for level in range(3, 9):
+        assert cells[level, level - 1] >= 1.5 * log_uniform[level, level - 1], level
+
+
+def test_the_demos_grpo_budgets_reach_a_third_of_a_rows_need_so_level_3_meets_a_budget_of_1():
+    cfg = load_data_config("configs/tiny/grpo_data.yaml")
+    assert round(3 * cfg.dial.need_factor_min) == 1  # from half the need level 3 never meets B = 1 (measured)
+    assert _dial_cells("configs/tiny/grpo_data.yaml", need_relative=True)[3, 1] > 0
