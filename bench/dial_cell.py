@@ -3,9 +3,10 @@
 The demo's dial gates read greedy decoding; GRPO trains on samples (temperature 1). This prints, per model, on
 the first `--prompts` held-out rows of `--level` with `[think<=B] ` (B = `--budget`) and no hard cap: the
 share of greedy completions past the budget, the share of `--samples` sampled completions per prompt past
-it, and the sampled reasoning-token counts. Default: the demo's cell that fails Control (level 6 at a budget
-of 4: the chain minus its last value, what a budget of 5 allows, is the over-budget completion), for the
-SFT start and the default GRPO runs of seeds 0-3 (bench/dial_sweep.py, `--seeds 2 3` for the last two).
+it, and the sampled reasoning-token counts. Default: the cell where Control failed before the demo drew
+budgets relative to each row's need (level 6 at a budget of 4: the chain minus its last value, what a budget
+of 5 allows, is the over-budget completion), for the SFT start and the default GRPO runs of seeds 0-3
+(bench/dial_sweep.py, `--seeds 2 3` for the last two).
 
     .venv/bin/python bench/dial_cell.py [--models LABEL=PATH ...] [--level 6] [--budget 4]
 

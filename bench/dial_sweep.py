@@ -6,9 +6,12 @@ anchor of 0.04 this sweep replaced by 0.2), the default reward's in-budget share
 share of the reward a correct answer keeps when it uses its whole budget), its charge on wrong answers
 within a budget (`wasted_budget_penalty`) and past it (`over_budget_penalty`), the budgets GRPO draws, no
 budget rows in GRPO at all (the dial from SFT only), level 1's share of GRPO's prompts, budgets drawn
-relative to each row's minimal chain (`dial.need_relative_share`), budget-constrained rollouts cutting half
-of a group's over-budget completions (`budget_cut_share`), or twice the GRPO steps (`steps1200`). The SFT
-start itself obeys (Control 1.000 / 1.000 / 0.984 at B = 1 / 2 / 4). Printed per variant: gates passed (of
+relative to each row's minimal chain (`dial.need_relative_share`; the demo draws half its budget prompts so,
+`need_half` from half the need instead of a third, `log_uniform` none), budget-constrained rollouts cutting
+half of a group's over-budget completions (`budget_cut_share`), or twice the GRPO steps (`steps1200`). The
+demo's SFT start learnt the tight budgets from need-relative rows (bench/dial_cell.py, level 6 at B = 4:
+past the budget on 0% of greedy / 1% of sampled completions; the earlier start, log-uniform budgets only,
+12% / 33%, the variants from `kl0.04` on were measured from it). Printed per variant: gates passed (of
 the demo's), dial gates failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, the
 dial's accuracy minus the same model's budget forcing at B, and what that forcing keeps when it obeys the
 half-budget gate too (train/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's
@@ -41,48 +44,60 @@ ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
 
-NEED = {"need_relative_share": 0.5, "need_factor_max": 1.0}  # budgets at and one short of a row's need
+NEED_HALF = {
+    "need_factor_min": 0.5
+}  # the need-relative budgets from half a row's need: level 3 never at B = 1
+# GRPO budgets as before need-relative ones (log-uniform 1-32 only): every variant measured from the earlier
+# SFT start (below) keeps them, so that start reproduces its table row for row
+LOG_UNIFORM = {"need_relative_share": 0.0}
+NEED = {
+    "need_relative_share": 0.5,
+    "need_factor_min": 0.5,
+    "need_factor_max": 1.0,
+}  # at and one short of need
 NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
-NEED_THIRD = {**NEED, "need_factor_min": 0.33}  # ... down to a third: level 3 sees a budget of 1 too
 CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
-BUDGETS_16 = {"dial": {"budget_tokens_max": 16}}  # GRPO budgets 1-16 instead of 1-32
+BUDGETS_16 = {"dial": {**LOG_UNIFORM, "budget_tokens_max": 16}}  # GRPO budgets 1-16 instead of 1-32
+EARLIER = {"dial": LOG_UNIFORM}
 
 # the KL anchor before this sweep chose 0.2; the variants that name it were measured with it
 EARLIER_KL = ["--beta", "0.04"]
 
 # variant -> (two_sided params changed, GRPO data config keys changed (its dial block: keys changed, or None
-# to drop it), GRPO recipe fields changed)
+# to drop it), GRPO recipe fields changed). Measured from the demo's start (SFT with need-relative budgets,
+# configs/tiny/sft_data.yaml) and from the earlier start (SFT with log-uniform budgets only, `--start` a start
+# trained on that config), where `log_uniform` was the default; the variants from `kl0.04` on, from that one.
 VARIANTS = {
     "default": ({}, {}, []),
-    "kl0.04": ({}, {}, EARLIER_KL),
-    "kl0.1": ({}, {}, ["--beta", "0.1"]),
-    "kl0.3": ({}, {}, ["--beta", "0.3"]),
-    "kl0.4": ({}, {}, ["--beta", "0.4"]),
+    "need_half": ({}, {"dial": NEED_HALF}, []),
+    "log_uniform": ({}, EARLIER, []),
+    "kl0.04": ({}, EARLIER, EARLIER_KL),
+    "kl0.1": ({}, EARLIER, ["--beta", "0.1"]),
+    "kl0.3": ({}, EARLIER, ["--beta", "0.3"]),
+    "kl0.4": ({}, EARLIER, ["--beta", "0.4"]),
     "budgets1-16": ({}, BUDGETS_16, []),
-    "kl0.2_over1.0": ({"over_budget_penalty": 1.0}, {}, []),
-    "kl0.2_need0.5": ({}, {"dial": NEED}, []),
-    "kl0.2_need0.5_third": ({}, {"dial": NEED_THIRD}, []),
-    "steps1200": ({}, {}, ["--max_steps", "1200"]),  # twice the demo's GRPO steps (and its time)
+    "kl0.2_over1.0": ({"over_budget_penalty": 1.0}, EARLIER, []),
+    "steps1200": ({}, EARLIER, ["--max_steps", "1200"]),  # twice the demo's GRPO steps (and its time)
     "kl0.1_budgets1-16": ({}, BUDGETS_16, ["--beta", "0.1"]),
-    "kl0.1_floor0.8": ({"budget_floor": 0.8}, {}, ["--beta", "0.1"]),
+    "kl0.1_floor0.8": ({"budget_floor": 0.8}, EARLIER, ["--beta", "0.1"]),
     "budgets1-16_kl0.04": ({}, BUDGETS_16, EARLIER_KL),
-    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
-    "floor0.65": ({"budget_floor": 0.65}, {}, EARLIER_KL),
-    "floor0.8": ({"budget_floor": 0.8}, {}, EARLIER_KL),
-    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
-    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, {}, EARLIER_KL),
+    "floor0.5_wasted0.25": ({"wasted_budget_penalty": 0.25}, EARLIER, EARLIER_KL),
+    "floor0.65": ({"budget_floor": 0.65}, EARLIER, EARLIER_KL),
+    "floor0.8": ({"budget_floor": 0.8}, EARLIER, EARLIER_KL),
+    "floor0.8_wasted0.25": ({"budget_floor": 0.8, "wasted_budget_penalty": 0.25}, EARLIER, EARLIER_KL),
+    "floor1.0_wasted0.25": ({"budget_floor": 1.0, "wasted_budget_penalty": 0.25}, EARLIER, EARLIER_KL),
     "floor1.0_wasted0.5_over1.0": (
         {"budget_floor": 1.0, "wasted_budget_penalty": 0.5, "over_budget_penalty": 1.0},
-        {},
+        EARLIER,
         EARLIER_KL,
     ),
     "no_budget_rows": ({}, {"dial": None}, EARLIER_KL),
-    "level1_quarter": ({}, {"level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, EARLIER_KL),
+    "level1_quarter": ({}, {**EARLIER, "level_weights": [8, 4, 4, 4, 4, 4, 4, 4]}, EARLIER_KL),
     "need0.5": ({}, {"dial": NEED}, EARLIER_KL),
     "need0.5_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED}, EARLIER_KL),
     "need0.5_wide": ({}, {"dial": NEED_WIDE}, EARLIER_KL),
     "need0.5_wide_floor0.8": ({"budget_floor": 0.8}, {"dial": NEED_WIDE}, EARLIER_KL),
-    "cut0.5": ({}, {}, [*EARLIER_KL, *CUT_HALF]),
+    "cut0.5": ({}, EARLIER, [*EARLIER_KL, *CUT_HALF]),
     "need0.5_wide_cut0.5": ({}, {"dial": NEED_WIDE}, [*EARLIER_KL, *CUT_HALF]),
 }
 
