@@ -44,17 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
 TIGHT = ("1", "2", "4")
 
-NEED_HALF = {
-    "need_factor_min": 0.5
-}  # the need-relative budgets from half a row's need: level 3 never at B = 1
+# the demo's need-relative GRPO budgets from half a row's need instead of a third: level 3 never at B = 1
+NEED_HALF = {"need_factor_min": 0.5}
 # GRPO budgets as before need-relative ones (log-uniform 1-32 only): every variant measured from the earlier
 # SFT start (below) keeps them, so that start reproduces its table row for row
 LOG_UNIFORM = {"need_relative_share": 0.0}
-NEED = {
-    "need_relative_share": 0.5,
-    "need_factor_min": 0.5,
-    "need_factor_max": 1.0,
-}  # at and one short of need
+# half the budget rows at and one short of the row's need
+NEED = {"need_relative_share": 0.5, "need_factor_min": 0.5, "need_factor_max": 1.0}
 NEED_WIDE = {**NEED, "need_factor_min": 0.125}  # ... down to an eighth of it
 CUT_HALF = ["--budget_constrained_rollouts", "true", "--budget_cut_share", "0.5"]
 BUDGETS_16 = {"dial": {**LOG_UNIFORM, "budget_tokens_max": 16}}  # GRPO budgets 1-16 instead of 1-32
