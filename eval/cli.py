@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--backend", choices=("auto", "transformers", "vllm"), help="override: generation backend")
     p.add_argument(
+        "--jobs", type=int, help="override: checkpoints evaluated at once on CPU, each in its own process"
+    )
+    p.add_argument(
         "--no-dial",
         action="append",
         default=[],
@@ -77,6 +80,7 @@ def run(args) -> int:
         budgets=args.budgets,
         batch_size=args.batch_size,
         backend=args.backend,
+        jobs=args.jobs,
         progress=args.progress,
     )
     run_eval(config, args.model, args.out, no_dial=tuple(args.no_dial))

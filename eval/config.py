@@ -93,6 +93,14 @@ class EvalConfig:
             "fastest for small models on a shared machine: more threads oversubscribe the cores."
         },
     )
+    jobs: int = field(
+        default=1,
+        metadata={
+            "help": "Checkpoints evaluated at once on a machine without an accelerator, each in its own process "
+            "with cpu_threads threads (at most one per checkpoint and per core); with an accelerator or the "
+            "vLLM backend one at a time."
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "Show a progress bar over generation batches."})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow custom model code from checkpoints."}
@@ -174,6 +182,8 @@ class EvalConfig:
             raise UsageError(f"eval config: pass_k must be a list of integers >= 1, got {self.pass_k!r}")
         if self.extend_waits < 0 or self.samples_per_level < 0 or self.cpu_threads < 0:
             raise UsageError("eval config: extend_waits, samples_per_level and cpu_threads must be >= 0")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise UsageError(f"eval config: jobs must be an integer >= 1, got {self.jobs!r}")
         self._check_dial()
         self._check_costs()
 

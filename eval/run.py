@@ -6,8 +6,11 @@ first model loads, so a mistake stops with one clear line and no generation.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from dataclasses import asdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -72,6 +75,63 @@ def results_header(config: EvalConfig, rows: list[dict]) -> dict:
     }
 
 
+def evaluate_checkpoint(
+    path: str, rows: list[dict], config: EvalConfig, dial: bool
+) -> tuple[list[dict], dict]:
+    """Return (per-sequence records, results.json summary) of checkpoint `path` on `rows`, evaluated with
+    `config.cpu_threads` torch threads on CPU (restored after), with the dial axes when `dial`."""
+    start = time.perf_counter()
+    previous_threads = set_cpu_threads(config.cpu_threads)
+    try:
+        backend = load_backend(path, config)
+        records = evaluate(backend, rows, config, dial=dial)
+    finally:
+        if previous_threads is not None:
+            torch.set_num_threads(previous_threads)
+    summary = model_summary(records, config, path)
+    summary["backend"] = backend.name
+    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+    return records, summary
+
+
+def parallel_jobs(config: EvalConfig, checkpoints: int) -> int:
+    """Return how many checkpoints to evaluate at once: config.jobs, capped by the checkpoints and the cores;
+    1 with an accelerator or the vLLM backend (one model per device)."""
+    if config.jobs == 1 or config.backend == "vllm" or torch.accelerator.is_available():
+        return 1
+    return max(1, min(config.jobs, checkpoints, os.cpu_count() or 1))
+
+
+def evaluate_all(
+    models: dict[str, str], rows: list[dict], config: EvalConfig, no_dial: tuple[str, ...], log
+) -> dict[str, tuple[list[dict], dict]]:
+    """Return label -> (records, summary) of every checkpoint in `models`, `parallel_jobs` at a time (worker
+    processes, progress bars off there), logging each as it finishes."""
+    jobs = parallel_jobs(config, len(models))
+    done = {}
+
+    def finished(label: str, result: tuple[list[dict], dict]) -> None:
+        done[label] = result
+        log(
+            f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {result[1]['wall_seconds']} s"
+        )
+
+    if jobs == 1:
+        for label, path in models.items():
+            finished(label, evaluate_checkpoint(path, rows, config, label not in no_dial))
+        return done
+    log(f"[eval] {len(models)} checkpoints, {jobs} at a time in worker processes")
+    quiet = replace(config, progress=False)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            pool.submit(evaluate_checkpoint, path, rows, quiet, label not in no_dial): label
+            for label, path in models.items()
+        }
+        for future in as_completed(futures):
+            finished(futures[future], future.result())
+    return {label: done[label] for label in models}
+
+
 def run_eval(
     config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print, no_dial: tuple[str, ...] = ()
 ) -> dict:
@@ -84,22 +144,9 @@ def run_eval(
     rows = load_eval_rows(config)
     results = results_header(config, rows)
     records_by_model = {}
-    previous_threads = set_cpu_threads(config.cpu_threads)
-    try:
-        for label, path in models.items():
-            start = time.perf_counter()
-            backend = load_backend(path, config)
-            records_by_model[label] = evaluate(backend, rows, config, dial=label not in no_dial)
-            summary = model_summary(records_by_model[label], config, path)
-            summary["backend"] = backend.name
-            summary["wall_seconds"] = round(time.perf_counter() - start, 2)
-            results["models"][label] = summary
-            log(
-                f"[eval] {label}: {len(rows)} rows x {len(config.budget_tokens)} budgets in {summary['wall_seconds']} s"
-            )
-    finally:
-        if previous_threads is not None:
-            torch.set_num_threads(previous_threads)
+    for label, (records, summary) in evaluate_all(models, rows, config, no_dial, log).items():
+        records_by_model[label] = records
+        results["models"][label] = summary
     if len(models) > 1:
         results["comparisons"] = comparisons(results["models"])
     paths = write_outputs(results, records_by_model, config, out_dir)

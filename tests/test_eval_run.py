@@ -11,11 +11,12 @@ from transformers import AutoModelForCausalLM
 
 from thinkdial.cli import main
 from thinkdial.data.completion import THINK_CLOSE, THINK_OPEN, count_tokens, parse_completion
+from thinkdial.errors import UsageError
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.callback import ScalingEvalCallback
 from thinkdial.eval.config import EvalConfig, load_eval_config
-from thinkdial.eval.run import run_eval
+from thinkdial.eval.run import parallel_jobs, run_eval
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
 
@@ -141,6 +142,49 @@ def test_checkpoint_and_its_copy_give_identical_results_and_report(tiny, tmp_pat
         k: v for k, v in b["models"]["orig"].items() if k not in drop
     }
     assert (tmp_path / "a/per_example.jsonl").read_text() == (tmp_path / "b/per_example.jsonl").read_text()
+
+
+def test_checkpoints_evaluated_in_worker_processes_give_the_sequential_files(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr("thinkdial.eval.run.os.cpu_count", lambda: 2)
+    config = small_config(requested_budgets=[2])
+    specs, no_dial = [f"orig={tiny.path}", f"copy={tiny.copy}"], ("copy",)
+    logs = []
+    one = run_eval(config, specs, tmp_path / "one", log=lambda *_: None, no_dial=no_dial)
+    two = run_eval(replace(config, jobs=2), specs, tmp_path / "two", log=logs.append, no_dial=no_dial)
+    assert "[eval] 2 checkpoints, 2 at a time in worker processes" in logs
+    assert list(two["models"]) == ["orig", "copy"]  # the command line's order, whichever finished first
+    for label in ("orig", "copy"):
+        assert {k: v for k, v in one["models"][label].items() if k != "wall_seconds"} == {
+            k: v for k, v in two["models"][label].items() if k != "wall_seconds"
+        }
+    assert (
+        two["models"]["orig"]["dial"]["requested"]["2"]["budget_tokens"] == 2
+        and two["models"]["copy"]["dial"] is None
+    )
+    assert (tmp_path / "one/per_example.jsonl").read_text() == (
+        tmp_path / "two/per_example.jsonl"
+    ).read_text()
+
+
+@pytest.mark.parametrize(
+    ("jobs", "checkpoints", "cores", "backend", "expected"),
+    [
+        (1, 3, 8, "transformers", 1),
+        (4, 3, 8, "transformers", 3),
+        (4, 3, 2, "transformers", 2),
+        (4, 3, 8, "vllm", 1),
+    ],
+)
+def test_parallel_jobs_are_capped_by_checkpoints_and_cores_and_one_for_vllm(
+    monkeypatch, jobs, checkpoints, cores, backend, expected
+):
+    monkeypatch.setattr("thinkdial.eval.run.os.cpu_count", lambda: cores)
+    assert parallel_jobs(small_config(jobs=jobs, backend=backend), checkpoints) == expected
+
+
+def test_jobs_below_one_are_refused():
+    with pytest.raises(UsageError, match="jobs must be an integer >= 1, got 0"):
+        small_config(jobs=0)
 
 
 def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
