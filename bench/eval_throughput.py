@@ -44,15 +44,15 @@ def time_free_pass(model, tokenizer, prompt_ids: list[list[int]], config) -> tup
 
 
 def time_eval(config, checkpoints: list[str], out: Path) -> tuple[float, dict]:
-    """Return (seconds, results.json without wall times) of run_eval on `checkpoints` (the first without the
-    dial axes) into `out`."""
+    """Return (seconds, results.json's data, models and comparisons without wall times) of run_eval on
+    `checkpoints` (the first without the dial axes) into `out`."""
     specs = [f"m{i}={path}" for i, path in enumerate(checkpoints)]
     start = time.perf_counter()
     results = run_eval(config, specs, out, log=lambda *_: None, no_dial=("m0",))
     seconds = time.perf_counter() - start
     for summary in results["models"].values():
         summary.pop("wall_seconds")
-    return seconds, json.loads(json.dumps(results))
+    return seconds, json.loads(json.dumps({k: results.get(k) for k in ("data", "models", "comparisons")}))
 
 
 def compare_jobs(config, checkpoints: list[str], jobs: int) -> None:
