@@ -27,7 +27,7 @@ import yaml
 
 from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
-from thinkdial.eval.run import run_eval
+from thinkdial.eval.run import parse_models, run_eval
 from thinkdial.train.gates import TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def main() -> int:
     )
     print("model  budget  dial %  forcing %  gap pt  SE pt  SE at the demo's rows  P(demo's gate passes)")
     scale = math.sqrt(args.rows_per_level / demo_rows)
-    for label in dict(spec.partition("=")[::2] for spec in args.models):
+    for label in parse_models(args.models):  # the labels run_eval gave, bare paths named by their folder
         rows = [r for r in per_example if r["model"] == label]
         for budget in map(str, fresh.requested_budgets):
             dial, forcing, gap, se = paired_gap(rows, budget)
