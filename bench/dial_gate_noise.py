@@ -11,7 +11,7 @@ chance that the demo's eval passes the gate given this gap (normal approximation
 
     .venv/bin/python bench/dial_gate_noise.py [--models LABEL=PATH ...] [--rows-per-level 1000] [--seed 7]
 
-About 6 minutes for the two demo seeds on 2 CPU cores (eval `jobs` of the eval config).
+About 3 minutes for the two demo seeds on 2 CPU cores (eval `jobs` of the eval config; measured 3.1).
 """
 
 from __future__ import annotations
