@@ -3,12 +3,12 @@ puts tests/ on sys.path) and fixtures (found by pytest itself)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from thinkdial.pipeline.run import run_command
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root: recipes and configs are relative to it
 # A few tiny GRPO steps on the randomly initialised embedded model (about 1 s per step on 2 CPU cores).
@@ -65,13 +65,8 @@ SFT_ARGS = [
 
 def thinkdial(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Return the finished `python -m thinkdial ARGS` run in the repo root (text output captured)."""
-    return subprocess.run(
-        [sys.executable, "-m", "thinkdial", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
+    return run_command(
+        list(args), capture=True, check=False, cwd=ROOT, env=env, timeout_s=timeout, echo=False
     )
 
 
@@ -79,18 +74,16 @@ def accelerate_launch(
     config: str, launch_args: list[str], *args: str, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """Return the finished `accelerate launch --config_file CONFIG LAUNCH_ARGS -m thinkdial ARGS` run in the repo root."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        config,
-        *launch_args,
-        "-m",
-        "thinkdial",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return run_command(
+        list(args),
+        accelerate_config=config,
+        launch_args=launch_args,
+        capture=True,
+        check=False,
+        cwd=ROOT,
+        timeout_s=timeout,
+        echo=False,
+    )
 
 
 def varied_reward(prompts, completions, **kwargs):

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import ROOT
 
-from thinkdial.train.demo import run_demo
+from thinkdial.pipeline.demo import run_demo
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thinkdial.train.gates import (
+from thinkdial.pipeline.gates import (
     dial_checks,
     do_no_harm,
     half_budget_forcing,

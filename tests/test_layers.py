@@ -1,4 +1,4 @@
-"""Imports point down: cli -> train -> eval -> rewards -> data -> base, and no module imports itself round a circle.
+"""Imports point down: cli -> pipeline -> train -> eval -> rewards -> data -> base, and no module imports itself round a circle.
 
 Read from the source with `ast` (every import statement, also those inside functions and `if TYPE_CHECKING:`),
 so a lazy or type-only import counts like any other.
@@ -19,8 +19,9 @@ FOLDERS = {
     "rewards": "thinkdial.rewards",
     "eval": "thinkdial.eval",
     "train": "thinkdial.train",
+    "pipeline": "thinkdial.pipeline",
 }
-LAYERS = ("base", "data", "rewards", "eval", "train", "cli")
+LAYERS = ("base", "data", "rewards", "eval", "train", "pipeline", "cli")
 CLI_MODULES = {"thinkdial.cli", "thinkdial.__main__"}
 
 

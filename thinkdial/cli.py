@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "thinkdial.data.cli",
     "thinkdial.eval.cli",
     "thinkdial.rewards.cli",
+    "thinkdial.pipeline.cli",
 )
 
 

@@ -1,12 +1,10 @@
-"""The training-side subcommands: build-tiny, sft, grpo, export, demo.
+"""The training-side subcommands: build-tiny, sft, grpo, export.
 
 Registration imports nothing heavy: each `run` imports its stage (torch, TRL, transformers) when
 it is called, so `thinkdial --help` stays fast.
 """
 
 from __future__ import annotations
-
-import argparse
 
 RECIPE_STAGES = {  # name -> (help, module, config class, train function)
     "sft": (
@@ -25,12 +23,11 @@ RECIPE_STAGES = {  # name -> (help, module, config class, train function)
 
 
 def register(subparsers) -> None:
-    """Add build-tiny, sft, grpo, export and demo."""
+    """Add build-tiny, sft, grpo and export."""
     _register_build_tiny(subparsers)
     for name in RECIPE_STAGES:
         _register_recipe_stage(subparsers, name)
     _register_export(subparsers)
-    _register_demo(subparsers)
 
 
 def _register_build_tiny(subparsers) -> None:
@@ -132,28 +129,3 @@ def _run_export(args) -> int:
     )
     print(f"exported to {out}")
     return 0
-
-
-def _register_demo(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="run the whole pipeline on the embedded default",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--out", default="runs/demo", help="run folder")
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=[0, 1],
-        help="GRPO seeds, trained side by side from the shared SFT start (the export is the first)",
-    )
-    p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
-    p.set_defaults(func=_run_demo)
-
-
-def _run_demo(args) -> int:
-    from thinkdial.train.demo import run_demo
-
-    checks = run_demo(args.out, args.seeds, args.force)
-    return 0 if all(c.passed for c in checks) else 1

@@ -11,7 +11,7 @@ when, on those rows against the start,
   (b >= c) and spend no more reasoning tokens (within `TOKEN_SLACK`): the same answers, at most as dear.
   Without the token condition, a run on a weak start that answered directly (0 tokens, 11.7% solved) kept
   weights that reasoned 8 tokens a row (32 on the hardest levels) for exactly the start's rows (measured,
-  bench/generality.py, pointerchain seed 0).
+  experiments/generality.py, pointerchain seed 0).
 
 The run saves the latest acceptable weights (the end of training puts them back): normally its final
 ones; those of an earlier step when training later made things worse; the start's when no step was

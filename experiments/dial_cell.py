@@ -6,9 +6,9 @@ share of greedy completions past the budget, the share of `--samples` sampled co
 it, and the sampled reasoning-token counts. Default: the cell where Control failed before the demo drew
 budgets relative to each row's need (level 6 at a budget of 4: the chain minus its last value, what a budget
 of 5 allows, is the over-budget completion), for the SFT start and the default GRPO runs of seeds 0-3
-(bench/dial_sweep.py, `--seeds 2 3` for the last two).
+(experiments/dial_sweep.py, `--seeds 2 3` for the last two).
 
-    .venv/bin/python bench/dial_cell.py [--models LABEL=PATH ...] [--level 6] [--budget 4]
+    .venv/bin/python experiments/dial_cell.py [--models LABEL=PATH ...] [--level 6] [--budget 4]
 
 About 30 s per model on one CPU thread.
 """

@@ -14,7 +14,7 @@ PASS/FAIL for what a user must be able to count on:
 Tasks: `runsum` (running sums of 2-7 numbers, multi-digit answers: the tiny model's start is weak) and
 `pointer` (follow a map of 8 letters written in the prompt k times: in-context lookups, weak too).
 
-    .venv/bin/python bench/own_data.py [--tasks runsum pointer] [--out runs/own_data]
+    .venv/bin/python experiments/own_data.py [--tasks runsum pointer] [--out runs/own_data]
 
 About 15 minutes per task on 2 CPU cores (SFT 800 steps, GRPO 500). Runs are resumable.
 """
@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
+
+from thinkdial.pipeline.run import run_command
 
 LETTERS = "abcdefgh"
 LEVELS = range(1, 7)
@@ -173,11 +174,7 @@ def run_task(name: str, out: Path) -> dict:
     for stage, argv, marker in readme_commands(config, run):
         if marker.exists():
             continue
-        print(f"$ thinkdial {' '.join(argv)}", flush=True)
-        with (run / f"{stage}.log").open("w") as log:
-            subprocess.run(
-                [sys.executable, "-m", "thinkdial", *argv], check=True, stdout=log, stderr=subprocess.STDOUT
-            )
+        run_command(argv, run / f"{stage}.log")
     return json.loads((run / "eval" / "results.json").read_text())
 
 

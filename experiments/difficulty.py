@@ -5,7 +5,7 @@ Prints, per level of the embedded default's held-out set: accuracy when forced t
 (a) the easiest level is answerable with no reasoning; (b) the hardest is not (direct ~ chance) but is
 with reasoning; (c) the needed reasoning grows with the level.
 
-    .venv/bin/python bench/difficulty.py [--model runs/demo/sft] [--limit-per-level 200]
+    .venv/bin/python experiments/difficulty.py [--model runs/demo/sft] [--limit-per-level 200]
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ rows. Printed per family and seed: start vs grpo accuracy, reasoning tokens and 
 PASS/FAIL for
 
 - do no harm: every level's accuracy >= the start's - 1 point;
-- the two-sided shift where the start is miscalibrated (train/gates.py `miscalibration`): the easiest two
+- the two-sided shift where the start is miscalibrated (pipeline/gates.py `miscalibration`): the easiest two
   levels at <= 50% of the start's tokens where it overthinks levels it solves, the hardest level +20
   points (and >= 90%) with more tokens where it gives up although its reasoning works.
 
-    .venv/bin/python bench/generality.py [--families ...] [--seeds 0 1] [--jobs 2] [--out runs/generality]
+    .venv/bin/python experiments/generality.py [--families ...] [--seeds 0 1] [--jobs 2] [--out runs/generality]
 
 About 15 minutes per family SFT and 4 per GRPO run on one CPU thread; runs are resumable.
 """
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from thinkdial.train.demo import grpo_stage, sft_stage
-from thinkdial.train.gates import do_no_harm, miscalibration, two_sided_checks
+from thinkdial.pipeline.demo import grpo_stage, sft_stage
+from thinkdial.pipeline.gates import do_no_harm, miscalibration, two_sided_checks
+from thinkdial.pipeline.run import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,32 +39,15 @@ FAMILIES = {
 }
 
 
-def thinkdial(log: Path, *argv: str) -> None:
-    """Run one `thinkdial` command, its output appended to `log`; raise when it fails."""
-    print("$ thinkdial " + " ".join(argv) + f"   (log: {log})", flush=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        subprocess.run(
-            [sys.executable, "-m", "thinkdial", *argv],
-            check=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-
-
 def sft(family: str, out: Path) -> Path:
     """Train (unless done) the family's SFT start, the demo's SFT command on the family's data (one process);
     return its folder."""
     argv, marker = sft_stage(out / family)
     if not marker.exists():
-        thinkdial(
+        run_command(
+            [*argv, "--data_config", f"{FAMILIES[family]}/sft_data.yaml", "--cpu_threads", "1"],
             out / family / "sft.log",
-            *argv,
-            "--data_config",
-            f"{FAMILIES[family]}/sft_data.yaml",
-            "--cpu_threads",
-            "1",
+            cwd=ROOT,
         )
     return marker.parent
 
@@ -75,27 +58,34 @@ def grpo_and_eval(family: str, seed: int, out: Path) -> dict:
     start, run = out / family / "sft", marker.parent
     log = out / family / f"seed{seed}.log"
     if not marker.exists():  # the demo's GRPO command on the family's data
-        thinkdial(log, *argv, "--data_config", f"{FAMILIES[family]}/grpo_data.yaml", "--save_strategy", "no")
+        run_command(
+            [*argv, "--data_config", f"{FAMILIES[family]}/grpo_data.yaml", "--save_strategy", "no"],
+            log,
+            cwd=ROOT,
+        )
     results = run / "eval" / "results.json"
     if not results.exists():
-        thinkdial(
+        run_command(
+            [
+                "eval",
+                "--config",
+                "configs/tiny/eval.yaml",
+                "--data-config",
+                f"{FAMILIES[family]}/data.yaml",
+                "--model",
+                f"start={start}",
+                "--model",
+                f"grpo={run}",
+                "--no-dial",
+                "start",
+                "--no-dial",
+                "grpo",
+                "--out",
+                str(run / "eval"),
+                "--no-progress",
+            ],
             log,
-            "eval",
-            "--config",
-            "configs/tiny/eval.yaml",
-            "--data-config",
-            f"{FAMILIES[family]}/data.yaml",
-            "--model",
-            f"start={start}",
-            "--model",
-            f"grpo={run}",
-            "--no-dial",
-            "start",
-            "--no-dial",
-            "grpo",
-            "--out",
-            str(run / "eval"),
-            "--no-progress",
+            cwd=ROOT,
         )
     return json.loads(results.read_text())
 

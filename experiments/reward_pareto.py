@@ -12,69 +12,64 @@ Runs are resumable: a finished run (model.safetensors) or eval (results.json) is
 About 3 minutes per run and one CPU core each; with --jobs 2 on 2 cores, 7 configs x 2 seeds take
 about 25 minutes after the SFT start.
 
-    .venv/bin/python bench/reward_pareto.py [--sft runs/demo/sft] [--seeds 0 1] [--steps 300]
+    .venv/bin/python experiments/reward_pareto.py [--sft runs/demo/sft] [--seeds 0 1] [--steps 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
 
+from thinkdial.pipeline.run import run_command
+
 CONFIGS = ("correct_only", "kimi", "cosine", "efficiency", "solve_rate", "shortest_correct", "adaptive")
 DEFAULT = "adaptive"
 EASY, HARD = ("1", "2"), ("7", "8")
-
-
-def thinkdial(log: Path, *argv: str) -> None:
-    """Run one `thinkdial` command in a subprocess, its output appended to `log`; raise on failure."""
-    print("$ thinkdial " + " ".join(argv) + f"   (log: {log})", flush=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        subprocess.run(
-            [sys.executable, "-m", "thinkdial", *argv], check=True, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 def run_one(config: str, seed: int, args) -> dict:
     """Train (unless done) and evaluate (unless done) one config and seed; return its metrics."""
     run = Path(args.out) / f"{config}-seed{seed}"
     if not (run / "model.safetensors").exists():
-        thinkdial(
+        run_command(
+            [
+                "grpo",
+                "--config",
+                args.recipe,
+                "--model_name_or_path",
+                args.sft,
+                "--output_dir",
+                str(run),
+                "--reward_config",
+                f"configs/rewards/{config}.yaml",
+                "--seed",
+                str(seed),
+                "--max_steps",
+                str(args.steps),
+                "--save_strategy",
+                "no",
+            ],
             run.with_suffix(".log"),
-            "grpo",
-            "--config",
-            args.recipe,
-            "--model_name_or_path",
-            args.sft,
-            "--output_dir",
-            str(run),
-            "--reward_config",
-            f"configs/rewards/{config}.yaml",
-            "--seed",
-            str(seed),
-            "--max_steps",
-            str(args.steps),
-            "--save_strategy",
-            "no",
         )
     results = run / "eval" / "results.json"
     if not results.exists():
-        thinkdial(
+        run_command(
+            [
+                "eval",
+                "--config",
+                args.eval_config,
+                "--model",
+                f"{config}={run}",
+                "--out",
+                str(run / "eval"),
+                "--no-progress",
+            ],
             run.with_suffix(".log"),
-            "eval",
-            "--config",
-            args.eval_config,
-            "--model",
-            f"{config}={run}",
-            "--out",
-            str(run / "eval"),
-            "--no-progress",
         )
     return metrics(json.loads(results.read_text())["models"][config])
 

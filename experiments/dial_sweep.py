@@ -9,15 +9,15 @@ budget rows in GRPO at all (the dial from SFT only), level 1's share of GRPO's p
 relative to each row's minimal chain (`dial.need_relative_share`; the demo draws half its budget prompts so,
 `need_half` from half the need instead of a third, `log_uniform` none), budget-constrained rollouts cutting
 half of a group's over-budget completions (`budget_cut_share`), or twice the GRPO steps (`steps1200`). The
-demo's SFT start learnt the tight budgets from need-relative rows (bench/dial_cell.py, level 6 at B = 4:
+demo's SFT start learnt the tight budgets from need-relative rows (experiments/dial_cell.py, level 6 at B = 4:
 past the budget on 0% of greedy / 1% of sampled completions; the earlier start, log-uniform budgets only,
 12% / 33%, the variants from `kl0.04` on were measured from it). Printed per variant: gates passed (of
 the demo's), dial gates failed, Control (share of rows within the requested budget) at B = 1 / 2 / 4, the
 dial's accuracy minus the same model's budget forcing at B, and what that forcing keeps when it obeys the
-half-budget gate too (train/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's
+half-budget gate too (pipeline/gates.py `half_budget_forcing`) minus forcing: where it is below -1, the dial's
 accuracy gate cannot pass at that budget without failing the half-budget gate.
 
-    .venv/bin/python bench/dial_sweep.py [--variants ...] [--seeds 0 1] [--start runs/demo/sft] [--out runs/dial_sweep]
+    .venv/bin/python experiments/dial_sweep.py [--variants ...] [--seeds 0 1] [--start runs/demo/sft] [--out runs/dial_sweep]
 
 Other seeds go to their own folder: `--seeds 2 3 --out runs/dial_sweep_seeds2-3`.
 
@@ -37,8 +37,8 @@ from pathlib import Path
 import yaml
 
 from thinkdial.io import read_yaml_mapping
-from thinkdial.train.demo import GRPO_RECIPE, START, run_demo, seed_label
-from thinkdial.train.gates import dial_checks, half_budget_forcing
+from thinkdial.pipeline.demo import GRPO_RECIPE, START, run_demo, seed_label
+from thinkdial.pipeline.gates import dial_checks, half_budget_forcing
 
 ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"

@@ -4,7 +4,7 @@ tiny model -> SFT warm start -> GRPO, one run per seed (side by side, one CPU th
 eval of the start and every seed (budget forcing, requested budgets, effort levels, cost) -> export of the
 first seed. Each stage runs as the `thinkdial ...` command a user would type (printed before it runs) in
 its own process; a stage whose output is complete is skipped unless --force, so an interrupted demo picks
-up where it stopped. The gates (train/gates.py) are read from results.json, health.json and
+up where it stopped. The gates (pipeline/gates.py) are read from results.json, health.json and
 selection.json and printed PASS/FAIL per seed.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from thinkdial.io import read_yaml_mapping
-from thinkdial.train.gates import Check, dial_checks, shift_checks
+from thinkdial.pipeline.gates import Check, dial_checks, shift_checks
+from thinkdial.pipeline.run import run_command, shown, start_command
 
 SFT_RECIPE = "configs/tiny/sft.yaml"
 SFT_PROCESSES = 2  # on a CPU-only machine with >= 2 cores SFT runs as 2 one-thread processes (gloo DDP):
@@ -43,31 +43,22 @@ def sft_stage(out: Path) -> tuple[list[str], Path]:
     return ["sft", "--config", SFT_RECIPE, "--output_dir", str(sft)], sft / "tokenizer_config.json"
 
 
-def sft_launcher(argv: list[str]) -> list[str]:
-    """Return the command that runs SFT stage `argv`: `accelerate launch` with SFT_PROCESSES CPU processes
-    (each the recipe's batch / SFT_PROCESSES rows) on a machine without an accelerator and with enough cores,
-    else one process."""
+def sft_launch(argv: list[str]) -> dict:
+    """Return how to launch SFT stage `argv`: `accelerate launch` with SFT_PROCESSES CPU processes (each the
+    recipe's batch / SFT_PROCESSES rows) on a machine without an accelerator and with enough cores, else one
+    process; as `run_command`'s keyword arguments `args`, `accelerate_config` and `launch_args`."""
     import os
 
     import torch
 
     if torch.accelerator.is_available() or (os.cpu_count() or 1) < SFT_PROCESSES:
-        return [sys.executable, "-m", "thinkdial", *argv]
+        return {"args": argv}
     per_process = int(read_yaml_mapping(SFT_RECIPE, "recipe")["per_device_train_batch_size"]) // SFT_PROCESSES
-    return [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        CPU2_CONFIG,
-        "--num_processes",
-        str(SFT_PROCESSES),
-        "-m",
-        "thinkdial",
-        *argv,
-        "--per_device_train_batch_size",
-        str(per_process),
-    ]
+    return {
+        "args": [*argv, "--per_device_train_batch_size", str(per_process)],
+        "accelerate_config": CPU2_CONFIG,
+        "launch_args": ["--num_processes", str(SFT_PROCESSES)],
+    }
 
 
 def grpo_stage(out: Path, seed: int) -> tuple[list[str], Path]:
@@ -134,7 +125,7 @@ def run_demo(
     """
     out, seeds, extra = Path(out), seeds or [0, 1], overrides or {}
     start = time.time()
-    run_stage("sft", *sft_stage(out), extra.get("sft", []), force, launcher=sft_launcher)
+    run_stage("sft", *sft_stage(out), extra.get("sft", []), force, launch=sft_launch)
     run_concurrently({seed_label(s): grpo_stage(out, s) for s in seeds}, extra.get("grpo", []), force, out)
     run_stage("eval", *eval_stage(out, seeds), extra.get("eval", []), force)
     run_stage("export", *export_stage(out, seeds[0]), extra.get("export", []), force)
@@ -148,22 +139,16 @@ def run_demo(
     return checks
 
 
-def run_stage(name: str, argv: list[str], marker: Path, extra: list[str], force: bool, launcher=None) -> None:
-    """Run one stage in the foreground unless its marker exists (and not `force`), through `launcher(argv)`
-    (default: `python -m thinkdial ARGV`); return None."""
+def run_stage(name: str, argv: list[str], marker: Path, extra: list[str], force: bool, launch=None) -> None:
+    """Run one stage in the foreground unless its marker exists (and not `force`), launched as `launch(argv)`
+    says (default: one process); return None."""
     if marker.exists() and not force:
         print(f"[demo] {name}: already done ({marker}); skipping (--force reruns it)", flush=True)
         return
-    argv = argv + extra
-    cmd = launcher(argv) if launcher else [sys.executable, "-m", "thinkdial", *argv]
-    shown = (
-        "thinkdial " + shlex.join(argv)
-        if cmd[2] == "thinkdial"
-        else "accelerate launch " + shlex.join(cmd[3:])
-    )
-    print(f"\n[demo] {name}: {shown}", flush=True)
+    how = launch(argv + extra) if launch else {"args": argv + extra}
+    print(f"\n[demo] {name}: {shown(**how)}", flush=True)
     began = time.time()
-    subprocess.run(cmd, check=True)
+    run_command(**how, echo=False)
     print(f"[demo] {name}: done in {time.time() - began:.0f} s", flush=True)
 
 
@@ -179,14 +164,8 @@ def run_concurrently(
             continue
         argv, log = argv + extra, out / f"grpo-{name}.log"
         out.mkdir(parents=True, exist_ok=True)
-        print(f"\n[demo] grpo {name}: thinkdial {shlex.join(argv)}   (log: {log})", flush=True)
-        procs[name] = (
-            subprocess.Popen(
-                [sys.executable, "-m", "thinkdial", *argv], stdout=log.open("w"), stderr=subprocess.STDOUT
-            ),
-            log,
-            time.time(),
-        )
+        print(f"\n[demo] grpo {name}: {shown(argv)}   (log: {log})", flush=True)
+        procs[name] = (start_command(argv, log), log, time.time())
     while procs:
         time.sleep(1 if all(p.poll() is not None for p, _, _ in procs.values()) else PROGRESS_SECONDS)
         print(

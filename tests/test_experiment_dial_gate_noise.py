@@ -1,4 +1,4 @@
-"""bench/dial_gate_noise.py's statistics on hand values: the paired gap, its standard error, the pass chance."""
+"""experiments/dial_gate_noise.py's statistics on hand values: the paired gap, its standard error, the pass chance."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SPEC = importlib.util.spec_from_file_location(
-    "dial_gate_noise", Path(__file__).resolve().parents[1] / "bench" / "dial_gate_noise.py"
+    "dial_gate_noise", Path(__file__).resolve().parents[1] / "experiments" / "dial_gate_noise.py"
 )
 noise = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(noise)

@@ -1,6 +1,6 @@
 """How much of the dial's accuracy gate is sampling noise: the gap dial - forcing on many fresh held-out rows.
 
-The demo's accuracy gate (train/gates.py `dial_checks`) asks, at every requested budget, the dial's accuracy
+The demo's accuracy gate (pipeline/gates.py `dial_checks`) asks, at every requested budget, the dial's accuracy
 >= the same model's budget forcing - 1 point, on the eval config's held-out rows. Where a budget cannot
 finish a level, both answer near chance, so the gap there is mostly which guesses the held-out rows happen
 to reward. This bench evaluates each model on `--rows-per-level` fresh held-out rows of the tiny default
@@ -9,7 +9,7 @@ budgets of the eval config, and prints per model and budget: the dial's and forc
 its paired standard error, the standard error the demo's eval would have (its rows per level), and the
 chance that the demo's eval passes the gate given this gap (normal approximation).
 
-    .venv/bin/python bench/dial_gate_noise.py [--models LABEL=PATH ...] [--rows-per-level 1000] [--seed 7]
+    .venv/bin/python experiments/dial_gate_noise.py [--models LABEL=PATH ...] [--rows-per-level 1000] [--seed 7]
 
 About 3 minutes for the two demo seeds on 2 CPU cores (eval `jobs` of the eval config; measured 3.1).
 """
@@ -28,7 +28,7 @@ import yaml
 from thinkdial.data.config import load_data_config
 from thinkdial.eval.config import load_eval_config
 from thinkdial.eval.run import parse_models, run_eval
-from thinkdial.train.gates import TOLERANCE
+from thinkdial.pipeline.gates import TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["seed0=runs/demo/grpo-seed0", "seed1=runs/demo/grpo-seed1"]

@@ -1,6 +1,6 @@
 """PASS/FAIL checks read from an eval's results.json: did training shift the model the right way, and harm nothing?
 
-Shared by `thinkdial demo` (its gates) and bench/generality.py. Every check compares the model `after` with
+Shared by `thinkdial demo` (its gates) and experiments/generality.py. Every check compares the model `after` with
 the start `before` on the same held-out rows; levels are results.json's level keys, easiest first.
 
 - `shift_checks`: the adaptive shift of the demo (think less where it is wasted, more where it pays).
@@ -197,7 +197,7 @@ def half_budget_forcing(model: dict, budget: str) -> float | None:
     It is what the half-budget gate leaves of forcing's partial chains: where it is below forcing minus the
     tolerance, a dial that obeys that gate passes the accuracy gate only by guessing better than the model's
     own partial chains at those levels. There both answer near chance, so the gap is mostly which guesses
-    the held-out rows reward (bench/dial_gate_noise.py measures it on fresh rows)."""
+    the held-out rows reward (experiments/dial_gate_noise.py measures it on fresh rows)."""
     over = set(needs_more(model, budget))
     total = weight = 0.0
     for lv, lm in model["levels"].items():
