@@ -44,16 +44,15 @@ BUSY_LOOP = "while True:\n    pass\n"
 
 
 def worker(stage: str, argv: list[str]) -> None:
-    """Train `stage` through the shared runner with a step timer; print the step seconds as JSON on stdout."""
+    """Train `stage` through its entry with a step timer; print the step seconds as JSON on stdout."""
     from transformers import TrainerCallback
 
     from thinkdial.train import grpo, sft
     from thinkdial.train.recipe import parse_recipe
-    from thinkdial.train.runner import run_stage
 
     module = {"sft": sft, "grpo": grpo}[stage]
     config_cls = {"sft": sft.ThinkdialSFTConfig, "grpo": grpo.ThinkdialGRPOConfig}[stage]
-    dataset_fn = {"sft": sft.sft_dataset, "grpo": grpo.grpo_dataset}[stage]
+    train = {"sft": sft.train_sft, "grpo": grpo.train_grpo}[stage]
     seconds: list[float] = []
 
     class StepTimer(TrainerCallback):
@@ -63,12 +62,14 @@ def worker(stage: str, argv: list[str]) -> None:
         def on_step_end(self, args, state, control, **kwargs):
             seconds.append(time.perf_counter() - self.start)
 
-    def build_trainer(config, dataset, model, tokenizer):
-        trainer = module.build_trainer(config, dataset, model, tokenizer)
-        trainer.add_callback(StepTimer())
-        return trainer
+    train_and_save = module.train_and_save
 
-    run_stage(parse_recipe(config_cls, argv), stage, dataset_fn, build_trainer)
+    def timed_train_and_save(trainer, tokenizer, resume_from):
+        trainer.add_callback(StepTimer())
+        train_and_save(trainer, tokenizer, resume_from)
+
+    module.train_and_save = timed_train_and_save
+    train(parse_recipe(config_cls, argv))
     print(json.dumps(seconds))
 
 

@@ -93,9 +93,9 @@ def varied_reward(prompts, completions, **kwargs):
 
 @pytest.fixture
 def use_varied_reward(monkeypatch) -> None:
-    """Make build_trainer use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
+    """Make train_grpo use `varied_reward` (a random model never answers right: correctness gives 0 advantage)."""
     monkeypatch.setattr(
-        "thinkdial.rewards.registry.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0])
+        "thinkdial.train.grpo.build_reward_funcs", lambda config, tokenizer: ([varied_reward], [1.0])
     )
 
 

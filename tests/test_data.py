@@ -314,6 +314,7 @@ def test_math500_rows_load_with_level_difficulty_and_chat_prompts(data_dir):
 
 
 def test_sft_targets_from_gsm8k_worked_solutions(tmp_path, data_dir):
+    from thinkdial.data.config import load_data_config
     from thinkdial.train.sft import ThinkdialSFTConfig, sft_dataset
 
     config = ThinkdialSFTConfig(
@@ -323,7 +324,7 @@ def test_sft_targets_from_gsm8k_worked_solutions(tmp_path, data_dir):
         bf16=False,
         report_to="none",
     )
-    ds = sft_dataset(config)
+    ds = sft_dataset(config, load_data_config(config.data_config))
     assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
     parsed = parse_completion(ds[0]["completion"])
     assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning

@@ -71,11 +71,12 @@ def test_a_cut_share_cuts_that_share_of_each_groups_over_budget_completions_and_
 
 
 def tiny_trainer(tmp_path, monkeypatch, *args: str):
-    """Return (GRPOTrainer, tokenizer) of the tiny recipe (random model, one step) with extra recipe `args`."""
+    """Return (GRPOTrainer, tokenizer) of the tiny recipe (random model, one step) with extra recipe `args`, as
+    `train_grpo` builds it (its training replaced by handing the trainer back)."""
     from conftest import ROOT
 
-    from thinkdial.train.grpo import ThinkdialGRPOConfig, build_trainer, grpo_dataset
-    from thinkdial.train.recipe import load_model, parse_recipe, prepare_policy_files
+    from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+    from thinkdial.train.recipe import parse_recipe
 
     monkeypatch.chdir(ROOT)
     argv = [
@@ -87,9 +88,12 @@ def tiny_trainer(tmp_path, monkeypatch, *args: str):
         "--select_checkpoint",
         "false",
     ]
-    config = parse_recipe(ThinkdialGRPOConfig, [*argv, *args])
-    model_path, tokenizer = prepare_policy_files(config)
-    return build_trainer(config, grpo_dataset(config), load_model(config, model_path), tokenizer), tokenizer
+    built = {}
+    monkeypatch.setattr(
+        "thinkdial.train.grpo.train_and_save", lambda trainer, *_: built.update(trainer=trainer)
+    )
+    train_grpo(parse_recipe(ThinkdialGRPOConfig, [*argv, *args]))
+    return built["trainer"], built["trainer"].processing_class
 
 
 @pytest.mark.slow

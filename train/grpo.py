@@ -1,9 +1,10 @@
-"""GRPO entry (open-r1 style): recipe -> data + rewards + model -> TRL GRPOTrainer -> checkpoints.
+"""GRPO entry (open-r1 style): `train_grpo` reads top to bottom, recipe -> data -> rewards -> callbacks ->
+TRL GRPOTrainer -> train -> save.
 
 `thinkdial grpo --config configs/tiny/grpo.yaml [--key value ...] [--resume true]`. Everything a user
 can get wrong (unknown key, missing file, reward config error, a value out of range, num_generations not
 dividing the batch, a reward reading a column the data lacks, prompts too long for the model) is
-refused before any model loads. The shared run (lock, secrets, resume, saves) is train/runner.py.
+refused before any model loads.
 """
 
 from __future__ import annotations
@@ -13,12 +14,31 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig, GRPOTrainer
 
-from thinkdial.data.config import load_data_config
+from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_dataset
 from thinkdial.errors import UsageError
-from thinkdial.rewards.config import load_reward_config
-from thinkdial.train.recipe import RecipeFields, check_recipe_values, multi_process_cpu, peft_config
-from thinkdial.train.runner import run_stage
+from thinkdial.eval.config import EvalConfig, load_eval_config
+from thinkdial.models import set_cpu_threads
+from thinkdial.rewards.config import RewardConfig, load_reward_config
+from thinkdial.rewards.registry import build_reward_funcs
+from thinkdial.train.recipe import (
+    RecipeFields,
+    check_recipe_values,
+    context_tokens,
+    hide_secrets,
+    load_model,
+    multi_process_cpu,
+    peft_config,
+    prepare_policy_files,
+    save_run_config,
+)
+from thinkdial.train.runner import (
+    announce,
+    check_prompts,
+    main_process_lock,
+    resume_checkpoint,
+    train_and_save,
+)
 
 GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_tokens", "budget")
 
@@ -150,11 +170,6 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             path = getattr(self, name)
             if not os.path.isfile(path):
                 raise UsageError(f"{name} not found: {path}")
-        load_reward_config(self.reward_config)  # raises a one-line UsageError on any reward config error
-        if self.eval_config:
-            from thinkdial.eval.config import load_eval_config
-
-            load_eval_config(self.eval_config)  # same for the in-training eval's config
         if self.eval_every_steps and not self.eval_config:
             raise UsageError("eval_every_steps > 0 needs eval_config (e.g. configs/tiny/eval.yaml)")
         if self.select_checkpoint and (
@@ -196,7 +211,7 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
         )
 
 
-def reward_columns(reward_config) -> dict[str, tuple[str, ...]]:
+def reward_columns(reward_config: RewardConfig) -> dict[str, tuple[str, ...]]:
     """Return {reward name: dataset columns it reads} (its class's `required_columns`; none known for a plain
     reward function)."""
     from thinkdial.rewards.base import required_columns
@@ -205,11 +220,11 @@ def reward_columns(reward_config) -> dict[str, tuple[str, ...]]:
     return {c.name: required_columns(resolve(c.name)) for c in reward_config.components}
 
 
-def grpo_dataset(config: ThinkdialGRPOConfig):
+def grpo_dataset(config: ThinkdialGRPOConfig, data: DataConfig, rewards: RewardConfig):
     """Return the GRPO train `datasets.Dataset` (prompt + the columns rewards read); a column a reward
     reads that the data lacks (absent, or empty in every row) is a UsageError."""
-    ds = build_dataset(load_data_config(config.data_config), "train", config.train_limit)
-    needs = reward_columns(load_reward_config(config.reward_config))
+    ds = build_dataset(data, "train", config.train_limit)
+    needs = reward_columns(rewards)
     for reward, columns in needs.items():
         for column in columns:
             if column not in ds.column_names or all(v is None for v in ds[column]):
@@ -222,13 +237,9 @@ def grpo_dataset(config: ThinkdialGRPOConfig):
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
-def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRPOTrainer:
-    """Return a ready GRPOTrainer for `config` (rewards, LoRA, health guard and eval callbacks) on `dataset` and
-    `model`."""
-    from thinkdial.rewards.registry import build_reward_funcs
-
-    reward_funcs, weights = build_reward_funcs(load_reward_config(config.reward_config), tokenizer)
-    config.reward_weights = weights
+def grpo_callbacks(config: ThinkdialGRPOConfig, dataset, tokenizer, scaling_eval: EvalConfig | None):
+    """Return (train dataset, callbacks): checkpoint selection (which takes its validation rows out of the
+    dataset), the health guard and the scaling eval, as the recipe turns them on."""
     callbacks = []
     if config.select_checkpoint:
         import datasets
@@ -257,44 +268,61 @@ def build_trainer(config: ThinkdialGRPOConfig, dataset, model, tokenizer) -> GRP
             stop_on_collapse=config.stop_on_collapse,
         )
         callbacks.append(HealthGuardCallback(settings, config.output_dir))
-    if config.eval_every_steps:
+    if scaling_eval is not None and config.eval_every_steps:
         from thinkdial.eval.callback import ScalingEvalCallback
-        from thinkdial.eval.config import load_eval_config
 
         callbacks.append(
             ScalingEvalCallback(
-                load_eval_config(config.eval_config),
-                tokenizer,
-                config.eval_every_steps,
-                os.path.join(config.output_dir, "eval"),
+                scaling_eval, tokenizer, config.eval_every_steps, os.path.join(config.output_dir, "eval")
             )
         )
-    rollout_func = None
-    if config.direct_exploration or config.budget_constrained_rollouts:
-        from thinkdial.train.rollout import ThinkdialRollout
+    return dataset, callbacks
 
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func: checked against the pinned TRL
-        dial = load_data_config(config.data_config).dial
-        rollout_func = ThinkdialRollout(
-            tokenizer,
-            config.num_generations,
-            config.direct_exploration,
-            config.budget_constrained_rollouts,
-            dial.effort_budgets if dial else None,
-            config.budget_cut_share,
-        )
-    return GRPOTrainer(
-        model=model,
-        reward_funcs=reward_funcs,
-        rollout_func=rollout_func,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config(config),
-        callbacks=callbacks,
+
+def grpo_rollout(config: ThinkdialGRPOConfig, data: DataConfig, tokenizer):
+    """Return thinkdial's rollout function when the recipe asks for direct exploration or budget-constrained
+    rollouts, else None (TRL's own generation)."""
+    if not (config.direct_exploration or config.budget_constrained_rollouts):
+        return None
+    from thinkdial.train.rollout import ThinkdialRollout
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func: checked against the pinned TRL
+    return ThinkdialRollout(
+        tokenizer,
+        config.num_generations,
+        config.direct_exploration,
+        config.budget_constrained_rollouts,
+        data.dial.effort_budgets if data.dial else None,
+        config.budget_cut_share,
     )
 
 
 def train_grpo(config: ThinkdialGRPOConfig) -> str:
-    """Train with GRPO, save the final model + tokenizer to config.output_dir; return that path."""
-    return run_stage(config, "grpo", grpo_dataset, build_trainer)
+    """Train with GRPO; return config.output_dir, which holds the final model and tokenizer."""
+    hide_secrets(config)
+    set_cpu_threads(config.cpu_threads)
+    data = load_data_config(config.data_config)
+    rewards = load_reward_config(config.reward_config)
+    scaling_eval = load_eval_config(config.eval_config) if config.eval_config else None
+    with main_process_lock(config):
+        resume_from = resume_checkpoint(config)
+        announce(config, "grpo")
+        dataset = grpo_dataset(config, data, rewards)
+        model_path, tokenizer = prepare_policy_files(config)
+        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
+        reward_funcs, config.reward_weights = build_reward_funcs(rewards, tokenizer)
+        dataset, callbacks = grpo_callbacks(config, dataset, tokenizer, scaling_eval)
+        trainer = GRPOTrainer(
+            model=load_model(config, model_path),
+            reward_funcs=reward_funcs,
+            rollout_func=grpo_rollout(config, data, tokenizer),
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config(config),
+            callbacks=callbacks,
+        )
+        if config.process_index == 0:
+            save_run_config(config, config.output_dir, "grpo_config")
+        train_and_save(trainer, tokenizer, resume_from)
+    return config.output_dir

@@ -1,12 +1,10 @@
-"""One runner for SFT and GRPO (open-r1's shared skeleton): what every training stage does around its trainer.
+"""What every training stage does around its trainer, as helpers its entry calls in order (open-r1 style):
 
-    secrets out of the config and argv -> output-folder lock -> --resume (latest complete checkpoint,
-    half-written ones removed) -> banner (stderr) -> dataset -> tokenizer -> prompt checks (length, <unk>)
-    -> model -> trainer -> run config (rank 0) -> train -> save (weights on every rank, files on rank 0)
+    hide_secrets -> main_process_lock -> resume_checkpoint -> announce -> dataset -> prepare_policy_files
+    -> check_prompts -> trainer -> save_run_config -> train_and_save
 
-A stage module supplies only its dataset and its trainer; the config supplies `banner()` and
-`prompt_token_limit(context_tokens)`. Everything a user can get wrong in the data (prompts the model
-cannot take, columns a reward reads that the data lacks) stops with a UsageError before the model loads.
+Everything a user can get wrong in the data (prompts the model cannot take) stops with a UsageError before
+the model loads.
 """
 
 from __future__ import annotations
@@ -16,14 +14,6 @@ from contextlib import nullcontext
 
 from thinkdial.errors import UsageError
 from thinkdial.io import warn
-from thinkdial.models import set_cpu_threads
-from thinkdial.train.recipe import (
-    context_tokens,
-    hide_secrets,
-    load_model,
-    prepare_policy_files,
-    save_run_config,
-)
 from thinkdial.train.rundir import (
     FreeSpaceCallback,
     check_free_space,
@@ -37,27 +27,15 @@ from thinkdial.train.rundir import (
 UNKNOWN_CHAR_EXAMPLES = 5  # distinct unencodable characters quoted in the warning
 
 
-def run_stage(config, stage: str, build_dataset, build_trainer) -> str:
-    """Train `stage` ('sft' or 'grpo') as the module docstring says; return config.output_dir.
+def main_process_lock(config):
+    """Return the context that holds `config.output_dir`'s lock on the main process (nothing elsewhere)."""
+    return run_lock(config.output_dir) if config.process_index == 0 else nullcontext()
 
-    `build_dataset(config)` returns the train `datasets.Dataset` (a `prompt` column, checked here);
-    `build_trainer(config, dataset, model, tokenizer)` returns the TRL trainer.
-    """
-    hide_secrets(config)
-    set_cpu_threads(config.cpu_threads)
-    main = config.process_index == 0
-    with run_lock(config.output_dir) if main else nullcontext():
-        resume_from = resume_checkpoint(config)
-        if main:
-            print(f"{stage}: {config.banner()}", file=sys.stderr, flush=True)
-        dataset = build_dataset(config)
-        model_path, tokenizer = prepare_policy_files(config)
-        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
-        trainer = build_trainer(config, dataset, load_model(config, model_path), tokenizer)
-        if main:
-            save_run_config(config, config.output_dir, f"{stage}_config")
-        train_and_save(trainer, tokenizer, resume_from)
-    return config.output_dir
+
+def announce(config, stage: str) -> None:
+    """Print the stage's startup line (`config.banner()`) on stderr, on the main process; return None."""
+    if config.process_index == 0:
+        print(f"{stage}: {config.banner()}", file=sys.stderr, flush=True)
 
 
 def train_and_save(trainer, tokenizer, resume_from: str | None) -> None:

@@ -3,7 +3,7 @@
 `thinkdial sft --config configs/tiny/sft.yaml [--key value ...] [--resume true]`. Works on any data
 source whose rows have a `reasoning` column (synthetic families, a user's JSONL, GSM8K / MATH worked
 solutions): the target completion is `<think>{reasoning}</think>{answer}`, loss on completion tokens
-only. The shared run (lock, secrets, resume, saves, prompt checks) is train/runner.py.
+only. `train_sft` reads top to bottom: recipe -> data -> TRL SFTTrainer -> train -> save.
 """
 
 from __future__ import annotations
@@ -14,11 +14,28 @@ from dataclasses import dataclass, field
 from trl import SFTConfig, SFTTrainer
 
 from thinkdial.data.completion import format_completion, reasoning_token_counts
-from thinkdial.data.config import load_data_config
+from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.errors import UsageError
-from thinkdial.train.recipe import RecipeFields, check_recipe_values, multi_process_cpu, peft_config
-from thinkdial.train.runner import run_stage
+from thinkdial.models import set_cpu_threads
+from thinkdial.train.recipe import (
+    RecipeFields,
+    check_recipe_values,
+    context_tokens,
+    hide_secrets,
+    load_model,
+    multi_process_cpu,
+    peft_config,
+    prepare_policy_files,
+    save_run_config,
+)
+from thinkdial.train.runner import (
+    announce,
+    check_prompts,
+    main_process_lock,
+    resume_checkpoint,
+    train_and_save,
+)
 
 
 @dataclass
@@ -52,11 +69,11 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
         return self.prompt_limit(context_tokens, "the model's context", 1, "at least one completion token")
 
 
-def sft_dataset(config: ThinkdialSFTConfig):
+def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig):
     """Return the prompt/completion `datasets.Dataset` for SFT, built from the data config's train split."""
     import datasets
 
-    rows = build_rows(load_data_config(config.data_config), "train", config.train_limit)
+    rows = build_rows(data, "train", config.train_limit)
     missing = [i for i, r in enumerate(rows) if r.get("reasoning") is None]
     if missing:
         raise UsageError(
@@ -89,18 +106,25 @@ def fit_budgets(dataset, tokenizer):
     return dataset.remove_columns(["completion", "answer", "budget"]).add_column("completion", completions)
 
 
-def build_trainer(config: ThinkdialSFTConfig, dataset, model, tokenizer) -> SFTTrainer:
-    """Return a ready SFTTrainer (LoRA when use_peft) for `config` on `dataset` (targets fitted to their budgets)
-    and `model`."""
-    return SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=fit_budgets(dataset, tokenizer),
-        processing_class=tokenizer,
-        peft_config=peft_config(config),
-    )
-
-
 def train_sft(config: ThinkdialSFTConfig) -> str:
-    """Run SFT and save the final model + tokenizer to config.output_dir; return that path."""
-    return run_stage(config, "sft", sft_dataset, build_trainer)
+    """Run SFT; return config.output_dir, which holds the final model and tokenizer."""
+    hide_secrets(config)
+    set_cpu_threads(config.cpu_threads)
+    data = load_data_config(config.data_config)
+    with main_process_lock(config):
+        resume_from = resume_checkpoint(config)
+        announce(config, "sft")
+        dataset = sft_dataset(config, data)
+        model_path, tokenizer = prepare_policy_files(config)
+        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
+        trainer = SFTTrainer(
+            model=load_model(config, model_path),
+            args=config,
+            train_dataset=fit_budgets(dataset, tokenizer),
+            processing_class=tokenizer,
+            peft_config=peft_config(config),
+        )
+        if config.process_index == 0:
+            save_run_config(config, config.output_dir, "sft_config")
+        train_and_save(trainer, tokenizer, resume_from)
+    return config.output_dir
