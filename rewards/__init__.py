@@ -7,10 +7,10 @@ From any TRL script (no thinkdial trainer needed):
     funcs, weights = build_reward_funcs(load_reward_config("configs/rewards/adaptive.yaml"), tokenizer)
     trainer = GRPOTrainer(model=..., reward_funcs=funcs, args=GRPOConfig(..., reward_weights=weights), ...)
 
-Importing the package registers the built-in components (`outcome`, `length`) in `registry.REWARDS`.
+Importing the package registers the built-in components (`outcome`, `length`, `methods`) in `registry.REWARDS`.
 """
 
-from thinkdial.rewards import length, outcome  # noqa: F401  (their @register decorators fill the registry)
+from thinkdial.rewards import length, methods, outcome  # noqa: F401  (their @register decorators fill the registry)
 from thinkdial.rewards.base import Reward
 from thinkdial.rewards.config import RewardConfig, RewardConfigError, load_reward_config, parse_reward_config
 from thinkdial.rewards.registry import REWARDS, build_reward_funcs, get_reward, register
