@@ -366,9 +366,15 @@ def direct_reliable_levels(batch: Batch, min_samples: int) -> set:
     without a thinking budget, at least `min_samples` completions answered directly (no reasoning tokens)
     and they are as accurate as the completions that reasoned (vacuously so when none reasoned)."""
     counts: dict = {}  # level -> [direct, direct correct, thinking, thinking correct]
-    for level, n, ok in zip(
-        batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct, strict=True
+    for level, n, ok, budget in zip(
+        batch.gathered_difficulty,
+        batch.gathered_tokens,
+        batch.gathered_correct,
+        batch.gathered_budget,
+        strict=True,
     ):
+        if budget is not None:  # a budget forces the length: it says nothing about the model's own choice
+            continue
         c = counts.setdefault(level_label(level), [0, 0, 0, 0])
         k = 0 if n == 0 else 2
         c[k] += 1

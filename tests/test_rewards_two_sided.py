@@ -52,6 +52,21 @@ def test_direct_answers_win_most_at_a_level_where_the_batch_shows_they_cost_no_a
     assert got[:4] == pytest.approx([1.5] * 4)
 
 
+def test_direct_answers_under_a_budget_are_no_evidence_for_rows_without_one(tiny_tokenizer):
+    # four direct answers forced by budget 0 and one free direct answer at level 1: only the free one counts
+    # (1 < min_direct_samples 4), so neither the free direct answer nor the forced ones get the bonus
+    reward = get_reward("two_sided", tiny_tokenizer, PARAMS)
+    comps = [c(0)] * 4 + [c(0), c(2), c(2), c(2)]
+    got = reward(
+        prompts=["b"] * 4 + ["p"] * 4,
+        completions=comps,
+        answer=["4"] * 8,
+        difficulty=[1] * 8,
+        budget=[0] * 4 + [None] * 4,
+    )
+    assert got == pytest.approx([1.0] * 4 + [1.0] + [1 - 0.25 * 2 / 48] * 3)
+
+
 def test_a_reliably_solved_mixed_group_charges_correct_answers_only(tiny_tokenizer):
     got = two_sided(tiny_tokenizer, [c(2), c(6), c(0, "5"), c(10, "5")])  # p = 0.5
     assert got == pytest.approx([1 - 0.25 * 0.5 * 2 / 48, 1 - 0.25 * 0.5 * 6 / 48, 0.0, 0.0])
