@@ -27,23 +27,27 @@ CONFIG = {
         {"name": "target_length", "params": {"mode": "max", "alpha": 0.1}},
         {"name": "overlong", "params": {"max_tokens": 8, "buffer_tokens": 3}},
         {"name": "no_think_bonus"},
+        {"name": "two_sided", "params": {"max_tokens": 8, "min_direct_samples": 2}},
     ]
 }
 STEPS = 2  # two calls: the solve-rate EMA must evolve identically too
 
 
 def make_rows(step: int) -> dict[str, list]:
-    """Return 3 prompts x 4 completions; with 2 ranks, prompt 'b' is split 2 + 2 over the ranks."""
+    """Return 3 prompts x 4 completions; with 2 ranks, prompt 'b' is split 2 + 2 over the ranks. Its two middle
+    rows (one on each rank) answer directly and right, and only 'c' has a budget: two_sided's direct-answer
+    evidence at b's level (rows without a budget) is reliable only when both ranks' rows are counted."""
     prompts, completions, answers, difficulty, budget = [], [], [], [], []
     for g, prompt in enumerate(["a", "b", "c"]):
         for j in range(4):
-            n = (3 * g + 2 * j + step) % 10
-            ok = (g + j + step) % 3 != 0
+            direct = prompt == "b" and j in (1, 2)
+            n = 0 if direct else (3 * g + 2 * j + step) % 10
+            ok = direct or (g + j + step) % 3 != 0
             prompts.append(f"prompt {prompt}")
             completions.append(f"<think>{'x' * n}</think>{'7' if ok else '8'}")
             answers.append("7")
             difficulty.append(g + 1)
-            budget.append(5)
+            budget.append(5 if prompt == "c" else None)
     return {
         "prompts": prompts,
         "completions": completions,
