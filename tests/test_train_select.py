@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import TINY_ARGS
+from conftest import ROOT, TINY_ARGS
 from safetensors.torch import load_file
 
 from thinkdial.errors import UsageError
-from thinkdial.train.select import Validation, compare, split_validation
+from thinkdial.train.select import Decision, Validation, compare, split_validation
 
 
 def v(solved: str, tokens: int = 10, step: int = 0) -> Validation:
@@ -90,3 +91,56 @@ def test_a_run_keeps_its_latest_acceptable_weights(tmp_path):
     assert [e["step"] for e in selection["validations"]] == [0, 3, 6] and selection["kept_step"] == 6
     start, saved = load_file(out / "init" / "model.safetensors"), load_file(out / "model.safetensors")
     assert not all(start[k].equal(saved[k]) for k in start)
+
+
+def forced_run(tmp_path, monkeypatch, keep_step: int | None, save_steps: int) -> tuple[dict, Path]:
+    """Train 4 tiny GRPO steps validating every 2, with `compare` patched to accept step `keep_step` only
+    (None: no step); return (selection.json, the run folder), checkpoints saved every `save_steps`."""
+    from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+    from thinkdial.train.recipe import parse_recipe
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(
+        "thinkdial.train.select.compare",
+        lambda candidate, start, lost_rows: Decision(candidate.step == keep_step, "forced by the test"),
+    )
+    out = tmp_path / "run"
+    args = ["--output_dir", str(out), "--learning_rate", "1e-2", "--select_checkpoint", "true"]
+    args += ["--validate_every_steps", "2", "--validation_rows_per_level", "2"]
+    args += ["--save_strategy", "steps", "--save_steps", str(save_steps)]
+    train_grpo(parse_recipe(ThinkdialGRPOConfig, [*TINY_ARGS, *args]))
+    return json.loads((out / "selection.json").read_text()), out
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    """Return whether the safetensors files `a` and `b` hold the same tensors, bit for bit."""
+    x, y = load_file(a), load_file(b)
+    return x.keys() == y.keys() and all(x[k].equal(y[k]) for k in x)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_varied_reward")
+def test_the_saved_model_is_the_kept_steps_weights(tmp_path, monkeypatch):
+    selection, out = forced_run(tmp_path, monkeypatch, keep_step=2, save_steps=2)
+    assert selection["kept_step"] == 2 and [e["kept"] for e in selection["validations"]] == [
+        True,
+        True,
+        False,
+    ]
+    assert not same_weights(
+        out / "checkpoint-2" / "model.safetensors", out / "checkpoint-4" / "model.safetensors"
+    )
+    assert same_weights(out / "model.safetensors", out / "checkpoint-2" / "model.safetensors")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("use_varied_reward")
+def test_the_saved_model_is_the_start_when_no_step_is_kept(tmp_path, monkeypatch):
+    selection, out = forced_run(tmp_path, monkeypatch, keep_step=None, save_steps=4)
+    assert selection["kept_step"] == 0 and [e["kept"] for e in selection["validations"]] == [
+        True,
+        False,
+        False,
+    ]
+    assert not same_weights(out / "init" / "model.safetensors", out / "checkpoint-4" / "model.safetensors")
+    assert same_weights(out / "model.safetensors", out / "init" / "model.safetensors")
