@@ -149,8 +149,26 @@ def _math_row(raw: dict) -> dict:
     }
 
 
-ADAPTER_COLUMNS = {"gsm8k": ("question", "answer"), "math": ("problem", "answer", "level", "solution")}
-ADAPTER_FILES = {"gsm8k": {"train": "train.jsonl", "test": "test.jsonl"}, "math": {"test": "test.jsonl"}}
+def _aime_row(raw: dict) -> dict:
+    return {  # AIME has no level column: every problem is level 1
+        "prompt": raw["problem"],
+        "answer": raw["answer"],
+        "difficulty": 1,
+        "reasoning": raw.get("solution"),
+    }
+
+
+ADAPTER_COLUMNS = {
+    "gsm8k": ("question", "answer"),
+    "math": ("problem", "answer", "level", "solution"),
+    "aime": ("problem", "answer"),
+}
+ADAPTER_FILES = {
+    "gsm8k": {"train": "train.jsonl", "test": "test.jsonl"},
+    "math": {"test": "test.jsonl"},
+    "aime": {"test": "test.jsonl"},
+}
+ADAPTER_ROWS = {"gsm8k": _gsm8k_row, "math": _math_row, "aime": _aime_row}
 
 
 def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
@@ -248,7 +266,7 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     present = set().union(*records)  # JSONL rows may each hold a different subset of the columns
     if cfg.source in ADAPTERS:
         needed = {c: c for c in ADAPTER_COLUMNS[cfg.source]}
-        convert = _gsm8k_row if cfg.source == "gsm8k" else _math_row
+        convert = ADAPTER_ROWS[cfg.source]
         difficulty_column = "answer" if cfg.source == "gsm8k" else "level"
     else:
         mapping = {
