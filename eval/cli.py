@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
@@ -203,6 +204,12 @@ def run_generate(args) -> int:
     for name in ("max_reasoning_tokens", "max_answer_tokens", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 < args.temperature < math.inf:
+        raise UsageError(
+            f"--temperature must be > 0, got {args.temperature} (decoding is greedy unless --sample)"
+        )
+    if not 0 < args.top_p <= 1:
+        raise UsageError(f"--top-p must be in (0, 1], got {args.top_p}")
     from thinkdial.eval.dial import generate_from_checkpoint
 
     outputs = generate_from_checkpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +175,7 @@ class EvalConfig:
             raise UsageError(
                 "eval config: num_samples > 1 needs do_sample: true (greedy samples are identical)"
             )
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+        if not 0 < self.temperature < math.inf or not 0 < self.top_p <= 1:
             raise UsageError(
                 f"eval config: need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}"
             )

@@ -173,6 +173,9 @@ def test_generate_cli_prints_capped_json_lines(tiny, tmp_path, capsys):
         ),
         ([], [{"prompt": "a", "effort": "max"}], "in.jsonl: row 0: column 'effort': effort must be one of"),
         ([], [{"text": "a"}], "in.jsonl: row 0: column 'prompt' must be text or chat messages"),
+        (["--sample", "--temperature", "0", "--prompt", "x"], None, "--temperature must be > 0, got 0.0"),
+        (["--temperature", "nan", "--prompt", "x"], None, "--temperature must be > 0, got nan"),
+        (["--top-p", "2", "--prompt", "x"], None, "--top-p must be in (0, 1], got 2.0"),
     ],
 )
 def test_bad_generate_input_stops_with_one_line_before_the_model_loads(tmp_path, capsys, args, rows, message):

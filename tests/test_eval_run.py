@@ -1,6 +1,7 @@
 """Scaling eval end to end on the tiny random model: budget forcing, outputs, CLI errors, callback."""
 
 import json
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -185,6 +186,14 @@ def test_parallel_jobs_are_capped_by_checkpoints_and_cores_and_one_for_vllm(
 def test_jobs_below_one_are_refused():
     with pytest.raises(UsageError, match="jobs must be an integer >= 1, got 0"):
         small_config(jobs=0)
+
+
+@pytest.mark.parametrize("temperature", [0.0, math.nan, math.inf])
+def test_a_sampling_temperature_that_is_no_positive_number_is_refused(temperature):
+    with pytest.raises(
+        UsageError, match=r"need temperature > 0 and 0 < top_p <= 1, got (0\.0|nan|inf), 1\.0"
+    ):
+        small_config(temperature=temperature, do_sample=True)
 
 
 def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):

@@ -160,6 +160,43 @@ def test_values_out_of_range_stop_with_one_line(tmp_path, stage, args, expected)
     assert not out.exists()
 
 
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Run in the repo root with the model loader patched to raise: a refusal must come before any load."""
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", loaded)
+
+
+@pytest.mark.parametrize(
+    "stage, args, expected",
+    [
+        ("grpo", ["--temperature", "0"], "temperature must be > 0, got 0.0"),
+        ("grpo", ["--temperature", "-1"], "temperature must be > 0, got -1.0"),
+        ("grpo", ["--top_p", "2"], "top_p must be <= 1, got 2.0"),
+        ("grpo", ["--beta", "-1"], "beta must be >= 0, got -1.0"),
+        ("grpo", ["--beta", "nan"], "beta must be a finite number, got nan"),
+        ("grpo", ["--num_train_epochs", "inf", "--max_steps", "-1"], "num_train_epochs must be a finite"),
+        ("grpo", ["--logging_steps", "-1"], "logging_steps must be > 0, got -1.0"),
+        ("sft", ["--learning_rate", "inf"], "learning_rate must be a finite number, got inf"),
+        ("sft", ["--logging_steps", "0"], "logging_steps must be > 0, got 0.0"),
+    ],
+)
+def test_sampling_and_float_values_out_of_range_stop_before_the_model_loads(
+    tmp_path, capsys, no_model_load, stage, args, expected
+):
+    from thinkdial.cli import main
+
+    out = tmp_path / "run"
+    assert main([stage, *STAGE_ARGS[stage], "--output_dir", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"thinkdial {stage}: error: {expected}") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
 def test_reward_weights_in_a_recipe_are_refused(tmp_path):
     result = thinkdial(
         "grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--reward_weights", "1.0", "0.2"

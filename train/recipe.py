@@ -4,6 +4,7 @@ value checks, model + tokenizer loading, secrets and the saved run config."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -136,7 +137,8 @@ class RecipeFields(LoraFields):
         return room, f"{sequence_name} of {sequence_tokens} tokens less {reserved_tokens} for {reserved_for}"
 
 
-# The lowest value each shared field accepts (None: unset, allowed). max_steps and rates are checked apart.
+# The lowest value each field accepts (None: unset, allowed; a field the stage's config lacks is skipped).
+# max_steps is checked apart.
 _AT_LEAST = {
     "per_device_train_batch_size": 1,
     "gradient_accumulation_steps": 1,
@@ -150,7 +152,10 @@ _AT_LEAST = {
     "lora_alpha": 1,
     "lora_dropout": 0,
     "save_total_limit": 1,
+    "beta": 0,  # GRPO's KL anchor: a negative weight would push the policy away from its start
 }
+_ABOVE_ZERO = ("learning_rate", "num_train_epochs", "logging_steps", "temperature", "top_p")
+_AT_MOST = {"top_p": 1}
 
 
 def multi_process_cpu() -> bool:
@@ -165,16 +170,24 @@ def multi_process_cpu() -> bool:
 
 
 def check_recipe_values(config, at_least: dict[str, int] | None = None) -> None:
-    """Raise a UsageError naming the first field of `config` out of its range (the shared ones plus the
-    stage's `at_least`): values TRL would silently reinterpret (max_steps -3 trains by epochs) or only
-    refuse once the model is loaded. Returns None."""
+    """Raise a UsageError naming the first field of `config` out of its range (any float that is NaN or
+    infinite, the shared ranges, the stage's `at_least`): values TRL would silently reinterpret (max_steps
+    -3 trains by epochs, beta -1 trains away from the start) or only refuse once the model is loaded.
+    Returns None."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{f.name} must be a finite number, got {value}")
     for name, low in {**_AT_LEAST, **(at_least or {})}.items():
-        value = getattr(config, name)
+        value = getattr(config, name, None)
         if value is not None and not isinstance(value, bool) and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
-    for name in ("learning_rate", "num_train_epochs"):
-        if not getattr(config, name) > 0:
+    for name in _ABOVE_ZERO:
+        if hasattr(config, name) and not getattr(config, name) > 0:
             raise UsageError(f"{name} must be > 0, got {getattr(config, name)}")
+    for name, high in _AT_MOST.items():
+        if getattr(config, name, high) > high:
+            raise UsageError(f"{name} must be <= {high}, got {getattr(config, name)}")
     if config.max_steps == 0 or config.max_steps < -1:
         raise UsageError(
             f"max_steps must be >= 1 (or -1: train num_train_epochs epochs), got {config.max_steps}"
