@@ -130,6 +130,26 @@ def test_out_must_be_empty_unless_force_which_replaces_it(tmp_path):
     )
 
 
+@pytest.mark.slow
+def test_a_failed_export_check_leaves_the_earlier_export_untouched(tmp_path, monkeypatch):
+    old_run, new_run = tiny_run(tmp_path / "old", seed=1), tiny_run(tmp_path / "new", seed=2)
+    out = tmp_path / "exports" / "export"
+    export(old_run, out)
+    before = digests(out)
+    staged = {}
+
+    def failing_verify(folder, expected):
+        staged.update(digests(folder))
+        raise ValueError("export check failed: forced by the test")
+
+    monkeypatch.setattr(export_module, "verify", failing_verify)
+    with pytest.raises(ValueError, match="forced by the test"):
+        export(new_run, out, force=True)
+    assert staged["model.safetensors"] != before["model.safetensors"], "the new export was the old one"
+    assert digests(out) == before
+    assert [p.name for p in out.parent.iterdir()] == ["export"], "a staging folder was left behind"
+
+
 def test_out_overlapping_the_run_folder_is_refused(tmp_path):
     run = tiny_run(tmp_path / "run", seed=1, model_name_or_path="tiny")
     tiny_run(run / "checkpoint-2", seed=2)
