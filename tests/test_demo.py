@@ -57,3 +57,19 @@ def test_demo_end_to_end_shortened(tmp_path, monkeypatch, capsys):
     # a second run skips every finished stage
     run_demo(out, seeds=[0, 1], overrides=overrides)
     assert capsys.readouterr().out.count("skipping") == 5
+
+
+@pytest.mark.parametrize("passed, code", [((True, True), 0), ((True, False), 1), ((False, False), 1)])
+def test_demo_exits_1_when_a_gate_fails_and_0_when_all_pass(monkeypatch, passed, code):
+    from thinkdial.cli import main
+    from thinkdial.pipeline.gates import Check
+
+    calls = []
+
+    def fake_run_demo(out, seeds, force):
+        calls.append((out, seeds, force))
+        return [Check(f"gate {i}", p, "forced by the test") for i, p in enumerate(passed)]
+
+    monkeypatch.setattr("thinkdial.pipeline.demo.run_demo", fake_run_demo)
+    assert main(["demo", "--out", "somewhere", "--seeds", "3", "--force"]) == code
+    assert calls == [("somewhere", [3], True)]
