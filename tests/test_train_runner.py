@@ -16,7 +16,7 @@ from conftest import ROOT, SFT_ARGS, TINY_ARGS, thinkdial
 
 from thinkdial.errors import UsageError
 from thinkdial.io import write_jsonl
-from thinkdial.train.recipe import parse_recipe
+from thinkdial.train.recipe import parse_recipe, save_run_config
 from thinkdial.train.rundir import LOCK_NAME, FreeSpaceCallback, disk_full_explained, run_lock
 from thinkdial.train.runner import check_prompts
 from thinkdial.train.sft import ThinkdialSFTConfig, train_sft
@@ -75,6 +75,16 @@ def test_a_token_planted_through_every_route_is_in_no_file_and_stdout_is_one_lin
         leaked = [str(p) for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         assert not leaked, f"token written to {leaked}"
     assert json.loads((out / f"{stage}_config.json").read_text())["hub_token"] is None
+
+
+def test_the_saved_run_config_redacts_secret_values_not_names_holding_token(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("HF_TOKEN", ENV_SECRET)
+    args = ["--max_prompt_tokens", "30", "--hub_token", SECRET, "--run_name", f"run-{ENV_SECRET}"]
+    config = parse_recipe(ThinkdialSFTConfig, [*SFT_ARGS, "--output_dir", str(tmp_path), *args])
+    saved = json.loads(save_run_config(config, str(tmp_path), "sft_config").read_text())
+    assert saved["max_prompt_tokens"] == 30 and saved["include_num_input_tokens_seen"] == "no"
+    assert saved["hub_token"] == "<redacted>" and saved["run_name"] == "run-<redacted>"
 
 
 def test_different_hub_and_model_tokens_are_refused(tmp_path):

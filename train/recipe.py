@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from thinkdial.io import read_yaml_mapping, write_atomic
 from thinkdial.models import load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
-_SECRET = re.compile(r"(token|key|secret|password)", re.IGNORECASE)
+SECRET_FIELDS = ("hub_token", "token")  # config keys holding a credential (`token`: in model_init_kwargs)
+SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY")  # environment variables holding one
 REDACTED = "<redacted>"
 
 
@@ -255,7 +255,8 @@ def hide_secrets(config) -> None:
     `hub_token` and `model_init_kwargs['token']` move to the environment's HF_TOKEN, where the hub
     client reads them (model, tokenizer and reference-model loads, pushes), so no saved file
     (run config, `training_args.bin`, wandb's run files) can hold them; `sys.argv`, which trackers
-    record, gets every token, an HF_TOKEN from the environment included, replaced by '<redacted>'.
+    record, gets every credential of the environment (`SECRET_ENV`, HF_TOKEN included) replaced by
+    '<redacted>'.
     """
     kwargs = dict(config.model_init_kwargs or {})
     tokens = {t for t in (config.hub_token, kwargs.pop("token", None)) if t}
@@ -267,25 +268,30 @@ def hide_secrets(config) -> None:
     if tokens:
         os.environ["HF_TOKEN"] = next(iter(tokens))
     config.hub_token, config.model_init_kwargs = None, kwargs or None
-    secret = os.environ.get("HF_TOKEN")
-    if secret:
-        sys.argv = [arg.replace(secret, REDACTED) for arg in sys.argv]
+    sys.argv = scrub_secrets(sys.argv)
 
 
 def scrub_secrets(obj):
-    """Return `obj` with the values of token/key/secret/password-like keys replaced by '<redacted>'."""
-    if isinstance(obj, dict):
-        return {
-            k: (
-                REDACTED
-                if _SECRET.search(str(k)) and v not in (None, "", False) and not isinstance(v, bool)
-                else scrub_secrets(v)
-            )
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list):
-        return [scrub_secrets(v) for v in obj]
-    return obj
+    """Return `obj` (nested dicts, lists and strings) with the value of every credential field
+    (`SECRET_FIELDS`) replaced by '<redacted>', and every credential of the environment (`SECRET_ENV`)
+    replaced by '<redacted>' wherever a string holds it. Other values stay, whatever their key is called
+    (`max_prompt_tokens` is a length, not a secret)."""
+    secrets = sorted({os.environ.get(name) for name in SECRET_ENV} - {None, ""}, key=len, reverse=True)
+
+    def scrub(value):
+        if isinstance(value, dict):
+            return {
+                k: REDACTED if k in SECRET_FIELDS and value[k] not in (None, "") else scrub(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [scrub(v) for v in value]
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    return scrub(obj)
 
 
 def save_run_config(config, output_dir: str, name: str) -> Path:
