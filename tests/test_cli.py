@@ -19,15 +19,15 @@ import sys, runpy
 sys.argv = ["thinkdial", *{argv!r}]
 try:
     runpy.run_module("thinkdial", run_name="__main__")
-except SystemExit:
-    pass
-sys.stdout.flush()
-print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+finally:
+    sys.stdout.flush()
+    print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 """
 
 
 def probe(argv: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Return the finished `thinkdial ARGV` run in `cwd`; its stderr ends with the heavy modules it imported."""
+    """Return the finished `thinkdial ARGV` run in `cwd` (its exit code is the command's); its stderr ends with
+    the heavy modules it imported."""
     code = PROBE.format(argv=argv, heavy=HEAVY)
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -44,18 +44,22 @@ def heavy_imports(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    "argv, printed",
     [
-        ["--help"],
-        ["rewards", "list"],
-        ["data", "--help"],
-        ["eval", "--help"],
-        ["generate", "--help"],
-        ["data", "--config", "configs/tiny/data.yaml", "--split", "test", "--limit", "8"],
+        (["--help"], "usage: thinkdial [-h] COMMAND ..."),
+        (["rewards", "list"], "two_sided: `two_sided` (thinkdial's default)"),
+        (["data", "--help"], "usage: thinkdial data [-h] --config CONFIG"),
+        (["eval", "--help"], "usage: thinkdial eval [-h]"),
+        (["generate", "--help"], "usage: thinkdial generate [-h] --model MODEL"),
+        (
+            ["data", "--config", "configs/tiny/data.yaml", "--split", "test", "--limit", "8"],
+            "     8       1                       8.00",
+        ),
     ],
 )
-def test_light_commands_import_no_torch_trl_or_transformers(argv):
+def test_light_commands_import_no_torch_trl_or_transformers(argv, printed):
     result = probe(argv)
+    assert result.returncode == 0 and printed in result.stdout, result.stderr[-2000:]
     assert heavy_imports(result) == "", result.stderr[-2000:]
 
 
@@ -66,7 +70,7 @@ def test_rewards_score_imports_no_torch_and_prints_only_json_lines(tmp_path):
     ]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     result = probe(["rewards", "score", "--config", "configs/rewards/adaptive.yaml", "--input", str(data)])
-    assert heavy_imports(result) == "", result.stderr[-2000:]
+    assert result.returncode == 0 and heavy_imports(result) == "", result.stderr[-2000:]
     parsed = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["correct"] for r in parsed] == [True, False]
 
@@ -79,7 +83,7 @@ def test_a_users_data_py_and_train_py_in_the_working_folder_break_nothing(tmp_pa
         cwd=tmp_path,
     )
     assert "user module" not in result.stdout + result.stderr
-    assert "level" in result.stdout, result.stderr[-2000:]
+    assert result.returncode == 0 and " level    rows" in result.stdout, result.stderr[-2000:]
 
 
 def test_python_dash_m_thinkdial_is_the_console_script():

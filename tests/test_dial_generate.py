@@ -190,4 +190,6 @@ def test_bad_generate_input_stops_with_one_line_before_the_model_loads(tmp_path,
 
 def test_bad_generate_arguments_are_refused_without_importing_torch():
     result = probe(["generate", "--model", "m", "--budget", "-3", "--prompt", "x"])
-    assert heavy_imports(result) == "" and "--budget: budget must be" in result.stderr
+    assert (
+        result.returncode == 2 and heavy_imports(result) == "" and "--budget: budget must be" in result.stderr
+    )
