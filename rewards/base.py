@@ -12,7 +12,6 @@ from typing import ClassVar
 
 from thinkdial.errors import UsageError
 from thinkdial.rewards.batch import Batch, RewardRowError, build_batch
-from thinkdial.rewards.metrics import level_metrics
 
 
 @dataclass
@@ -24,8 +23,7 @@ class Reward:
     """A reward component. Subclasses set `name` and `Params` and implement `row` (or `score`).
 
     `warmup_steps` ramps the component's output linearly from 0 at step 0 to full at `warmup_steps`
-    (read from TRL's `trainer_state.global_step`; full when no trainer state is given). With
-    `log_levels`, the call also logs per-difficulty-level metrics and a `reasoning_tokens` column.
+    (read from TRL's `trainer_state.global_step`; full when no trainer state is given).
     """
 
     name: ClassVar[str]
@@ -33,12 +31,10 @@ class Reward:
     needs_answer: ClassVar[bool] = True  # reads correctness: the dataset must have an `answer` column
     needs_columns: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, tokenizer, params=None, warmup_steps: int = 0, log_levels: bool = False):
+    def __init__(self, tokenizer, params=None, warmup_steps: int = 0):
         self.tokenizer = tokenizer
         self.params = self.Params() if params is None else params
         self.warmup_steps = warmup_steps
-        self._level_counts_logged: set[str] = set()  # `level_<k>/completions` keys logged so far
-        self.log_levels = log_levels
         self.__name__ = self.name  # TRL logs the reward under this name
 
     def __call__(
@@ -47,7 +43,7 @@ class Reward:
         completions,
         completion_ids=None,
         trainer_state=None,
-        log_metric=None,
+        log_metric=None,  # TRL's logging hooks: taken out of the columns; BatchMetrics uses them
         log_extra=None,
         **columns,
     ) -> list[float | None]:
@@ -62,8 +58,6 @@ class Reward:
         scale = self.warmup_scale(trainer_state)
         if scale != 1.0:
             rewards = [None if r is None else r * scale for r in rewards]
-        if self.log_levels:
-            self.log(batch, log_metric, log_extra)
         return rewards
 
     @classmethod
@@ -84,34 +78,6 @@ class Reward:
     def row(self, batch: Batch, i: int) -> float | None:
         """Return the reward of local row `i` of `batch`."""
         raise NotImplementedError
-
-    def log(self, batch: Batch, log_metric, log_extra) -> None:
-        """Log per-level metrics of the rows without a thinking budget (over every process's rows, so identical
-        on all), the share of budget rows within their budget, and each completion's reasoning tokens. A level
-        seen in an earlier batch but absent from this one logs `completions` 0: the trainer averages a metric
-        over the calls that logged it, so the mean count per call stays true (the health guard reads it)."""
-        if log_metric is not None:
-            free = [b is None for b in batch.gathered_budget]  # the model's own choice: rows without a budget
-            metrics = level_metrics(
-                *(
-                    [v for v, f in zip(col, free, strict=True) if f]
-                    for col in (batch.gathered_difficulty, batch.gathered_tokens, batch.gathered_correct)
-                )
-            )
-            counts = {k for k in metrics if k.startswith("level_") and k.endswith("/completions")}
-            metrics.update(dict.fromkeys(self._level_counts_logged - counts, 0.0))
-            self._level_counts_logged |= counts
-            for name, value in metrics.items():
-                log_metric(name, value)
-            within = [
-                n <= b
-                for n, b in zip(batch.gathered_tokens, batch.gathered_budget, strict=True)
-                if b is not None
-            ]
-            if within:
-                log_metric("budget/within_rate", sum(within) / len(within))
-        if log_extra is not None:
-            log_extra("reasoning_tokens", batch.reasoning_tokens)
 
 
 def required_columns(reward) -> tuple[str, ...]:

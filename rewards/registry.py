@@ -174,28 +174,19 @@ def make_params(name: str, params: dict, warmup_steps: int = 0):
     return reward.Params(**{key: _as_declared(value, hints[key]) for key, value in params.items()})
 
 
-def get_reward(
-    name: str, tokenizer, params: dict | None = None, warmup_steps: int = 0, log_levels: bool = False
-) -> Reward | Callable:
+def get_reward(name: str, tokenizer, params: dict | None = None, warmup_steps: int = 0) -> Reward | Callable:
     """Return the TRL reward callable of `name`: an instance of its Reward class (its `__name__` is the
     class's `name`), or a plain reward function itself."""
     validated = make_params(name, params or {}, warmup_steps)
     reward = resolve(name)
     if not isinstance(reward, type):
         return reward
-    return reward(tokenizer, validated, warmup_steps=warmup_steps, log_levels=log_levels)
+    return reward(tokenizer, validated, warmup_steps=warmup_steps)
 
 
 def build_reward_funcs(config, tokenizer) -> tuple[list[Reward | Callable], list[float]]:
     """Return the reward callables of a `RewardConfig` (rewards/config.py) and their weights, for
     `GRPOTrainer(reward_funcs=...)` and `GRPOConfig.reward_weights`.
-
-    The first `Reward` component also logs per-difficulty-level metrics (`level_<k>/reasoning_tokens`,
-    `level_<k>/accuracy`) through TRL's `log_metric`, so no extra component is needed for them.
     """
-    first = next((i for i, c in enumerate(config.components) if isinstance(resolve(c.name), type)), None)
-    funcs = [
-        get_reward(c.name, tokenizer, c.params, warmup_steps=c.warmup_steps, log_levels=(i == first))
-        for i, c in enumerate(config.components)
-    ]
+    funcs = [get_reward(c.name, tokenizer, c.params, warmup_steps=c.warmup_steps) for c in config.components]
     return funcs, [float(c.weight) for c in config.components]

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from thinkdial.rewards.batch import RewardRowError
+from thinkdial.rewards.metrics import BatchMetrics
 from thinkdial.rewards.registry import get_reward
 
 
@@ -107,6 +108,13 @@ def test_shortest_correct(tiny_tokenizer):
     assert run(tiny_tokenizer, "shortest_correct", [c(9)], p) == approx([1.0])  # group of 1
 
 
+def test_length_charges_stop_growing_at_max_tokens(tiny_tokenizer):
+    # 1,000 reasoning tokens on a 10-token scale are charged as 10 (unbounded: 1 - 0.5 * 100 = -49)
+    solve_rate, shortest = {"beta": 0.5, "max_tokens": 10}, {"alpha": 1.0, "beta": 0.5, "max_tokens": 10}
+    assert run(tiny_tokenizer, "solve_rate", [c(10), c(1000)], solve_rate) == approx([0.5, 0.5])
+    assert run(tiny_tokenizer, "shortest_correct", [c(2), c(1000)], shortest) == approx([1.0, 0.5])
+
+
 def test_target_length(tiny_tokenizer):
     exact = {"mode": "exact", "alpha": 0.1}
     assert run(tiny_tokenizer, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx(
@@ -148,8 +156,8 @@ def test_warmup_ramps_output(tiny_tokenizer):
     assert reward(**kwargs) == [1.0]  # no trainer state: full weight
 
 
-def test_chat_completions_and_metrics(tiny_tokenizer):
-    reward = get_reward("correctness", tiny_tokenizer, log_levels=True)
+def test_chat_completions_and_batch_metrics(tiny_tokenizer):
+    reward, logger = get_reward("correctness", tiny_tokenizer), BatchMetrics(tiny_tokenizer)
     metrics, extra = {}, {}
     comps = [
         [{"role": "assistant", "content": c(2)}],
@@ -157,15 +165,11 @@ def test_chat_completions_and_metrics(tiny_tokenizer):
         [{"role": "assistant", "content": c(6)}],
     ]
     prompts = [[{"role": "user", "content": "q1"}]] * 2 + [[{"role": "user", "content": "q2"}]]
-    got = reward(
-        prompts=prompts,
-        completions=comps,
-        answer=["4"] * 3,
-        difficulty=[1, 1, 3],
-        log_metric=metrics.__setitem__,
-        log_extra=extra.__setitem__,
-    )
-    assert got == [1.0, 0.0, 1.0]
+    columns = {"answer": ["4"] * 3, "difficulty": [1, 1, 3]}
+    hooks = {"log_metric": metrics.__setitem__, "log_extra": extra.__setitem__}
+    assert reward(prompts=prompts, completions=comps, **columns, **hooks) == [1.0, 0.0, 1.0]
+    assert metrics == {} and extra == {}  # a reward logs nothing: the batch-metrics logger does
+    assert logger(prompts=prompts, completions=comps, **columns, **hooks) == [None, None, None]
     assert metrics == {
         "reasoning_tokens": 4.0,
         "accuracy": pytest.approx(2 / 3),
@@ -193,7 +197,7 @@ def test_rewards_pickle_with_stable_name(tiny_tokenizer):
 def test_a_level_absent_from_a_batch_logs_zero_completions_so_the_trainers_mean_count_stays_true(
     tiny_tokenizer,
 ):
-    reward = get_reward("correctness", tiny_tokenizer, log_levels=True)
+    reward = BatchMetrics(tiny_tokenizer)
     logged: dict[str, list[float]] = {}  # as TRL's _metrics: every call appends, the log event takes the mean
 
     def call(difficulty):

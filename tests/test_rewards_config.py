@@ -19,7 +19,6 @@ def test_shipped_configs_load_and_build(path, tiny_tokenizer):
     funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == [c.name for c in config.components]
     assert weights == [c.weight for c in config.components]
-    assert [f.log_levels for f in funcs] == [True] + [False] * (len(funcs) - 1)
 
 
 def test_required_configs_shipped():

@@ -109,7 +109,6 @@ def test_a_users_reward_class_and_plain_function_by_import_path(user_module, tin
     )
     funcs, weights = build_reward_funcs(config, tiny_tokenizer)
     assert [f.__name__ for f in funcs] == ["starts_with_think", "user_short"] and weights == [0.5, 1.0]
-    assert funcs[1].log_levels  # the first Reward component logs the per-level metrics
     completions = ["<think>abc</think>1", "x</think>2"]
     assert funcs[0](prompts=["p", "p"], completions=completions) == [1.0, 0.0]
     assert funcs[1](prompts=["p", "p"], completions=completions) == [-18.0, -2.0]

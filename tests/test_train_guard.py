@@ -104,8 +104,7 @@ def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_th
     )
     rewards = tmp_path / "short.yaml"  # overlong with a 1-token limit: -1 for any reasoning, 0 for none
     rewards.write_text(
-        "rewards:\n  - {name: correctness, weight: 0.0}\n"
-        "  - {name: overlong, weight: 1.0, params: {max_tokens: 1, buffer_tokens: 1}}\n"
+        "rewards:\n  - {name: overlong, weight: 1.0, params: {max_tokens: 1, buffer_tokens: 1}}\n"
     )
     sft, grpo = tmp_path / "sft", tmp_path / "grpo"
     result = thinkdial(

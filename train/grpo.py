@@ -17,10 +17,12 @@ from trl import GRPOConfig, GRPOTrainer
 from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_dataset
 from thinkdial.errors import UsageError
-from thinkdial.eval.config import EvalConfig, load_eval_config
+from thinkdial.eval.config import GENERATIONS, EvalConfig, load_eval_config
 from thinkdial.models import set_cpu_threads
 from thinkdial.rewards.config import RewardConfig, load_reward_config
+from thinkdial.rewards.metrics import BatchMetrics
 from thinkdial.rewards.registry import build_reward_funcs
+from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
     RecipeFields,
     check_recipe_values,
@@ -32,6 +34,7 @@ from thinkdial.train.recipe import (
     prepare_policy_files,
     save_run_config,
 )
+from thinkdial.train.rollout import set_rollout_generation
 from thinkdial.train.runner import (
     announce,
     check_prompts,
@@ -148,6 +151,16 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             "help": "Stop training when the guard trips, naming the last checkpoint saved while healthy."
         },
     )
+    generation: str = field(
+        default="auto",
+        metadata={
+            "help": f"How transformers decodes the rollouts (use_vllm false) and checkpoint selection's validation, "
+            f"one of {GENERATIONS}: 'static_compiled' preallocates the KV cache and compiles the decode step "
+            "(CUDA; the first step pays the compile), 'static' only preallocates it, 'dynamic' keeps TRL's own "
+            "settings (cache_implementation). 'auto': static_compiled on CUDA (static under ZeRO-3), dynamic "
+            "elsewhere (eval/backends.py: generation_settings)."
+        },
+    )
 
     def __post_init__(self):
         self.use_cpu = self.use_cpu or multi_process_cpu()
@@ -165,7 +178,15 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
                 f"reward_weights: set each component's `weight` in the reward config "
                 f"({self.reward_config}) instead"
             )
+        check_precision(self)
         super().__post_init__()
+        if self.generation not in GENERATIONS:
+            raise UsageError(f"generation must be one of {GENERATIONS}, got {self.generation!r}")
+        if self.cache_implementation is not None and self.generation != "dynamic":
+            raise UsageError(
+                f"cache_implementation ({self.cache_implementation}) and generation ({self.generation}) both set "
+                "the rollouts' KV cache; set generation: dynamic to keep cache_implementation, or drop it"
+            )
         for name in ("data_config", "reward_config") + (("eval_config",) if self.eval_config else ()):
             path = getattr(self, name)
             if not os.path.isfile(path):
@@ -256,6 +277,7 @@ def grpo_callbacks(config: ThinkdialGRPOConfig, dataset, tokenizer, scaling_eval
                 config.selection_lost_rows,
                 config.max_completion_length,
                 config.output_dir,
+                config.generation,
             )
         )
     if config.health_guard:
@@ -307,10 +329,12 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
     with main_process_lock(config):
         resume_from = resume_checkpoint(config)
         announce(config, "grpo")
+        check_environment(config)
         dataset = grpo_dataset(config, data, rewards)
         model_path, tokenizer = prepare_policy_files(config)
         check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
-        reward_funcs, config.reward_weights = build_reward_funcs(rewards, tokenizer)
+        reward_funcs, weights = build_reward_funcs(rewards, tokenizer)
+        reward_funcs, config.reward_weights = [*reward_funcs, BatchMetrics(tokenizer)], [*weights, 0.0]
         dataset, callbacks = grpo_callbacks(config, dataset, tokenizer, scaling_eval)
         trainer = GRPOTrainer(
             model=load_model(config, model_path),
@@ -322,6 +346,7 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
             peft_config=peft_config(config),
             callbacks=callbacks,
         )
+        set_rollout_generation(trainer, config.generation)
         if config.process_index == 0:
             save_run_config(config, config.output_dir, "grpo_config")
         train_and_save(trainer, tokenizer, resume_from)

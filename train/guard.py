@@ -1,8 +1,8 @@
 """Training health guard: watch GRPO's batch accuracy, think rate, reasoning tokens per level and entropy
 against the first steps of the run, and say loudly when training is destroying the model.
 
-The reward's first component logs `accuracy`, `think_rate`, `reasoning_tokens` and `level_<k>/<metric>`
-for every batch (rewards/metrics.py); TRL logs `entropy`. Every `logging_steps` the guard compares the
+The GRPO entry's batch-metrics logger (`BatchMetrics`, rewards/metrics.py, not a reward) logs `accuracy`,
+`think_rate`, `reasoning_tokens` and `level_<k>/<metric>` for every batch; TRL logs `entropy`. Every `logging_steps` the guard compares the
 mean of its last `window_logs` log events with the baseline (the log events up to `baseline_steps`). It
 trips when
 

@@ -3,8 +3,9 @@
     python docs/examples/plain_trl_grpo.py --out runs/plain [--model PATH] [--reward-config YAML] [--steps 2]
 
 The reward config (configs/rewards/*.yaml, or one naming your own rewards by import path) becomes TRL
-reward functions and weights through `thinkdial.rewards`. The dataset needs a `prompt`, the `answer`
-column the rewards check against and, for the per-level metrics, a `difficulty` column. Without
+reward functions and weights through `thinkdial.rewards`; `BatchMetrics`, added with weight 0, logs the
+per-level metrics. The dataset needs a `prompt`, the `answer` column the rewards check against and, for the
+per-level metrics, a `difficulty` column. Without
 `--model` the script builds thinkdial's embedded tiny model (random weights: expect rewards near 0).
 Prints one JSON line per logged step.
 """
@@ -19,7 +20,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
-from thinkdial.rewards import build_reward_funcs, load_reward_config
+from thinkdial.rewards import BatchMetrics, build_reward_funcs, load_reward_config
 from thinkdial.tiny import build_tiny
 
 ROWS = [  # permchain problems (data/synthetic.py): apply the upper-case ops to the first digit
@@ -44,6 +45,7 @@ def main() -> None:
     model_path = args.model or str(build_tiny(Path(args.out) / "init"))
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     reward_funcs, reward_weights = build_reward_funcs(load_reward_config(args.reward_config), tokenizer)
+    reward_funcs, reward_weights = [*reward_funcs, BatchMetrics(tokenizer)], [*reward_weights, 0.0]
     config = GRPOConfig(
         output_dir=args.out,
         max_steps=args.steps,
