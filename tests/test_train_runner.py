@@ -26,12 +26,15 @@ ENV_SECRET = "hf_thinkdialEnvSecret456"
 STAGE_ARGS = {"sft": SFT_ARGS, "grpo": TINY_ARGS}
 
 
-def one_error_line(result: subprocess.CompletedProcess, stage: str) -> str:
-    """Return the single `thinkdial STAGE: error: ...` line of a refused run (asserting exit 2 and no model load)."""
-    assert result.returncode == 2, result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and errors[0].startswith(f"thinkdial {stage}: error: "), result.stderr[-3000:]
-    assert "Loading weights" not in result.stdout + result.stderr
+def refusal(capsys, stage: str, *args: str) -> str:
+    """Return the single `thinkdial STAGE: error: ...` line of `thinkdial STAGE ARGS` run in-process, asserting
+    exit 2 (with the `no_model_load` fixture, a model load fails the test instead)."""
+    from thinkdial.cli import main
+
+    assert main([stage, *args]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(f"thinkdial {stage}: error: "), err[-3000:]
     return errors[0]
 
 
@@ -87,19 +90,21 @@ def test_the_saved_run_config_redacts_secret_values_not_names_holding_token(tmp_
     assert saved["hub_token"] == "<redacted>" and saved["run_name"] == "run-<redacted>"
 
 
-def test_different_hub_and_model_tokens_are_refused(tmp_path):
-    result = thinkdial(
-        "grpo",
-        *TINY_ARGS,
+def test_different_hub_and_model_tokens_are_refused(tmp_path, capsys, no_model_load):
+    from thinkdial.cli import main
+
+    args = [
         "--output_dir",
         str(tmp_path / "run"),
         "--hub_token",
         "hf_a",
         "--model_init_kwargs",
         '{"token": "hf_b"}',
-    )
-    assert "hub_token and model_init_kwargs.token differ" in one_error_line(result, "grpo")
-    assert "hf_a" not in result.stderr and "hf_b" not in result.stderr
+    ]
+    assert main(["grpo", *TINY_ARGS, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("thinkdial grpo: error: hub_token and model_init_kwargs.token differ"), err
+    assert err.count("\n") == 1 and "hf_a" not in err and "hf_b" not in err
 
 
 # --- one run per output folder ---------------------------------------------------------------------------------
@@ -123,7 +128,7 @@ def test_a_dead_runs_lock_is_taken_over(tmp_path):
         assert path.read_text().startswith(f"pid {os.getpid()} on ")
 
 
-def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path):
+def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path, capsys, no_model_load):
     out = tmp_path / "run"
     hold = (
         "import sys, time\nfrom thinkdial.train.rundir import run_lock\nwith run_lock(sys.argv[1]):\n"
@@ -132,11 +137,10 @@ def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
-        result = thinkdial("grpo", *TINY_ARGS, "--output_dir", str(out))
+        line = refusal(capsys, "grpo", *TINY_ARGS, "--output_dir", str(out))
     finally:
         holder.kill()
         holder.wait()
-    line = one_error_line(result, "grpo")
     assert f"output_dir {out} is in use by another thinkdial run (pid {holder.pid} on " in line
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME], "the refused run wrote into the folder"
 
@@ -163,10 +167,9 @@ def test_a_second_run_on_a_locked_output_dir_stops_naming_the_holder(tmp_path):
     ],
     ids=["sft-max_steps", "grpo-max_steps", "sft-learning_rate", "grpo-batch", "grpo-max_prompt_tokens"],
 )
-def test_values_out_of_range_stop_with_one_line(tmp_path, stage, args, expected):
+def test_values_out_of_range_stop_with_one_line(tmp_path, capsys, no_model_load, stage, args, expected):
     out = tmp_path / "run"
-    result = thinkdial(stage, *STAGE_ARGS[stage], "--output_dir", str(out), *args)
-    assert expected in one_error_line(result, stage)
+    assert expected in refusal(capsys, stage, *STAGE_ARGS[stage], "--output_dir", str(out), *args)
     assert not out.exists()
 
 
@@ -207,21 +210,19 @@ def test_sampling_and_float_values_out_of_range_stop_before_the_model_loads(
     assert not out.exists()
 
 
-def test_reward_weights_in_a_recipe_are_refused(tmp_path):
-    result = thinkdial(
-        "grpo", *TINY_ARGS, "--output_dir", str(tmp_path / "run"), "--reward_weights", "1.0", "0.2"
-    )
-    assert "reward_weights: set each component's `weight` in the reward config" in one_error_line(
-        result, "grpo"
-    )
+def test_reward_weights_in_a_recipe_are_refused(tmp_path, capsys, no_model_load):
+    args = ["--output_dir", str(tmp_path / "run"), "--reward_weights", "1.0", "0.2"]
+    line = refusal(capsys, "grpo", *TINY_ARGS, *args)
+    assert "reward_weights: set each component's `weight` in the reward config" in line
 
 
-def test_a_reward_column_the_data_lacks_stops_before_the_model_loads(tmp_path):
+def test_a_reward_column_the_data_lacks_stops_before_the_model_loads(tmp_path, capsys, no_model_load):
     out = tmp_path / "run"
     plain = yaml.safe_load((ROOT / "configs/tiny/grpo_data.yaml").read_text())
     del plain["dial"]  # no thinking budgets on any row
     (tmp_path / "plain.yaml").write_text(yaml.safe_dump(plain))
-    result = thinkdial(
+    line = refusal(
+        capsys,
         "grpo",
         *TINY_ARGS,
         "--output_dir",
@@ -233,7 +234,7 @@ def test_a_reward_column_the_data_lacks_stops_before_the_model_loads(tmp_path):
     )
     assert (
         f"reward 'target_length' reads the column 'budget', which the train rows of {tmp_path / 'plain.yaml'} "
-        "lack" in one_error_line(result, "grpo")
+        "lack" in line
     )
     assert not (out / "init").exists(), "the model was built before the data was refused"
 
@@ -246,12 +247,13 @@ def write_jsonl_data(folder, rows: list[dict]) -> str:
 
 
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
-def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, stage):
+def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, capsys, no_model_load, stage):
     rows = [
         {"prompt": f"1:ABCabc{i % 10}=", "answer": "a", "difficulty": 1, "reasoning": "a"} for i in range(15)
     ]
     rows.insert(7, {"prompt": "1:" + "A" * 1_000_000 + "=", "answer": "a", "difficulty": 1, "reasoning": "a"})
-    result = thinkdial(
+    line = refusal(
+        capsys,
         stage,
         *STAGE_ARGS[stage],
         "--output_dir",
@@ -266,15 +268,13 @@ def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, stage
         "sft": f"{sft_max - 1} tokens (max_length of {sft_max} tokens less 1 for at least one completion token)",
         "grpo": "244 tokens (the model's context of 256 tokens less 12 for max_completion_length)",
     }[stage]
-    assert (
-        f"1 of 16 prompts are longer than {limit}; the longest, row 7, has 1000003 tokens"
-        in one_error_line(result, stage)
-    )
+    assert f"1 of 16 prompts are longer than {limit}; the longest, row 7, has 1000003 tokens" in line
 
 
-def test_max_prompt_tokens_caps_the_prompt_length(tmp_path):
+def test_max_prompt_tokens_caps_the_prompt_length(tmp_path, capsys, no_model_load):
     rows = [{"prompt": "1:" + "A" * n + "=", "answer": "a", "difficulty": 1} for n in (10, 40, 20)]
-    result = thinkdial(
+    line = refusal(
+        capsys,
         "grpo",
         *TINY_ARGS,
         "--output_dir",
@@ -286,7 +286,7 @@ def test_max_prompt_tokens_caps_the_prompt_length(tmp_path):
     )
     assert (
         "1 of 3 prompts are longer than 30 tokens (max_prompt_tokens); the longest, row 1, has 43 tokens"
-        in one_error_line(result, "grpo")
+        in line
     )
 
 
