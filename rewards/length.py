@@ -30,6 +30,12 @@ class MaxTokensParams:
         check_range("max_tokens", self.max_tokens, low=0, low_open=True)
 
 
+@dataclass
+class LengthScaleParams(MaxTokensParams):
+    """Params of a reward whose length charge grows with reasoning tokens / `max_tokens`, up to 1 at
+    `max_tokens` (unlike a length limit, which charges a fixed penalty past it)."""
+
+
 @register
 class KimiReward(Reward):
     """`kimi` (Kimi k1.5, Kimi Team 2025, sec. 2.3.3): over the prompt's group,
@@ -124,7 +130,7 @@ class EfficiencyReward(Reward):
 
 
 @dataclass
-class SolveRateParams(MaxTokensParams):
+class SolveRateParams(LengthScaleParams):
     beta: float = field(
         default=0.5, metadata={"help": "Length penalty at max_tokens for a fully solved prompt."}
     )
@@ -160,8 +166,9 @@ class SolveRateParams(MaxTokensParams):
 @register
 class SolveRateReward(Reward):
     """`solve_rate` (ALP, Xiang et al. 2025, "Just Enough Thinking: Adaptive Length Penalty"):
-    r = correct - `beta` * max(p, 1/G) * len / `max_tokens`, p = the group's fraction correct, G = the
-    group size: easy prompts pay more per reasoning token. With `history: ema`, p is the prompt's
+    r = correct - `beta` * max(p, 1/G) * min(len, `max_tokens`) / `max_tokens`, p = the group's fraction
+    correct, G = the group size: easy prompts pay more per reasoning token, and the charge stops growing at
+    `max_tokens` (the generation cap in the paper's setting). With `history: ema`, p is the prompt's
     exponential moving average p <- `ema_decay` * p_prev + (1 - `ema_decay`) * p_group over its visits
     (the first visit takes p_group): steadier than one group of G. The EMA lives in this object (one per
     process, updated identically from the gathered groups) and restarts with the process.
@@ -192,13 +199,13 @@ class SolveRateReward(Reward):
             if correct is None:
                 return None
             scale = max(rates[batch.group_keys[i]], 1.0 / batch.group(i).size)
-            return correct - p.beta * scale * batch.reasoning_tokens[i] / p.max_tokens
+            return correct - p.beta * scale * min(batch.reasoning_tokens[i], p.max_tokens) / p.max_tokens
 
         return map_rows(self.name, batch, row)
 
 
 @dataclass
-class ShortestCorrectParams(MaxTokensParams):
+class ShortestCorrectParams(LengthScaleParams):
     alpha: float = field(default=1.0, metadata={"help": "Reward of a correct answer."})
     beta: float = field(default=0.5, metadata={"help": "Penalty per max_tokens of distance to l*."})
 
@@ -211,8 +218,8 @@ class ShortestCorrectParams(MaxTokensParams):
 @register
 class ShortestCorrectReward(Reward):
     """`shortest_correct` (ShorterBetter, Yi et al. 2025, eq. 2): r = `alpha` * correct -
-    `beta` * |l* - len| / `max_tokens`, l* = the shortest correct length in the group, or the group's
-    mean length when none is correct.
+    `beta` * min(|l* - len|, `max_tokens`) / `max_tokens`, l* = the shortest correct length in the group,
+    or the group's mean length when none is correct (the charge stops growing at `max_tokens`).
     """
 
     name = "shortest_correct"
@@ -223,7 +230,8 @@ class ShortestCorrectReward(Reward):
         if correct is None:
             return None
         target = group.mean_tokens if group.shortest_correct_tokens is None else group.shortest_correct_tokens
-        return p.alpha * correct - p.beta * abs(target - batch.reasoning_tokens[i]) / p.max_tokens
+        distance = min(abs(target - batch.reasoning_tokens[i]), p.max_tokens)
+        return p.alpha * correct - p.beta * distance / p.max_tokens
 
 
 @dataclass
@@ -303,7 +311,7 @@ class OverlongReward(Reward):
 
 
 @dataclass
-class TwoSidedParams(MaxTokensParams):
+class TwoSidedParams(LengthScaleParams):
     beta: float = field(
         default=0.25,
         metadata={
@@ -389,8 +397,8 @@ class TwoSidedReward(Reward):
     """`two_sided` (thinkdial's default): correctness, plus length shaping of correct answers only where the
     prompt is reliably solved. With p the group's solve rate, n the reasoning tokens, L = `max_tokens`:
 
-        r = c                                                          if p < `reliable_solve_rate`
-        r = c * (1 - `beta` * p * n / L + `direct_bonus` * [n = 0] * D)  otherwise
+        r = c                                                                 if p < `reliable_solve_rate`
+        r = c * (1 - `beta` * p * min(n, L) / L + `direct_bonus` * [n = 0] * D)  otherwise
 
     where D = 1 when, at the row's difficulty level and over the whole batch, at least `min_direct_samples`
     completions answered directly and were as accurate as those that reasoned (else 0).
@@ -439,7 +447,7 @@ class TwoSidedReward(Reward):
         n = batch.reasoning_tokens[i]
         level = level_label((batch.columns.get("difficulty") or [None] * len(batch))[i])
         bonus = p.direct_bonus if n == 0 and level in reliable_levels else 0.0
-        return 1.0 - p.beta * rate * n / p.max_tokens + bonus
+        return 1.0 - p.beta * rate * min(n, p.max_tokens) / p.max_tokens + bonus
 
     def row_value(self, batch: Batch, i: int, reliable_levels: set) -> float | None:
         """Return the reward of local row `i`: `value`, times its budget's share when the row has a budget."""

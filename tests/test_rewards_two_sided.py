@@ -39,6 +39,11 @@ def test_an_all_right_group_pays_shorter_correct_answers_more(tiny_tokenizer):
     assert got == pytest.approx([1.0, 1 - 0.25 * 2 / 48, 1 - 0.25 * 4 / 48, 1 - 0.25 * 8 / 48])
 
 
+def test_the_length_charge_stops_at_max_tokens_so_a_right_answer_keeps_one_less_beta(tiny_tokenizer):
+    # 1,000 reasoning tokens on the 48-token scale are charged as 48: 1 - 0.25, not 1 - 0.25 * 1000 / 48
+    assert two_sided(tiny_tokenizer, [c(48), c(1000)]) == pytest.approx([0.75, 0.75])
+
+
 def test_direct_answers_win_most_at_a_level_where_the_batch_shows_they_cost_no_accuracy(tiny_tokenizer):
     comps = [c(0)] * 4 + [c(2)] * 4
     got = two_sided(tiny_tokenizer, comps, difficulty=[1] * 8)

@@ -11,7 +11,8 @@ import yaml
 from conftest import ROOT, TINY_ARGS, thinkdial
 from safetensors.torch import load_file
 
-from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+from thinkdial.rewards.config import load_reward_config
+from thinkdial.train.grpo import ThinkdialGRPOConfig, check_length_scales, train_grpo
 from thinkdial.train.recipe import parse_recipe
 from thinkdial.train.sft import ThinkdialSFTConfig
 
@@ -104,6 +105,44 @@ def test_bad_recipe_stops_before_the_model_loads_with_one_line(tmp_path, case):
     assert "Loading weights" not in result.stdout + result.stderr
 
 
+def test_a_length_reward_scaled_below_the_completion_length_stops_before_the_model_loads(
+    tmp_path, capsys, monkeypatch
+):
+    from thinkdial.cli import main
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", loaded)
+    out = tmp_path / "run"
+    args = ["--output_dir", str(out), "--reward_config", "configs/rewards/adaptive.yaml"]
+    assert main(["grpo", *TINY_ARGS, *args, "--max_completion_length", "200"]) == 2
+    assert capsys.readouterr().err == (
+        "thinkdial grpo: error: reward 'two_sided' of configs/rewards/adaptive.yaml has max_tokens 48, below "
+        "max_completion_length 200: its length charge stops growing there, so completions past 48 reasoning "
+        "tokens would all be charged alike; set its max_tokens to 200, or max_completion_length to 48\n"
+    )
+    assert not out.exists()
+
+
+def test_a_length_limit_or_a_scale_above_the_completion_length_is_warned_about(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    limit = tmp_path / "limit.yaml"
+    limit.write_text("rewards:\n  - {name: overlong, params: {max_tokens: 8, buffer_tokens: 4}}\n")
+    for rewards in ("configs/rewards/cosine.yaml", str(limit)):
+        config = parse_recipe(ThinkdialGRPOConfig, [*TINY_ARGS, "--reward_config", rewards])
+        check_length_scales(config, load_reward_config(config.reward_config))
+    assert capsys.readouterr().err.splitlines() == [
+        "thinkdial: warning: reward 'cosine' of configs/rewards/cosine.yaml has max_tokens 64, above "
+        "max_completion_length 12: its length term never comes into full effect; set its max_tokens to 12, or "
+        "max_completion_length to 64",
+        f"thinkdial: warning: reward 'overlong' of {limit} has max_tokens 8, below max_completion_length 12: it "
+        "charges every completion past 8 tokens as too long; set its max_tokens to 12, or "
+        "max_completion_length to 8",
+    ]
+
+
 def recipe_files() -> list[Path]:
     """Return every recipe YAML under configs/<dir>/ (a YAML with a top-level output_dir)."""
     found = []
@@ -135,6 +174,8 @@ def test_every_recipe_parses_on_cpu_without_loading_a_model(recipe, monkeypatch)
     # bf16 needs a GPU; everything else (vLLM settings, LoRA, data and reward configs) is checked on CPU.
     config = parse_recipe(config_cls, ["--config", str(recipe), "--bf16", "false"])
     load_data_config(config.data_config)
+    if config_cls is ThinkdialGRPOConfig:  # a length reward's scale never falls short of the recipe's cap
+        check_length_scales(config, load_reward_config(config.reward_config))
     if raw.get("report_to") not in (None, "none"):
         assert raw["report_to"] == "wandb"
     if "qwen" in recipe.parent.name:

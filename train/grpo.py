@@ -18,10 +18,12 @@ from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_dataset
 from thinkdial.errors import UsageError
 from thinkdial.eval.config import GENERATIONS, EvalConfig, load_eval_config
+from thinkdial.io import warn
 from thinkdial.models import set_cpu_threads
 from thinkdial.rewards.config import RewardConfig, load_reward_config
+from thinkdial.rewards.length import LengthScaleParams
 from thinkdial.rewards.metrics import BatchMetrics
-from thinkdial.rewards.registry import build_reward_funcs
+from thinkdial.rewards.registry import build_reward_funcs, make_params
 from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
     RecipeFields,
@@ -241,6 +243,32 @@ def reward_columns(reward_config: RewardConfig) -> dict[str, tuple[str, ...]]:
     return {c.name: required_columns(resolve(c.name)) for c in reward_config.components}
 
 
+def check_length_scales(config: ThinkdialGRPOConfig, rewards: RewardConfig) -> None:
+    """Compare each reward's `max_tokens` with max_completion_length; returns None. A length scale below it
+    is a UsageError: the charge stops growing at the scale, so completions past it would all be charged
+    alike. Any other difference is a warning: a length limit below the cap is a choice (a penalty past it),
+    and a scale or limit above it only never comes into full effect (short test runs reuse a reward)."""
+    cap = config.max_completion_length
+    for component in rewards.components:
+        params = make_params(component.name, component.params, component.warmup_steps)
+        tokens = getattr(params, "max_tokens", None)
+        if tokens is None or tokens == cap:
+            continue
+        where = f"reward '{component.name}' of {config.reward_config} has max_tokens {tokens}"
+        fix = f"set its max_tokens to {cap}, or max_completion_length to {tokens}"
+        if tokens < cap and isinstance(params, LengthScaleParams):
+            raise UsageError(
+                f"{where}, below max_completion_length {cap}: its length charge stops growing there, so "
+                f"completions past {tokens} reasoning tokens would all be charged alike; {fix}"
+            )
+        effect = (
+            f"it charges every completion past {tokens} tokens as too long"
+            if tokens < cap
+            else "its length term never comes into full effect"
+        )
+        warn(f"{where}, {'below' if tokens < cap else 'above'} max_completion_length {cap}: {effect}; {fix}")
+
+
 def grpo_dataset(config: ThinkdialGRPOConfig, data: DataConfig, rewards: RewardConfig):
     """Return the GRPO train `datasets.Dataset` (prompt + the columns rewards read); a column a reward
     reads that the data lacks (absent, or empty in every row) is a UsageError."""
@@ -325,6 +353,7 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
     set_cpu_threads(config.cpu_threads)
     data = load_data_config(config.data_config)
     rewards = load_reward_config(config.reward_config)
+    check_length_scales(config, rewards)
     scaling_eval = load_eval_config(config.eval_config) if config.eval_config else None
     with main_process_lock(config):
         resume_from = resume_checkpoint(config)
