@@ -115,13 +115,6 @@ def test_length_charges_stop_growing_at_max_tokens(tiny_tokenizer):
     assert run(tiny_tokenizer, "shortest_correct", [c(2), c(1000)], shortest) == approx([1.0, 0.5])
 
 
-def test_length_charges_stop_growing_at_max_tokens(tiny_tokenizer):
-    # 1,000 reasoning tokens on a 10-token scale are charged as 10 (unbounded: 1 - 0.5 * 100 = -49)
-    solve_rate, shortest = {"beta": 0.5, "max_tokens": 10}, {"alpha": 1.0, "beta": 0.5, "max_tokens": 10}
-    assert run(tiny_tokenizer, "solve_rate", [c(10), c(1000)], solve_rate) == approx([0.5, 0.5])
-    assert run(tiny_tokenizer, "shortest_correct", [c(2), c(1000)], shortest) == approx([1.0, 0.5])
-
-
 def test_target_length(tiny_tokenizer):
     exact = {"mode": "exact", "alpha": 0.1}
     assert run(tiny_tokenizer, "target_length", [c(2), c(7, "5"), c(5)], exact, budget=[5, 5, 5]) == approx(
