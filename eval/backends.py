@@ -7,7 +7,8 @@ share `tokenizer`, so budget forcing and metrics do not depend on which one ran.
 
 - `TransformersBackend`: batched `model.generate` with left padding and the KV cache, prompts sorted
   by length so batches pad little; greedy or sampled; a tqdm bar over batches. Wraps a live model
-  (the training callback) or a checkpoint (`load_backend`).
+  (the training callback) or a checkpoint (`load_backend`). How it decodes (dynamic or static KV
+  cache, compiled or not) is `generation_settings`, which GRPO's transformers rollouts use too.
 - `VLLMBackend`: vLLM's offline engine, used when vLLM is installed and a GPU is present.
 """
 
@@ -20,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from thinkdial.errors import UsageError
-from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.config import GENERATIONS, EvalConfig
 from thinkdial.models import load_tokenizer
 
 
@@ -31,6 +32,32 @@ def vllm_available() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+def resolve_generation(generation: str, device: torch.device | str) -> str:
+    """Return the setting that `generation` (one of GENERATIONS) names for a model on `device`: 'auto' is
+    'static_compiled' on CUDA, 'static' there under DeepSpeed ZeRO-3 (it gathers the weights into new memory
+    for every generation, which a compiled CUDA graph would have to re-record), 'dynamic' elsewhere."""
+    if generation not in GENERATIONS:
+        raise UsageError(f"generation must be one of {GENERATIONS}, got {generation!r}")
+    if generation != "auto":
+        return generation
+    if torch.device(device).type != "cuda":
+        return "dynamic"
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    return "static" if is_deepspeed_zero3_enabled() else "static_compiled"
+
+
+def generation_settings(generation: str, device: torch.device | str) -> dict:
+    """Return the GenerationConfig fields that `generation` means on `device` (see `resolve_generation`): none
+    for 'dynamic' (transformers' default, growing cache), a static cache for 'static', a static cache whose
+    decode step transformers compiles for 'static_compiled' (it compiles on CUDA only: elsewhere this runs
+    as 'static')."""
+    setting = resolve_generation(generation, device)
+    if setting == "dynamic":
+        return {}
+    return {"cache_implementation": "static", "disable_compile": setting == "static"}
 
 
 def check_checkpoint(path: str) -> Path:
@@ -84,6 +111,9 @@ class TransformersBackend:
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
         device = next(self.model.parameters()).device
+        settings = generation_settings(cfg.generation, device)
+        if settings:  # one cache length for every batch of the call: a new length recompiles the decode step
+            settings["max_cache_len"] = max(map(len, prompt_ids)) + max_new_tokens
         out: dict[int, list[list[int]]] = {}
         for batch in tqdm(batches, desc=desc, disable=not cfg.progress, leave=False):
             width = max(len(prompt_ids[i]) for i in batch)
@@ -105,6 +135,7 @@ class TransformersBackend:
                 if think_budgets
                 else None,
                 **sampling,
+                **settings,
             )[:, width:].tolist()
             for r, i in enumerate(batch):
                 out[i] = [_cut(g, set(stops), pad_id) for g in gen[r * num_samples : (r + 1) * num_samples]]

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from thinkdial.data.dial import EFFORTS, parse_budget, parse_effort
 from thinkdial.errors import UsageError
-from thinkdial.eval.config import GENERATE_MAX_ANSWER_TOKENS, GENERATE_MAX_REASONING_TOKENS, load_eval_config
+from thinkdial.eval.config import (
+    GENERATE_MAX_ANSWER_TOKENS,
+    GENERATE_MAX_REASONING_TOKENS,
+    GENERATIONS,
+    load_eval_config,
+)
 
 
 def _budgets(text: str) -> list:
@@ -53,6 +58,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--backend", choices=("auto", "transformers", "vllm"), help="override: generation backend")
     p.add_argument(
+        "--generation",
+        choices=GENERATIONS,
+        help="override: how the transformers backend decodes (dynamic / static KV cache, compiled or not)",
+    )
+    p.add_argument(
         "--jobs", type=int, help="override: checkpoints evaluated at once on CPU, each in its own process"
     )
     p.add_argument(
@@ -81,6 +91,7 @@ def run(args) -> int:
         budgets=args.budgets,
         batch_size=args.batch_size,
         backend=args.backend,
+        generation=args.generation,
         jobs=args.jobs,
         progress=args.progress,
     )

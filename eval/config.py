@@ -12,6 +12,7 @@ from thinkdial.errors import UsageError
 
 UNLIMITED = "unlimited"
 BACKENDS = ("auto", "transformers", "vllm")
+GENERATIONS = ("auto", "dynamic", "static", "static_compiled")  # eval/backends.py: generation_settings
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 GENERATE_MAX_REASONING_TOKENS = 1024  # defaults of `thinkdial generate` / eval.dial.generate, in tokens
 GENERATE_MAX_ANSWER_TOKENS = 64
@@ -60,6 +61,15 @@ class EvalConfig:
     )
     dtype: str = field(
         default="auto", metadata={"help": f"Model dtype, one of {DTYPES} ('auto': the checkpoint's)."}
+    )
+    generation: str = field(
+        default="auto",
+        metadata={
+            "help": f"How the transformers backend decodes, one of {GENERATIONS}: 'dynamic' grows its KV cache as "
+            "it goes, 'static' preallocates it, 'static_compiled' also compiles the decode step (CUDA only; the "
+            "first batch of each shape pays the compile). 'auto': static_compiled on CUDA (static under "
+            "ZeRO-3), dynamic elsewhere (eval/backends.py: generation_settings)."
+        },
     )
     do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy decoding."})
     num_samples: int = field(
@@ -169,6 +179,8 @@ class EvalConfig:
                 )
         if self.backend not in BACKENDS:
             raise UsageError(f"eval config: backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.generation not in GENERATIONS:
+            raise UsageError(f"eval config: generation must be one of {GENERATIONS}, got {self.generation!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"eval config: dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.num_samples > 1 and not self.do_sample:

@@ -106,12 +106,16 @@ def compare(candidate: Validation, start: Validation, lost_rows: float) -> Decis
     )
 
 
-def validate(model, tokenizer, rows: list[dict], max_reasoning_tokens: int, step: int) -> Validation:
-    """Return the greedy Validation of `model` on `rows` (prompt, answer, optional budget) at `step`."""
+def validate(
+    model, tokenizer, rows: list[dict], max_reasoning_tokens: int, step: int, generation: str = "auto"
+) -> Validation:
+    """Return the greedy Validation of `model` on `rows` (prompt, answer, optional budget) at `step`, decoded
+    as `generation` says (eval/config.py's field of that name)."""
     config = EvalConfig(
         budgets=[0],
         max_reasoning_tokens=max_reasoning_tokens,
         max_answer_tokens=MAX_ANSWER_TOKENS,
+        generation=generation,
         progress=False,
     )
     backend = TransformersBackend(model, tokenizer, config)
@@ -175,9 +179,11 @@ class CheckpointSelector(TrainerCallback):
         lost_rows: float,
         max_reasoning_tokens: int,
         output_dir: str,
+        generation: str = "auto",
     ):
         self.rows, self.tokenizer, self.every_steps, self.lost_rows = rows, tokenizer, every_steps, lost_rows
         self.max_reasoning_tokens, self.output_dir = max_reasoning_tokens, Path(output_dir)
+        self.generation = generation
         self.start: Validation | None = None
         self.kept: Validation | None = None
         self.kept_state: dict[str, torch.Tensor] | None = None
@@ -207,7 +213,7 @@ class CheckpointSelector(TrainerCallback):
         """Validate `model` now (main process), and keep its weights when acceptable against the start (every
         process)."""
         result = (
-            validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step)
+            validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step, self.generation)
             if args.process_index == 0
             else None
         )
