@@ -14,6 +14,7 @@ from contextlib import nullcontext
 
 from thinkdial.errors import UsageError
 from thinkdial.io import warn
+from thinkdial.train.preflight import out_of_memory_explained
 from thinkdial.train.rundir import (
     FreeSpaceCallback,
     check_free_space,
@@ -40,11 +41,12 @@ def announce(config, stage: str) -> None:
 
 def train_and_save(trainer, tokenizer, resume_from: str | None) -> None:
     """Train (from `resume_from` when given), save the final weights (every rank: DeepSpeed gathers) and,
-    on rank 0, the tokenizer; a full disk stops saves with a clear OSError(ENOSPC). Returns None."""
+    on rank 0, the tokenizer; a full disk stops saves with a clear OSError(ENOSPC), running out of GPU memory
+    with a UsageError naming the recipe's memory knobs. Returns None."""
     out = trainer.args.output_dir
     checkpoint_bytes, final_bytes = save_bytes(trainer.model, True), save_bytes(trainer.model, False)
     trainer.add_callback(FreeSpaceCallback(out, checkpoint_bytes))
-    with disk_full_explained(out, final_bytes):
+    with disk_full_explained(out, final_bytes), out_of_memory_explained(trainer):
         trainer.train(resume_from_checkpoint=resume_from)
         check_free_space(out, final_bytes, "the final model")
         trainer.save_model(out)

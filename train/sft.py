@@ -18,6 +18,7 @@ from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
+from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
     RecipeFields,
     check_recipe_values,
@@ -52,6 +53,7 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
     def __post_init__(self):
         self.use_cpu = self.use_cpu or multi_process_cpu()
         check_recipe_values(self, {"max_length": 1})
+        check_precision(self)
         super().__post_init__()
         if not os.path.isfile(self.data_config):
             raise UsageError(f"data_config not found: {self.data_config}")
@@ -114,6 +116,7 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
     with main_process_lock(config):
         resume_from = resume_checkpoint(config)
         announce(config, "sft")
+        check_environment(config)
         dataset = sft_dataset(config, data)
         model_path, tokenizer = prepare_policy_files(config)
         check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
