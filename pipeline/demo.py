@@ -21,7 +21,7 @@ from thinkdial.io import read_yaml_mapping
 from thinkdial.pipeline.gates import Check, dial_checks, shift_checks
 from thinkdial.pipeline.run import run_command, shown, start_command
 
-SFT_RECIPE = "configs/tiny/sft.yaml"
+SFT_RECIPE = "configs/demo/sft.yaml"  # the designed start's fixed 800 steps (configs/tiny/sft.yaml converges)
 SFT_PROCESSES = 2  # on a CPU-only machine with >= 2 cores SFT runs as 2 one-thread processes (gloo DDP):
 # 0.37 s/step against 0.70 for one process (bench: 60 steps, 2 idle cores), each a share of the recipe's batch
 CPU2_CONFIG = "configs/accelerate/cpu2.yaml"

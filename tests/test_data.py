@@ -324,8 +324,8 @@ def test_sft_targets_from_gsm8k_worked_solutions(tmp_path, data_dir):
         bf16=False,
         report_to="none",
     )
-    ds = sft_dataset(config, load_data_config(config.data_config))
-    assert len(ds) == 5 and ds[0]["prompt"][-1]["role"] == "user"
+    ds, validation = sft_dataset(config, load_data_config(config.data_config))
+    assert len(ds) == 5 and validation == [] and ds[0]["prompt"][-1]["role"] == "user"
     parsed = parse_completion(ds[0]["completion"])
     assert parsed.closed and parsed.answer == "72" and "Natalia" in parsed.reasoning
 

@@ -19,6 +19,11 @@ acceptable, as when the updates only re-shuffled a weak start's lucky guesses (s
 on the held-out test rows such a model moves every level by several points either way). `selection.json`
 lists every validation and says which step was kept and why. The kept weights live in host memory (the
 trainable parameters only: for LoRA, the adapter); a resumed run starts selecting afresh.
+
+Before the first step the start also answers the validation rows directly (`direct_answers`, the eval's
+budget 0), and one warning line names the levels where its accuracy is within noise of chance or of those
+direct answers (`chance_warning`): GRPO cannot improve what the start has not learned. SFT trains to
+convergence on the same validation (`ConvergenceStop`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +39,19 @@ import torch
 from transformers import TrainerCallback
 
 from thinkdial.data.completion import parse_completion
+from thinkdial.data.synthetic import chance_accuracy
 from thinkdial.errors import UsageError
 from thinkdial.eval.backends import TransformersBackend
-from thinkdial.eval.budget import encode_prompts
+from thinkdial.eval.budget import budget_completions, encode_prompts
 from thinkdial.eval.config import EvalConfig
-from thinkdial.io import write_atomic
+from thinkdial.io import warn, write_atomic
 from thinkdial.rewards.correctness import is_correct
 
 Z_BETTER = 3.0  # paired z of a significant gain (one-sided; several validations are compared)
+Z_IMPROVED = 2.0  # SFT: paired z of a gain over the last significant one that resets the patience
+Z_NOISE = 2.0  # a level's accuracy is within noise of a reference when its one-sided z is below this
+LEARNED = 0.9  # a level solved this often has been learned, however well it is also answered directly
+HELDOUT = "heldout.json"  # SFT's held-out figures, in the run folder
 TOKEN_SLACK = 0.05  # a step that is not significantly better may spend up to 5% more tokens than the start
 MAX_ANSWER_TOKENS = 16  # answer tokens decoded after the think block
 
@@ -52,6 +63,7 @@ class Validation:
     step: int
     solved: list[bool]
     reasoning_tokens: list[int]
+    direct_solved: list[bool] | None = None  # the same rows answered directly (budget 0), when asked for
 
     @property
     def accuracy(self) -> float:
@@ -73,11 +85,17 @@ class Decision:
     numbers: dict = field(default_factory=dict)
 
 
+def paired_z(solved: list[bool], reference: list[bool]) -> tuple[int, int, float]:
+    """Return (rows only `solved` solves, rows only `reference` solves, McNemar's paired z of the first over the
+    second: 0 when no row differs) for two passes over the same rows, in the same order."""
+    gained = sum(a and not b for a, b in zip(solved, reference, strict=True))
+    lost = sum(b and not a for a, b in zip(solved, reference, strict=True))
+    return gained, lost, (gained - lost) / math.sqrt(gained + lost) if gained + lost else 0.0
+
+
 def compare(candidate: Validation, start: Validation, lost_rows: float) -> Decision:
     """Return the Decision of the module docstring for `candidate` against `start` (same rows, same order)."""
-    gained = sum(a and not b for a, b in zip(candidate.solved, start.solved, strict=True))
-    lost = sum(b and not a for a, b in zip(candidate.solved, start.solved, strict=True))
-    z = (gained - lost) / math.sqrt(gained + lost) if gained + lost else 0.0
+    gained, lost, z = paired_z(candidate.solved, start.solved)
     saving = 1 - candidate.tokens_mean / start.tokens_mean if start.tokens_mean else 0.0
     numbers = {
         "gained_rows": gained,
@@ -119,17 +137,12 @@ def validate(
         progress=False,
     )
     backend = TransformersBackend(model, tokenizer, config)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng():
-            gens = backend.generate(
-                encode_prompts(tokenizer, [r["prompt"] for r in rows]),
-                max_reasoning_tokens + MAX_ANSWER_TOKENS + 2,
-                desc="validation",
-            )
-    finally:
-        model.train(was_training)
+    with _inference(model):
+        gens = backend.generate(
+            encode_prompts(tokenizer, [r["prompt"] for r in rows]),
+            max_reasoning_tokens + MAX_ANSWER_TOKENS + 2,
+            desc="validation",
+        )
     texts = tokenizer.batch_decode(gens, skip_special_tokens=True)
     parsed = [parse_completion(t) for t in texts]
     tokens = [
@@ -140,6 +153,31 @@ def validate(
         for p, r, n in zip(parsed, rows, tokens, strict=True)
     ]
     return Validation(step, solved, tokens)
+
+
+def direct_answers(model, tokenizer, rows: list[dict]) -> list[bool]:
+    """Return, per row of `rows` (prompt, answer), whether `model` answers it right when made to answer
+    directly: the eval's budget 0 (eval/budget.py: `<think></think>` after the prompt), greedy."""
+    config = EvalConfig(
+        budgets=[0], max_reasoning_tokens=1, max_answer_tokens=MAX_ANSWER_TOKENS, progress=False
+    )
+    with _inference(model):
+        forced = budget_completions(
+            TransformersBackend(model, tokenizer, config), [r["prompt"] for r in rows], config, budgets=[0]
+        )
+    return [bool(is_correct(c[0].answer, str(r["answer"]))) for c, r in zip(forced, rows, strict=True)]
+
+
+@contextmanager
+def _inference(model):
+    """Run the block with `model` in eval mode and the RNG state restored after, so training is not perturbed."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list[dict]]:
@@ -166,6 +204,13 @@ def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list
 
 def _trainable_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _restore(model, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in state:
+                p.copy_(state[name].to(p.device, p.dtype))
 
 
 class CheckpointSelector(TrainerCallback):
@@ -202,10 +247,7 @@ class CheckpointSelector(TrainerCallback):
         if state.global_step % self.every_steps:
             self.consider(model, state.global_step, args)
         if self.kept is not None and self.kept.step != state.global_step:
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in self.kept_state:
-                        p.copy_(self.kept_state[name].to(p.device, p.dtype))
+            _restore(model, self.kept_state)
         self.report(args)
         return control
 
@@ -217,6 +259,9 @@ class CheckpointSelector(TrainerCallback):
             if args.process_index == 0
             else None
         )
+        if self.start is None and result is not None:  # say before training whether the start is at chance
+            result.direct_solved = direct_answers(model, self.tokenizer, self.rows)
+            warn_at_chance(level_figures(result, self.rows), "GRPO's start")
         decision = Decision(True, "the start") if self.start is None else None
         if decision is None and result is not None:
             decision = compare(result, self.start, self.lost_rows)
@@ -264,3 +309,159 @@ def _broadcast(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def level_figures(result: Validation, rows: list[dict]) -> dict[str, dict]:
+    """Return, per difficulty level of `rows` (easiest first, keyed as results.json keys levels), the figures of
+    `result`, a validation with direct answers: rows, accuracy, accuracy_direct, reasoning_tokens_mean,
+    chance_accuracy (synthetic families; else None) and at_chance: the accuracy is within noise of chance
+    (binomial z < Z_NOISE) or, below LEARNED, of the same rows' direct answers (paired z < Z_NOISE)."""
+    by_level: dict = {}
+    for i, row in enumerate(rows):
+        by_level.setdefault(row["difficulty"], []).append(i)
+    figures = {}
+    for level in sorted(by_level, key=float):
+        index = by_level[level]
+        solved = [result.solved[i] for i in index]
+        direct = [result.direct_solved[i] for i in index]
+        n, accuracy = len(index), sum(solved) / len(index)
+        chance = chance_accuracy(rows[index[0]].get("source"))
+        near_chance = (
+            chance is not None and (sum(solved) - n * chance) / math.sqrt(n * chance * (1 - chance)) < Z_NOISE
+        )
+        near_direct = accuracy < LEARNED and paired_z(solved, direct)[2] < Z_NOISE
+        figures[str(level)] = {
+            "rows": n,
+            "accuracy": accuracy,
+            "accuracy_direct": sum(direct) / n,
+            "reasoning_tokens_mean": sum(result.reasoning_tokens[i] for i in index) / n,
+            "chance_accuracy": chance,
+            "at_chance": near_chance or near_direct,
+        }
+    return figures
+
+
+def chance_warning(figures: dict[str, dict], start: str) -> str | None:
+    """Return the one line that says at which levels of `figures` (`level_figures`) the start named `start` is
+    at chance, with the figures, and what to do; None when it is at chance nowhere."""
+    weak = {level: f for level, f in figures.items() if f["at_chance"]}
+    if not weak:
+        return None
+    shown = "; ".join(
+        f"level {level} {f['accuracy']:.3f}"
+        + (f", chance {f['chance_accuracy']:.3f}" if f["chance_accuracy"] is not None else "")
+        + f", direct {f['accuracy_direct']:.3f}, {f['rows']} rows"
+        for level, f in weak.items()
+    )
+    return (
+        f"{start} is no better than chance or a forced direct answer at {len(weak)} of {len(figures)} levels "
+        f"(held-out accuracy: {shown}): GRPO has nothing to build on there; train SFT longer (raise max_steps), "
+        "add train rows, or take a bigger model"
+    )
+
+
+def warn_at_chance(figures: dict[str, dict], start: str) -> None:
+    """Print `chance_warning`'s line as a warning when there is one; return None."""
+    line = chance_warning(figures, start)
+    if line:
+        warn(line)
+
+
+class ConvergenceStop(TrainerCallback):
+    """SFT to convergence on held-out rows (train rows the run does not train on).
+
+    Before the first step and every `every_steps` steps the live model answers `rows` greedily and directly
+    (`validate`, `direct_answers`). The run keeps the weights that solve the most rows (the latest of equals)
+    and stops when it solves every row, or when `patience_steps` have passed since the last significant gain
+    (paired z >= Z_IMPROVED over the validation of the gain before) while it is off chance at some level
+    (`level_figures`): a plateau at chance is not convergence. The recipe's max_steps caps the run. The end
+    puts the kept weights back, and HELDOUT (written at every validation) holds their figures per level and
+    every validation; a start at chance is warned about."""
+
+    def __init__(
+        self,
+        rows: list[dict],
+        tokenizer,
+        every_steps: int,
+        patience_steps: int,
+        max_reasoning_tokens: int,
+        output_dir: str,
+    ):
+        self.rows, self.tokenizer, self.every_steps = rows, tokenizer, every_steps
+        self.patience_steps, self.max_reasoning_tokens = patience_steps, max_reasoning_tokens
+        self.output_dir = Path(output_dir)
+        self.best: Validation | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.gain: Validation | None = None  # the validation of the last significant gain
+        self.stopped = "max_steps reached"
+        self.history: list[dict] = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.consider(model, state.global_step, args, control)
+        return control
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every_steps == 0:
+            self.consider(model, state.global_step, args, control)
+        return control
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.history[-1]["step"] != state.global_step:
+            self.consider(model, state.global_step, args, control)
+        if self.best.step != state.global_step:
+            _restore(model, self.best_state)
+        if args.process_index == 0:
+            warn_at_chance(level_figures(self.best, self.rows), "the SFT start")
+        return control
+
+    def consider(self, model, step: int, args, control) -> None:
+        """Validate `model` now (main process), keep its weights when they solve the most rows so far, and set
+        `control.should_training_stop` when the run has converged (every process)."""
+        result = None
+        if args.process_index == 0:
+            result = validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step)
+            result.direct_solved = direct_answers(model, self.tokenizer, self.rows)
+        result = _broadcast(result)
+        if self.best is None or sum(result.solved) >= sum(self.best.solved):
+            self.best, self.best_state = result, _trainable_state(model)
+        if self.gain is None or paired_z(result.solved, self.gain.solved)[2] >= Z_IMPROVED:
+            self.gain = result
+        off_chance = not all(f["at_chance"] for f in level_figures(result, self.rows).values())
+        stop = None
+        if all(result.solved):
+            stop = "every held-out row solved"
+        elif off_chance and step - self.gain.step >= self.patience_steps:
+            stop = f"no significant gain since step {self.gain.step}"
+        if stop:
+            control.should_training_stop = True
+            self.stopped = f"{stop} (stopped at step {step})"
+        self.history.append(
+            {
+                "step": step,
+                "accuracy": result.accuracy,
+                "accuracy_direct": sum(result.direct_solved) / len(result.direct_solved),
+                "reasoning_tokens_mean": result.tokens_mean,
+                "best_step": self.best.step,
+                "last_gain_step": self.gain.step,
+            }
+        )
+        if args.process_index == 0:
+            print(
+                f"convergence: step {step}: accuracy {result.accuracy:.3f}, {result.tokens_mean:.1f} reasoning "
+                f"tokens; most rows solved at step {self.best.step}, last significant gain at step "
+                f"{self.gain.step}" + (f" -> stop: {stop}" if stop else ""),
+                file=sys.stderr,
+            )
+            self.report()
+
+    def report(self) -> None:
+        """Write HELDOUT: the kept step, why the run stopped, the kept weights' figures per level, every
+        validation."""
+        summary = {
+            "kept_step": self.best.step,
+            "stopped": self.stopped,
+            "validation_rows": len(self.rows),
+            "levels": level_figures(self.best, self.rows),
+            "validations": self.history,
+        }
+        write_atomic(self.output_dir / HELDOUT, json.dumps(summary, indent=2) + "\n")

@@ -4,6 +4,10 @@
 source whose rows have a `reasoning` column (synthetic families, a user's JSONL, GSM8K / MATH worked
 solutions): the target completion is `<think>{reasoning}</think>{answer}`, loss on completion tokens
 only. `train_sft` reads top to bottom: recipe -> data -> TRL SFTTrainer -> train -> save.
+
+With `stop_when_converged` (configs/tiny/sft.yaml) the run holds rows out of the train split, stops when
+their greedy accuracy stops improving, saves the best weights and writes their per-level figures to
+heldout.json, warning when the start is at chance somewhere (train/select.py `ConvergenceStop`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from thinkdial.train.runner import (
     resume_checkpoint,
     train_and_save,
 )
+from thinkdial.train.select import ConvergenceStop, split_validation
 
 
 @dataclass
@@ -49,6 +54,31 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
             "help": "Data config YAML (data/config.py); its train split must have a `reasoning` column."
         },
     )
+    stop_when_converged: bool = field(
+        default=False,
+        metadata={
+            "help": "Hold validation_rows_per_level train rows per level out, answer them greedily before training "
+            "and every validate_every_steps, save the weights that solve the most of them, and stop once "
+            "patience_steps pass without a significant gain (max_steps caps the run); writes heldout.json and "
+            "warns when the start is at chance somewhere (train/select.py `ConvergenceStop`)."
+        },
+    )
+    validation_rows_per_level: int = field(
+        default=32,
+        metadata={
+            "help": "With stop_when_converged: train rows per difficulty level held out (not trained on)."
+        },
+    )
+    validate_every_steps: int = field(
+        default=100, metadata={"help": "With stop_when_converged: optimizer steps between two validations."}
+    )
+    patience_steps: int = field(
+        default=500,
+        metadata={
+            "help": "With stop_when_converged: optimizer steps without a significant gain in held-out rows solved "
+            "after which the run stops (not while it is at chance at every level)."
+        },
+    )
 
     def __post_init__(self):
         self.use_cpu = self.use_cpu or multi_process_cpu()
@@ -57,6 +87,16 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
         super().__post_init__()
         if not os.path.isfile(self.data_config):
             raise UsageError(f"data_config not found: {self.data_config}")
+        if self.stop_when_converged and (
+            self.validation_rows_per_level < 1
+            or self.validate_every_steps < 1
+            or self.patience_steps < self.validate_every_steps
+        ):
+            raise UsageError(
+                "stop_when_converged needs validation_rows_per_level >= 1, validate_every_steps >= 1 and "
+                f"patience_steps >= validate_every_steps; got {self.validation_rows_per_level}, "
+                f"{self.validate_every_steps}, {self.patience_steps} (or set stop_when_converged: false)"
+            )
 
     def banner(self) -> str:
         """Return the startup line: processes and rows per optimizer step."""
@@ -71,8 +111,9 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
         return self.prompt_limit(context_tokens, "the model's context", 1, "at least one completion token")
 
 
-def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig):
-    """Return the prompt/completion `datasets.Dataset` for SFT, built from the data config's train split."""
+def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig) -> tuple:
+    """Return (the prompt/completion `datasets.Dataset` for SFT, the validation rows held out of it: none
+    unless stop_when_converged), built from the data config's train split."""
     import datasets
 
     rows = build_rows(data, "train", config.train_limit)
@@ -82,7 +123,10 @@ def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig):
             f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
             "map a column to `reasoning` in the data config"
         )
-    return datasets.Dataset.from_list(
+    rows, validation = (
+        split_validation(rows, config.validation_rows_per_level) if config.stop_when_converged else (rows, [])
+    )
+    dataset = datasets.Dataset.from_list(
         [
             {
                 "prompt": r["prompt"],
@@ -93,6 +137,25 @@ def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig):
             for r in rows
         ]
     )
+    return dataset, validation
+
+
+def sft_callbacks(config: ThinkdialSFTConfig, validation: list[dict], dataset, tokenizer) -> list:
+    """Return the SFT callbacks: the convergence stop on `validation` when stop_when_converged (its answers
+    decoded up to the longest reasoning among the targets of `dataset`), else none."""
+    if not config.stop_when_converged:
+        return []
+    longest = max(reasoning_token_counts(tokenizer, dataset["completion"]))
+    return [
+        ConvergenceStop(
+            validation,
+            tokenizer,
+            config.validate_every_steps,
+            config.patience_steps,
+            max(longest, 1),
+            config.output_dir,
+        )
+    ]
 
 
 def fit_budgets(dataset, tokenizer):
@@ -117,7 +180,7 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
         resume_from = resume_checkpoint(config)
         announce(config, "sft")
         check_environment(config)
-        dataset = sft_dataset(config, data)
+        dataset, validation = sft_dataset(config, data)
         model_path, tokenizer = prepare_policy_files(config)
         check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
         trainer = SFTTrainer(
@@ -126,6 +189,7 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
             train_dataset=fit_budgets(dataset, tokenizer),
             processing_class=tokenizer,
             peft_config=peft_config(config),
+            callbacks=sft_callbacks(config, validation, dataset, tokenizer),
         )
         if config.process_index == 0:
             save_run_config(config, config.output_dir, "sft_config")
