@@ -46,6 +46,21 @@ def test_a_batch_without_informative_groups_gets_zero_advantages():
     assert filtered_advantages([1.0, 1.0, 0.0, 0.0], 2) == [0.0, 0.0, 0.0, 0.0]
 
 
+def test_another_reward_decides_which_groups_stay():
+    # DLER decides on correctness: a kept group whose total is flat gets 0, a dropped one 0 whatever its total
+    assert filtered_advantages([1.0, 0.0, 0.2, 0.2], 2, "none", keep=[False, True]) == [0.0] * 4
+    assert filtered_advantages([1.0, 0.0, 1.0, 0.0], 2, "none", keep=[True, False]) == [0.5, -0.5, 0.0, 0.0]
+
+
+def test_unscored_rows_are_left_out_of_their_group():
+    nan = float("nan")
+    # a group with one scored reward has nothing to compare; an unscored row gets 0 and leaves the mean
+    assert informative_groups([1.0, nan, 0.0, 1.0], 2) == [False, True]
+    rewards = [1.0, nan, 0.0, 1.0, nan, nan]
+    assert informative_groups(rewards, 3) == [True, False]
+    assert filtered_advantages(rewards, 3, "none") == [0.5, 0.0, -0.5, 0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize(
     "rewards, size, scale", [([1.0] * 5, 4, "batch"), ([1.0] * 4, 0, "batch"), ([1.0] * 4, 2, "x")]
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from conftest import TINY_ARGS
 
@@ -144,3 +146,75 @@ def test_budget_constrained_rollouts_cut_long_thinking_and_train(tmp_path, monke
     )
     trainer.train()  # one real step: TRL takes the cut completions
     assert trainer.state.global_step == 1
+
+
+class ScriptedTrainer:
+    """What ThinkdialRollout reads of a GRPOTrainer, generating from a script: the first pass gives `first[i]`
+    to row i, a later pass `answer` to every row, each token with sampling log-probability -0.5 (vLLM-style)."""
+
+    def __init__(self, tokenizer, first: list[str], answer: str, room: int = 24):
+        self.tokenizer, self.first, self.answer, self.max_completion_length = tokenizer, first, answer, room
+        self.accelerator = type("Accelerator", (), {"process_index": 0})()
+        self.eos_token_ids = [tokenizer.eos_token_id]
+        self.passes = 0
+
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _tokenize_prompts(self, prompts):
+        return [self.ids(p) for p in prompts], None, {}
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal, n):
+        texts = self.first if self.passes == 0 else [self.answer] * len(prompt_ids)
+        self.passes += 1
+        out = [
+            self.ids(t.replace("<eos>", "")) + ([self.tokenizer.eos_token_id] if "<eos>" in t else [])
+            for t in texts
+        ]
+        return out, [[-0.5] * len(ids) for ids in out]
+
+
+def nan_positions(logprobs: list[float]) -> list[int]:
+    return [k for k, lp in enumerate(logprobs) if math.isnan(lp)]
+
+
+def test_forced_tokens_report_a_nan_sampling_logprob(tiny_tokenizer):
+    """A forced direct answer's head and the `</think>` appended at a budget cut were not sampled: NaN there
+    (TRL's importance ratio 1), the sampled tokens keep theirs."""
+    trainer = ScriptedTrainer(tiny_tokenizer, ["7", f"{THINK_OPEN}12345{THINK_CLOSE}7"], "9")
+    rollout = ThinkdialRollout(tiny_tokenizer, 2, 0.5, cut_at_budget=True)
+    out = rollout(["[think<=2] 5:ABC=", "[think<=2] 5:ABC="], trainer)
+    direct, cut = out["completion_ids"]
+    assert direct == trainer.ids(f"{THINK_OPEN}{THINK_CLOSE}7")
+    assert cut == trainer.ids(f"{THINK_OPEN}12{THINK_CLOSE}9")
+    assert [nan_positions(lp) for lp in out["logprobs"]] == [[0, 1], [3]]
+    assert [len(lp) for lp in out["logprobs"]] == [3, 5]
+    assert out["logprobs"][0][2] == out["logprobs"][1][0] == out["logprobs"][1][4] == -0.5
+
+
+def test_elastic_budgets_cap_thinking_and_the_answer_apart(tiny_tokenizer):
+    """E1: every row thinks for at most 3 tokens (a longer block is cut, closed and answered in a second pass;
+    a block ended by EOS is closed too) and keeps at most 2 answer tokens, whatever its prompt asks."""
+    first = [
+        f"{THINK_OPEN}123456",  # still thinking at 3: cut
+        f"{THINK_OPEN}12{THINK_CLOSE}4567",  # closed in time: its own answer, capped at 2
+        f"{THINK_OPEN}12<eos>",  # EOS inside the block: closed, answered
+        "999",  # no think block: all of it is thinking (thinkdial's parse), cut at 3
+    ]
+    trainer = ScriptedTrainer(tiny_tokenizer, first, "89<eos>")
+    rollout = ThinkdialRollout(tiny_tokenizer, 4, thinking_tokens=3, solution_tokens=2)
+    out = rollout(["[think<=9] 5:ABC="] * 4, trainer)
+    texts = [trainer.tokenizer.decode(ids) for ids in out["completion_ids"]]
+    assert texts == [
+        f"{THINK_OPEN}123{THINK_CLOSE}89",
+        f"{THINK_OPEN}12{THINK_CLOSE}45",
+        f"{THINK_OPEN}12{THINK_CLOSE}89",
+        f"999{THINK_CLOSE}89",
+    ]
+    assert trainer.passes == 2
+    assert [nan_positions(lp) for lp in out["logprobs"]] == [[4], [], [3], [3]]
+    assert [len(lp) for lp in out["logprobs"]] == [len(ids) for ids in out["completion_ids"]]
+    with pytest.raises(ValueError):
+        ThinkdialRollout(tiny_tokenizer, 4, thinking_tokens=3)
+    with pytest.raises(ValueError):
+        ThinkdialRollout(tiny_tokenizer, 4, cut_at_budget=True, thinking_tokens=3, solution_tokens=2)

@@ -5,9 +5,11 @@ Such a group has advantage 0 on every row under GRPO's group baseline, so it tea
 still count in the loss normaliser (`loss_type: dapo`) and, with `scale_rewards: batch`, its rows shrink the
 batch std. DAPO keeps generating prompts until the batch holds enough informative groups (NVlabs/DLER
 verl-dler/recipe/dapo/dapo_ray_trainer.py, `filter_groups`); TRL generates a fixed batch, so here the same
-groups are left out of the loss instead (docs/methods.md, "Trainer features thinkdial lacks").
+groups are left out of the loss instead (train/grpo_trainer.py, docs/methods.md).
 
-Rewards are one per completion, a group's `group_size` completions consecutive (TRL's order).
+Rewards are one per completion, a group's `group_size` completions consecutive (TRL's order); NaN marks a
+completion no reward could score (TRL's unscorable rows): it is left out of its group's statistics and gets
+advantage 0, as in TRL.
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ def _groups(rewards: list[float], group_size: int) -> list[list[float]]:
     return [rewards[i : i + group_size] for i in range(0, len(rewards), group_size)]
 
 
+def _scored(values: list[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
 def informative_groups(rewards: list[float], group_size: int) -> list[bool]:
-    """Return, per group of `group_size` consecutive rewards, whether its rewards differ (DAPO keeps a group
-    whose reward std is above 0)."""
-    return [max(group) > min(group) for group in _groups(rewards, group_size)]
+    """Return, per group of `group_size` consecutive rewards, whether its scored rewards differ (DAPO keeps a
+    group whose reward std is above 0)."""
+    return [
+        len(scored) > 1 and max(scored) > min(scored) for scored in map(_scored, _groups(rewards, group_size))
+    ]
 
 
 def kept_rows(rewards: list[float], group_size: int) -> list[bool]:
@@ -43,20 +51,26 @@ def _std(values: list[float]) -> float:
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def filtered_advantages(rewards: list[float], group_size: int, scale_rewards: str = "batch") -> list[float]:
+def filtered_advantages(
+    rewards: list[float], group_size: int, scale_rewards: str = "batch", keep: list[bool] | None = None
+) -> list[float]:
     """Return GRPO's advantage of every row with the uninformative groups left out: reward minus its group's
     mean, divided by (the group's std for 'group', the std of the kept rows for 'batch', + 1e-4) unless
-    'none'; 0 on the rows of a left-out group."""
+    'none'; 0 on the rows of a left-out group and on unscored rows. `keep` (one flag per group) says which
+    groups stay when another reward decides (DLER's `seq_reward`); by default `informative_groups(rewards)`."""
     if scale_rewards not in SCALE_REWARDS:
         raise ValueError(f"scale_rewards must be one of {SCALE_REWARDS}, got {scale_rewards!r}")
     groups = _groups(rewards, group_size)
-    keep = informative_groups(rewards, group_size)
-    batch_std = _std([r for group, k in zip(groups, keep, strict=True) if k for r in group])
+    keep = informative_groups(rewards, group_size) if keep is None else keep
+    if len(keep) != len(groups):
+        raise ValueError(f"keep has {len(keep)} flags for {len(groups)} groups")
+    batch_std = _std([r for group, k in zip(groups, keep, strict=True) if k for r in _scored(group)])
     out = []
     for group, k in zip(groups, keep, strict=True):
-        mean = math.fsum(group) / len(group)
-        std = {"group": _std(group), "batch": batch_std, "none": None}[scale_rewards]
+        scored = _scored(group)
+        mean = math.fsum(scored) / len(scored) if scored else 0.0
+        std = {"group": _std(scored), "batch": batch_std, "none": None}[scale_rewards]
         for r in group:
-            centred = r - mean if k else 0.0
+            centred = r - mean if k and not math.isnan(r) else 0.0
             out.append(centred if std is None else centred / (std + STD_EPSILON))
     return out

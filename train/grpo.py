@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOConfig
 
 from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.sources import build_dataset
@@ -24,6 +24,7 @@ from thinkdial.rewards.config import RewardConfig, load_reward_config
 from thinkdial.rewards.length import LengthScaleParams
 from thinkdial.rewards.metrics import BatchMetrics
 from thinkdial.rewards.registry import build_reward_funcs, make_params
+from thinkdial.train.grpo_trainer import ADVANTAGE_BASELINES, ThinkdialGRPOTrainer
 from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
     RecipeFields,
@@ -50,7 +51,8 @@ GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_token
 
 @dataclass
 class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
-    """TRL's GRPOConfig plus thinkdial's data, reward, eval, health guard, limit and LoRA fields."""
+    """TRL's GRPOConfig plus thinkdial's data, reward, eval, health guard, limit, LoRA and published-method
+    fields."""
 
     data_config: str = field(
         default="configs/tiny/grpo_data.yaml",
@@ -120,6 +122,44 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
             "help": "With budget_constrained_rollouts: share of a group's completions past the budget that are cut "
             "(spread evenly over them, the first kept uncut); the rest keep the reward's over-budget charge, so "
             "a group contrasts stopping at the budget with running past it. 1 cuts all of them."
+        },
+    )
+    elastic_thinking_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Elastic Reasoning's thinking budget t, in reasoning tokens, the same for every row whatever its "
+            "prompt asks: a think block still open after t is cut there, closed, and answered in a second pass "
+            "(train/rollout.py, E1). Needs elastic_solution_tokens; None disables it."
+        },
+    )
+    elastic_solution_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Elastic Reasoning's solution budget s, in tokens after the closing tag: every answer keeps at "
+            "most s. max_completion_length must hold t + 1 + s (+ 1 when completions open their own think block)."
+        },
+    )
+    dynamic_sampling: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave the groups whose rewards are all equal out of the loss and the batch std (DAPO/DLER "
+            "dynamic sampling, train/grpo_trainer.py). It masks them instead of generating more prompts: a step "
+            "sees fewer prompts than DAPO's refilled batch."
+        },
+    )
+    dynamic_sampling_reward: str | None = field(
+        default=None,
+        metadata={
+            "help": "With dynamic_sampling: the reward component (its name in reward_config) whose equal values mark "
+            "a group to leave out; None: the weighted total. DLER decides on correctness (its seq_reward)."
+        },
+    )
+    advantage_baseline: str = field(
+        default="group",
+        metadata={
+            "help": "What the advantage subtracts from a completion's reward: 'group' (GRPO: its group's mean) or "
+            "'none' (the reward itself, AdaptThink's naive estimator: a reward with its own baseline, R_ref). "
+            "'none' needs scale_rewards: none."
         },
     )
     select_checkpoint: bool = field(
@@ -214,11 +254,51 @@ class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
                 "budget_cut_share < 1 acts on budget-constrained rollouts only: set budget_constrained_rollouts "
                 "true, or leave budget_cut_share at 1"
             )
+        self.check_method_fields()
         if not 0 < self.guard_accuracy_drop < 1 or not 0 < self.guard_reasoning_drop < 1:
             raise UsageError(
                 "guard_accuracy_drop and guard_reasoning_drop must be in (0, 1), got "
                 f"{self.guard_accuracy_drop} and {self.guard_reasoning_drop}"
             )
+
+    def check_method_fields(self) -> None:
+        """Refuse a bad combination of the published methods' fields (E1's budgets, dynamic sampling, the
+        advantage baseline) with a UsageError naming the fix; return None."""
+        t, s = self.elastic_thinking_tokens, self.elastic_solution_tokens
+        if (t is None) != (s is None):
+            raise UsageError(
+                "elastic_thinking_tokens and elastic_solution_tokens go together: set both, or neither"
+            )
+        if t is not None:
+            if t < 0 or s < 0:
+                raise UsageError(f"elastic budgets must be >= 0 tokens, got thinking {t} and solution {s}")
+            if self.budget_constrained_rollouts:
+                raise UsageError(
+                    "elastic budgets replace budget_constrained_rollouts (one cut per completion): set "
+                    "budget_constrained_rollouts false"
+                )
+            if self.max_completion_length < t + 1 + s:
+                raise UsageError(
+                    f"max_completion_length ({self.max_completion_length}) must hold the thinking budget, the "
+                    f"closing tag and the solution budget: set it to at least {t + 1 + s} (+ 1 when completions "
+                    "open their own think block)"
+                )
+        if self.advantage_baseline not in ADVANTAGE_BASELINES:
+            raise UsageError(
+                f"advantage_baseline must be one of {ADVANTAGE_BASELINES}, got {self.advantage_baseline!r}"
+            )
+        if self.advantage_baseline == "none" and (self.scale_rewards != "none" or self.dynamic_sampling):
+            raise UsageError(
+                "advantage_baseline none uses the reward itself (AdaptThink): set scale_rewards: none and "
+                "dynamic_sampling: false (a group of equal rewards still carries its reward there)"
+            )
+        if self.dynamic_sampling_reward is not None:
+            names = [c.name for c in load_reward_config(self.reward_config).components]
+            if not self.dynamic_sampling or self.dynamic_sampling_reward not in names:
+                raise UsageError(
+                    f"dynamic_sampling_reward ({self.dynamic_sampling_reward}) names the reward that decides "
+                    f"dynamic sampling: set dynamic_sampling true and name one of {names} ({self.reward_config})"
+                )
 
     def banner(self) -> str:
         """Return the startup line: processes and completions per generation step."""
@@ -330,9 +410,13 @@ def grpo_callbacks(config: ThinkdialGRPOConfig, dataset, tokenizer, scaling_eval
 
 
 def grpo_rollout(config: ThinkdialGRPOConfig, data: DataConfig, tokenizer):
-    """Return thinkdial's rollout function when the recipe asks for direct exploration or budget-constrained
-    rollouts, else None (TRL's own generation)."""
-    if not (config.direct_exploration or config.budget_constrained_rollouts):
+    """Return thinkdial's rollout function when the recipe asks for direct exploration, budget-constrained
+    rollouts or elastic budgets, else None (TRL's own generation)."""
+    if not (
+        config.direct_exploration
+        or config.budget_constrained_rollouts
+        or config.elastic_thinking_tokens is not None
+    ):
         return None
     from thinkdial.train.rollout import ThinkdialRollout
 
@@ -344,6 +428,8 @@ def grpo_rollout(config: ThinkdialGRPOConfig, data: DataConfig, tokenizer):
         config.budget_constrained_rollouts,
         data.dial.effort_budgets if data.dial else None,
         config.budget_cut_share,
+        config.elastic_thinking_tokens,
+        config.elastic_solution_tokens,
     )
 
 
@@ -365,7 +451,7 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
         reward_funcs, weights = build_reward_funcs(rewards, tokenizer)
         reward_funcs, config.reward_weights = [*reward_funcs, BatchMetrics(tokenizer)], [*weights, 0.0]
         dataset, callbacks = grpo_callbacks(config, dataset, tokenizer, scaling_eval)
-        trainer = GRPOTrainer(
+        trainer = ThinkdialGRPOTrainer(
             model=load_model(config, model_path),
             reward_funcs=reward_funcs,
             rollout_func=grpo_rollout(config, data, tokenizer),

@@ -18,6 +18,14 @@
    below 1 only that share of a group's over-budget completions is cut (spread evenly, the first one kept
    whole): the others keep the reward's over-budget charge, so the group holds both "close the block at
    the budget" (cut, then answered) and "write past it" (charged) at the same prompt.
+3. Elastic Reasoning's separate budgets (E1, Xu et al. 2025, arXiv 2505.05315; train/elastic.py): every
+   row thinks for at most `thinking_tokens` whatever its prompt says (a longer think block is cut there,
+   closed, and answered in a second pass), and every answer keeps at most `solution_tokens` tokens.
+
+Tokens the rollout forces (a direct answer's head, the `</think>` appended at a cut) carry a sampling
+log-probability of NaN on the vLLM path: TRL 1.16 gives such a token an importance ratio of exactly 1, so
+its vLLM importance-sampling correction weighs the completion by the tokens the model did sample
+(tests/test_train_rollout.py checks it against TRL's code).
 
 It renders and generates with the trainer's own methods (`_tokenize_prompts`, `_generate_single_turn`:
 the recipe's sampling settings, vLLM when `use_vllm`), checked against the pinned TRL version by
@@ -29,7 +37,10 @@ from __future__ import annotations
 from thinkdial.data.dial import requested_budget
 from thinkdial.eval.backends import generation_settings, resolve_generation
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
+from thinkdial.train.elastic import cap_thinking, elastic_completion
 from thinkdial.train.runner import prompt_texts
+
+FORCED = float("nan")  # the sampling log-probability reported for a token the rollout forced
 
 
 class ThinkdialRollout:
@@ -43,12 +54,18 @@ class ThinkdialRollout:
         cut_at_budget: bool = False,
         effort_budgets: dict[str, int] | None = None,
         cut_share: float = 1.0,
+        thinking_tokens: int | None = None,
+        solution_tokens: int | None = None,
     ):
         if not 0 <= direct_share < 1:
             raise ValueError(f"direct_share must be in [0, 1), got {direct_share}")
         if not 0 < cut_share <= 1:
             raise ValueError(f"cut_share must be in (0, 1], got {cut_share}")
+        elastic = thinking_tokens is not None
+        if elastic != (solution_tokens is not None) or (elastic and cut_at_budget):
+            raise ValueError("elastic budgets need thinking_tokens and solution_tokens, and no cut_at_budget")
         self.cut_share = cut_share
+        self.thinking_tokens, self.solution_tokens = thinking_tokens, solution_tokens
         self.open_ids = tokenizer(THINK_OPEN, add_special_tokens=False)["input_ids"]
         self.close_ids = tokenizer(THINK_CLOSE, add_special_tokens=False)["input_ids"]
         if len(self.open_ids) != 1 or len(self.close_ids) != 1:
@@ -99,10 +116,12 @@ class ThinkdialRollout:
             [ids + head for ids, head in zip(prompt_ids, heads, strict=True)], images, multimodal, 1
         )
         completions = [head + ids for head, ids in zip(heads, generated, strict=True)]
-        if logprobs is not None:  # vLLM: forced tokens had probability 1 under the sampler
-            logprobs = [[0.0] * len(head) + lp for head, lp in zip(heads, logprobs, strict=True)]
+        if logprobs is not None:  # vLLM: forced tokens were not sampled (NaN: importance ratio 1 in TRL)
+            logprobs = [[FORCED] * len(head) + lp for head, lp in zip(heads, logprobs, strict=True)]
         if self.cut_at_budget:
             self.answer_at_budgets(prompts, prompt_ids, completions, logprobs, forced, trainer, offset)
+        if self.thinking_tokens is not None:
+            self.answer_elastic(prompt_ids, completions, logprobs, trainer)
         room = trainer.max_completion_length
         return {
             "prompt_ids": prompt_ids,
@@ -139,7 +158,35 @@ class ThinkdialRollout:
         for k, (i, head) in enumerate(jobs):
             completions[i] = head + answers[k]
             if logprobs is not None:
-                logprobs[i] = logprobs[i][: len(head) - 1] + [0.0] + answer_logprobs[k]
+                logprobs[i] = logprobs[i][: len(head) - 1] + [FORCED] + answer_logprobs[k]
+
+    def answer_elastic(self, prompt_ids, completions, logprobs, trainer) -> None:
+        """Apply E1's budgets in place: cap every think block at `thinking_tokens` (`cap_thinking`; a block the
+        model left open, EOS dropped, is closed too) and let the model answer the cut ones after the forced
+        `</think>` (one generation pass for all of them), every answer capped at `solution_tokens`; return None."""
+        jobs = []
+        for i, completion in enumerate(completions):
+            start = 0 if self.opened(prompt_ids[i]) or completion[:1] != self.open_ids else 1
+            ended = completion[-1:] and completion[-1] in trainer.eos_token_ids
+            # an EOS inside the think block ends the thinking, not the answer
+            body = completion[:-1] if ended and self.close_ids[0] not in completion else completion
+            head, cut = cap_thinking(body, self.close_ids[0], self.thinking_tokens, start)
+            if cut:
+                jobs.append((i, head))
+                continue
+            completions[i] = elastic_completion(head, completion[len(head) :], self.solution_tokens)
+            if logprobs is not None:
+                logprobs[i] = logprobs[i][: len(completions[i])]
+        if not jobs:
+            return
+        answers, answer_logprobs = trainer._generate_single_turn(
+            [prompt_ids[i] + head for i, head in jobs], None, {}, 1
+        )
+        for k, (i, head) in enumerate(jobs):
+            completions[i] = elastic_completion(head, answers[k], self.solution_tokens)
+            if logprobs is not None:
+                kept = len(completions[i]) - len(head)
+                logprobs[i] = logprobs[i][: len(head) - 1] + [FORCED] + answer_logprobs[k][:kept]
 
 
 def set_rollout_generation(trainer, generation: str) -> str:
