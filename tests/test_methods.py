@@ -126,3 +126,25 @@ def test_without_a_local_copy_aime_reads_the_hubs_train_split(monkeypatch):
     rows = build_rows(load_data_config("configs/data/aime24.yaml"), "test")
     assert calls == [("HuggingFaceH4/aime_2024", None, "train")]
     assert (rows[0]["answer"], rows[0]["difficulty"], rows[0]["source"]) == ("4", 1, "aime")
+
+
+def test_the_recipes_use_the_wired_trainer_features_and_keep_vllms_correction(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+    def recipe(name):
+        return parse_recipe(
+            ThinkdialGRPOConfig, ["--config", f"configs/methods/{name}/grpo.yaml", "--bf16", "false"]
+        )
+
+    dler, adaptthink, elastic = recipe("dler"), recipe("adaptthink"), recipe("elastic")
+    assert (dler.dynamic_sampling, dler.dynamic_sampling_reward) == (True, "correctness")
+    assert (adaptthink.advantage_baseline, adaptthink.importance_sampling_level) == ("none", "sequence")
+    assert (elastic.elastic_thinking_tokens, elastic.elastic_solution_tokens) == (1024, 1024)
+    assert not elastic.budget_constrained_rollouts
+    # forced tokens report NaN sampling log-probabilities (train/rollout.py): no recipe needs the correction off
+    assert all(
+        parse_recipe(
+            ThinkdialGRPOConfig, ["--config", r, "--bf16", "false"]
+        ).vllm_importance_sampling_correction
+        for r in RECIPES
+    )
