@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 0 1
 RUN ?= runs/demo
 
-.PHONY: install demo test test-fast lint train eval export clean
+.PHONY: install demo test test-fast lint train reproduce eval export clean
 
 install: $(STAMP)
 
@@ -45,6 +45,16 @@ else
 	$(VENV)/bin/accelerate launch --config_file $(ACCEL) $(if $(NPROC),--num_processes $(NPROC)) \
 		-m thinkdial $(STAGE) --config $(RECIPE) $(ARGS)
 endif
+
+# make reproduce METHOD=dler [ACCEL=configs/accelerate/zero2.yaml NPROC=8] [DRY_RUN=1]: train a published method's
+# recipes (configs/methods/METHOD/), evaluate with the papers' protocol beside the base model, and write the
+# measured row beside the published one (docs/reproduce.md). DRY_RUN=1 prints the commands and runs nothing.
+METHOD ?=
+DRY_RUN ?=
+
+reproduce: install
+	$(VENV)/bin/thinkdial reproduce --method $(METHOD) $(if $(ACCEL),--accelerate-config $(ACCEL)) \
+		$(if $(NPROC),--num-processes $(NPROC)) $(if $(DRY_RUN),--dry-run)
 
 # make export CHECKPOINT=runs/demo/grpo-seed0 OUT=runs/demo/export [HUB=user/repo] [FORCE=1: replace an existing export]
 CHECKPOINT ?= $(RUN)/grpo-seed0

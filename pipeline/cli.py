@@ -1,4 +1,4 @@
-"""The pipeline's subcommands: demo.
+"""The pipeline's subcommands: demo, reproduce.
 
 Registration imports nothing heavy: each `run` imports its job when it is called, so `thinkdial --help`
 stays fast.
@@ -10,7 +10,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add demo."""
+    """Add demo and reproduce."""
     p = subparsers.add_parser(
         "demo",
         help="run the whole pipeline on the embedded default",
@@ -26,6 +26,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     p.set_defaults(func=_run_demo)
+    _register_reproduce(subparsers)
 
 
 def _run_demo(args) -> int:
@@ -33,3 +34,39 @@ def _run_demo(args) -> int:
 
     checks = run_demo(args.out, args.seeds, args.force)
     return 0 if all(c.passed for c in checks) else 1
+
+
+def _register_reproduce(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="train a published method's recipe, evaluate it with the papers' protocol, compare with the paper",
+        description="Train every recipe of configs/methods/METHOD/ (ThinkPrune: its three rounds), evaluate the "
+        "base model and the trained one with configs/eval/paper_*.yaml, and write OUT/report.md: measured beside "
+        "published (configs/methods/published.yaml), with the difference (docs/reproduce.md).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--method", required=True, help="a folder of configs/methods/ (e.g. dler, thinkprune)")
+    p.add_argument("--out", help="eval and report folder (default runs/reproduce/METHOD)")
+    p.add_argument(
+        "--accelerate-config",
+        dest="accelerate_config",
+        help="train through `accelerate launch --config_file` this (e.g. configs/accelerate/zero2.yaml)",
+    )
+    p.add_argument(
+        "--num-processes", dest="num_processes", type=int, help="accelerate's --num_processes (e.g. 8)"
+    )
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="print the commands; run nothing")
+    p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from thinkdial.errors import UsageError
+    from thinkdial.pipeline.reproduce import run_reproduce
+
+    if args.num_processes is not None and args.accelerate_config is None:
+        raise UsageError(
+            "--num-processes goes with --accelerate-config (it sets accelerate's --num_processes)"
+        )
+    run_reproduce(args.method, args.out, args.accelerate_config, args.num_processes, args.dry_run, args.force)
+    return 0
