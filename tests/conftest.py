@@ -101,6 +101,17 @@ def use_varied_reward(monkeypatch) -> None:
     )
 
 
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Run in the repo root with the model loader patched to raise: a refusal must come before any load."""
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", loaded)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     """The embedded default's character-level tokenizer (reasoning tokens = characters)."""

@@ -173,17 +173,6 @@ def test_values_out_of_range_stop_with_one_line(tmp_path, capsys, no_model_load,
     assert not out.exists()
 
 
-@pytest.fixture
-def no_model_load(monkeypatch):
-    """Run in the repo root with the model loader patched to raise: a refusal must come before any load."""
-
-    def loaded(*args, **kwargs):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", loaded)
-
-
 @pytest.mark.parametrize(
     "stage, args, expected",
     [
