@@ -67,10 +67,12 @@ def score(rows: dict[str, list], funcs, step: int, metrics: dict) -> list[list]:
 
 def build():
     from thinkdial.rewards.config import parse_reward_config
+    from thinkdial.rewards.metrics import BatchMetrics
     from thinkdial.rewards.registry import build_reward_funcs
     from thinkdial.tiny import build_tokenizer
 
-    return build_reward_funcs(parse_reward_config(CONFIG), build_tokenizer())[0]
+    tokenizer = build_tokenizer()
+    return [*build_reward_funcs(parse_reward_config(CONFIG), tokenizer)[0], BatchMetrics(tokenizer)]
 
 
 def worker(out_path: str) -> None:
@@ -122,6 +124,11 @@ def test_two_processes_equal_one(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads(out.read_text())
     one = json.loads(json.dumps(single_process()))
+    # step 0 by hand: level 1 (a) has 2 of 4 right, level 2 (b) answers 2 of 4 directly, c fits 5 on 2 of 4
+    metrics = one[0]["metrics"][0]
+    assert (
+        metrics["level_1/accuracy"] == metrics["level_2/think_rate"] == metrics["budget/within_rate"] == 0.5
+    )
     assert two == one  # exact: every reward and every per-level metric on both ranks
 
 
