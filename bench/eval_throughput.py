@@ -19,7 +19,6 @@ results agree (wall times aside). Run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
@@ -48,11 +47,11 @@ def time_eval(config, checkpoints: list[str], out: Path) -> tuple[float, dict]:
     `checkpoints` (the first without the dial axes) into `out`."""
     specs = [f"m{i}={path}" for i, path in enumerate(checkpoints)]
     start = time.perf_counter()
-    results = run_eval(config, specs, out, log=lambda *_: None, no_dial=("m0",))
+    results = run_eval(config, specs, out, log=lambda *_: None, no_dial=("m0",)).to_dict()
     seconds = time.perf_counter() - start
     for summary in results["models"].values():
         summary.pop("wall_seconds")
-    return seconds, json.loads(json.dumps({k: results.get(k) for k in ("data", "models", "comparisons")}))
+    return seconds, {k: results[k] for k in ("data", "models", "comparisons")}
 
 
 def compare_jobs(config, checkpoints: list[str], jobs: int) -> None:

@@ -89,16 +89,21 @@ def _setting_metrics(
     entries = [r[axis][key] for r in records]
     forced = [r["budgets"][config.budget_label(budget_tokens)] for r in records]
     tokens = [e["reasoning_tokens"] for e in entries]
+    pairs = [(e["correct"], f["correct"]) for e, f in zip(entries, forced, strict=True)]
     return {
         "budget_tokens": budget_tokens,
+        "n": len(entries),
         "accuracy": metrics.mean([e["correct"] for e in entries]),
         "reasoning_tokens_mean": metrics.mean(tokens),
+        "reasoning_tokens_std": metrics.std(tokens),
         "reasoning_tokens_median": metrics.percentile(tokens, 50),
         "reasoning_tokens_p90": metrics.percentile(tokens, 90),
         **metrics.adherence(tokens, budget_tokens),
         "truncated_rate": metrics.mean([e["forced"] for e in entries]),
         "forcing_accuracy": metrics.mean([e["correct"] for e in forced]),
         "forcing_reasoning_tokens_mean": metrics.mean([e["reasoning_tokens"] for e in forced]),
+        "dial_only_correct": sum(d and not f for d, f in pairs),
+        "forcing_only_correct": sum(f and not d for d, f in pairs),
     }
 
 
@@ -127,6 +132,7 @@ def _cost_entry(entries: list[dict], config: EvalConfig) -> dict:
         "accuracy": metrics.mean([e["correct"] for e in entries]),
         "prompt_tokens_mean": prompt,
         "completion_tokens_mean": completion,
+        "total_tokens_mean": prompt + completion,
         "usd_per_1k_requests": metrics.usd_per_1k_requests(
             prompt, completion, config.input_usd_per_1m_tokens, config.output_usd_per_1m_tokens
         )
@@ -139,15 +145,15 @@ def _cost_entry(entries: list[dict], config: EvalConfig) -> dict:
 def cost_metrics(records: list[dict], config: EvalConfig) -> dict:
     """Return the cost view of a model's records: per setting ('free' = free reasoning; `forcing` per
     budget label; `requested` per B; `efforts` per level) its accuracy, mean prompt and completion
-    tokens, USD per 1,000 requests (None without prices) and latency in seconds (None without a speed)."""
+    tokens, their sum, USD per 1,000 requests (None without prices) and latency in seconds (None without a
+    speed); a dial axis not evaluated is empty."""
     labels = [b for b in records[0]["budgets"] if b != "unlimited"]
     out = {
         "free": _cost_entry([r["budgets"]["unlimited"] for r in records], config),
         "forcing": {b: _cost_entry([r["budgets"][b] for r in records], config) for b in labels},
     }
     for axis in AXES:
-        if axis in records[0]:
-            out[axis] = {
-                key: _cost_entry([r[axis][key] for r in records], config) for key in records[0][axis]
-            }
+        out[axis] = {
+            key: _cost_entry([r[axis][key] for r in records], config) for key in records[0].get(axis, {})
+        }
     return out

@@ -8,7 +8,8 @@ Each evaluation writes results.json, per_example.jsonl, plots/ and report.md und
 `{output_dir}/eval/step_{N}/`, appends the scalars to `state.log_history`, and, when a wandb run is
 active, logs the scalars, the plots as images and a table of sample completions. It runs on the main
 process only, in eval mode, with the RNG state saved and restored so training is not perturbed.
-(Under ZeRO-3 the parameters are sharded: evaluate after training with `thinkdial eval` instead.)
+Under DeepSpeed ZeRO-3 every process evaluates alongside (each forward pass gathers the sharded weights from
+all of them) and the main one writes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+from transformers.integrations import is_deepspeed_zero3_enabled
 
 from thinkdial.eval.adherence import AXES
 from thinkdial.eval.backends import TransformersBackend
 from thinkdial.eval.config import EvalConfig
 from thinkdial.eval.report import sample_records, write_outputs
 from thinkdial.eval.run import evaluate, load_eval_rows, results_header
+from thinkdial.eval.schema import ModelResult, Results
 from thinkdial.eval.summary import model_summary
 
 SCALARS = (
@@ -37,19 +40,18 @@ SCALARS = (
 )
 
 
-def scalar_logs(summary: dict, prefix: str = "scaling_eval") -> dict[str, float]:
+def scalar_logs(summary: ModelResult, prefix: str = "scaling_eval") -> dict[str, float]:
     """Return the flat scalars of a results.json model entry: overall metrics, then per-level accuracy,
     forced-direct accuracy, direct rate and mean reasoning tokens, then per dial setting accuracy, mean
     reasoning tokens, Mean Error (%) and Control (None values dropped)."""
-    logs = {f"{prefix}/{k}": summary[k] for k in SCALARS}
-    for level, m in summary["levels"].items():
+    logs = {f"{prefix}/{k}": getattr(summary, k) for k in SCALARS}
+    for level, m in summary.levels.items():
         for k in ("accuracy", "accuracy_direct", "direct_rate", "reasoning_tokens_mean"):
-            logs[f"{prefix}/level_{level}/{k}"] = m[k]
-    dial = summary["dial"] or {}
-    for axis in AXES:
-        for key, m in dial.get(axis, {}).items():
+            logs[f"{prefix}/level_{level}/{k}"] = getattr(m, k)
+    for axis in AXES if summary.dial else ():
+        for key, m in getattr(summary.dial, axis).items():
             for k in ("accuracy", "reasoning_tokens_mean", "mean_error_pct", "control"):
-                logs[f"{prefix}/dial_{axis}_{key}/{k}"] = m[k]
+                logs[f"{prefix}/dial_{axis}_{key}/{k}"] = getattr(m, k)
     return {k: v for k, v in logs.items() if v is not None}
 
 
@@ -71,26 +73,35 @@ class ScalingEvalCallback(TrainerCallback):
         self.rows = load_eval_rows(eval_config)  # built now, so a bad data config fails before training
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.every_steps == 0 and state.is_world_process_zero and model is not None:
+        if state.global_step % self.every_steps or model is None:
+            return control
+        if state.is_world_process_zero:
             logs = self.run(model, state.global_step, self.out_dir or Path(args.output_dir) / "eval")
             state.log_history.append({**logs, "step": state.global_step})
+        elif is_deepspeed_zero3_enabled():  # the main process's forward passes gather weights from this one
+            self.records(model)
         return control
 
-    def run(self, model, step: int, out_root: str | Path) -> dict[str, float]:
-        """Evaluate `model` now, write the files under out_root/step_{step}, log to wandb; return the scalars."""
+    def records(self, model) -> list[dict]:
+        """Return the eval's per-row records of `model` now (in eval mode, the RNG state restored after)."""
         was_training = model.training
         model.eval()
         try:
             with torch.random.fork_rng():
-                records = evaluate(
+                return evaluate(
                     TransformersBackend(model, self.tokenizer, self.config), self.rows, self.config
                 )
         finally:
             model.train(was_training)
+
+    def run(self, model, step: int, out_root: str | Path) -> dict[str, float]:
+        """Evaluate `model` now, write the files under out_root/step_{step}, log to wandb; return the scalars."""
+        records = self.records(model)
         results = results_header(self.config, self.rows)
         results["models"][self.label] = model_summary(records, self.config, f"step {step}")
-        paths = write_outputs(results, {self.label: records}, self.config, Path(out_root) / f"step_{step}")
-        logs = scalar_logs(results["models"][self.label])
+        typed = Results.from_dict(results)
+        paths = write_outputs(typed, {self.label: records}, self.config, Path(out_root) / f"step_{step}")
+        logs = scalar_logs(typed.models[self.label])
         _log_wandb(logs, paths, records, step)
         return logs
 

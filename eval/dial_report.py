@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from thinkdial.data.dial import EFFORTS
 from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.metrics import interpolate
+from thinkdial.eval.schema import CostEntry, CostView, DialSetting, ModelResult
 from thinkdial.eval.tables import fmt as _fmt
 from thinkdial.eval.tables import md_table as _md_table
 
@@ -17,103 +19,164 @@ ADHERENCE_NOTE = (
 )
 
 
-def adherence_cells(m: dict) -> list[str]:
+def adherence_cells(m: DialSetting) -> list[str]:
     """Return the table cells of one dial setting's metrics: accuracy (dial, forcing), tokens mean /
     median / p90, then the ADHERENCE_HEADER columns."""
     return [
-        _fmt(m["accuracy"]),
-        _fmt(m["forcing_accuracy"]),
-        f"{_fmt(m['reasoning_tokens_mean'], 1)} / {_fmt(m['reasoning_tokens_median'], 1)} / "
-        f"{_fmt(m['reasoning_tokens_p90'], 1)}",
-        _fmt(m["mean_error_pct"], 1),
-        _fmt(m["rmse_error_pct"], 1),
-        _fmt(m["violation_rate"]),
-        _fmt(m["control"]),
+        _fmt(m.accuracy),
+        _fmt(m.forcing_accuracy),
+        f"{_fmt(m.reasoning_tokens_mean, 1)} / {_fmt(m.reasoning_tokens_median, 1)} / "
+        f"{_fmt(m.reasoning_tokens_p90, 1)}",
+        _fmt(m.mean_error_pct, 1),
+        _fmt(m.rmse_error_pct, 1),
+        _fmt(m.violation_rate),
+        _fmt(m.control),
     ]
 
 
 SETTING_HEADER = ["accuracy", "accuracy (forcing)", "tokens mean / median / p90", *ADHERENCE_HEADER]
 
 
-def requested_table(models: dict) -> str:
+def requested_table(models: dict[str, ModelResult]) -> str:
     """Return the markdown table of every model's requested-budget settings, with a mean row per model."""
     rows = []
     for label, m in models.items():
-        if not (m.get("dial") and m["dial"]["requested"]):
+        if not (m.dial and m.dial.requested):
             continue
-        rows += [[label, b, *adherence_cells(s)] for b, s in m["dial"]["requested"].items()]
-        mean = m["dial"]["requested_mean"]
+        rows += [[label, b, *adherence_cells(s)] for b, s in m.dial.requested.items()]
+        mean = m.dial.requested_mean
         rows.append(
             [
                 label,
                 "mean",
-                _fmt(mean["accuracy"]),
+                _fmt(mean.accuracy),
                 "",
                 "",
-                _fmt(mean["mean_error_pct"], 1),
-                _fmt(mean["rmse_error_pct"], 1),
-                _fmt(mean["violation_rate"]),
-                _fmt(mean["control"]),
+                _fmt(mean.mean_error_pct, 1),
+                _fmt(mean.rmse_error_pct, 1),
+                _fmt(mean.violation_rate),
+                _fmt(mean.control),
             ]
         )
     return _md_table(["model", "B", *SETTING_HEADER], rows)
 
 
-def _effort_table(models: dict) -> str:
+def _effort_table(models: dict[str, ModelResult]) -> str:
     rows = [
-        [label, e, str(s["budget_tokens"]), *adherence_cells(s)]
+        [label, e, str(s.budget_tokens), *adherence_cells(s)]
         for label, m in models.items()
-        if m.get("dial")
-        for e, s in m["dial"]["efforts"].items()
+        if m.dial
+        for e, s in m.dial.efforts.items()
     ]
     return _md_table(["model", "effort", "tier budget", *SETTING_HEADER], rows)
 
 
-def _per_level(models: dict, axis: str) -> str:
+def _per_level(models: dict[str, ModelResult], axis: str) -> str:
     keys = sorted(
-        {k for m in models.values() if m.get("dial") for k in m["dial"][axis]},
+        {k for m in models.values() if m.dial for k in getattr(m.dial, axis)},
         key=lambda k: int(k) if axis == "requested" else EFFORTS.index(k),
     )
     rows = [
         [label, lv]
         + [
-            f"{_fmt(x['dial'][axis][k]['accuracy'])} / {_fmt(x['dial'][axis][k]['reasoning_tokens_mean'], 1)}"
-            f" / {_fmt(x['dial'][axis][k]['control'])}"
-            if k in x["dial"][axis]
-            else "-"
-            for k in keys
+            f"{_fmt(x.accuracy)} / {_fmt(x.reasoning_tokens_mean, 1)} / {_fmt(x.control)}" if x else "-"
+            for x in (getattr(level.dial, axis).get(k) for k in keys)
         ]
         for label, m in models.items()
-        if m.get("dial")
-        for lv, x in m["levels"].items()
+        if m.dial
+        for lv, level in m.levels.items()
     ]
     name = "B" if axis == "requested" else "effort"
     return _md_table(["model", "level", *[f"{name}={k}: acc / tokens / Control" for k in keys]], rows)
 
 
-def _cost_rows(label: str, cost: dict) -> list[list[str]]:
-    settings = [("free (adaptive)", cost["free"])] + [
-        (f"forcing B={b}", c) for b, c in cost["forcing"].items()
-    ]
-    settings += [(f"dial B={b}", c) for b, c in cost.get("requested", {}).items()]
-    settings += [(f"effort={e}", c) for e, c in cost.get("efforts", {}).items()]
-    return [
-        [
-            label,
-            name,
-            _fmt(c["accuracy"]),
-            _fmt(c["prompt_tokens_mean"], 1),
-            _fmt(c["completion_tokens_mean"], 1),
-            _fmt(c["usd_per_1k_requests"], 4),
-            _fmt(c["latency_s"], 2),
-        ]
-        for name, c in settings
-    ]
+def cost_settings(cost: CostView) -> list[tuple[str, CostEntry]]:
+    """Return (name, entry) of every decoding setting of a cost view: free, forcing, the dial's budgets and
+    effort levels."""
+    return (
+        [("free (adaptive)", cost.free)]
+        + [(f"forcing B={b}", c) for b, c in cost.forcing.items()]
+        + [(f"dial B={b}", c) for b, c in cost.requested.items()]
+        + [(f"effort={e}", c) for e, c in cost.efforts.items()]
+    )
 
 
-def cost_section(models: dict, config: EvalConfig) -> str:
-    """Return the report's cost view: the prices used and, per model and setting, accuracy, mean tokens,
-    USD per 1,000 requests and the latency estimate."""
+def dominated_by(settings: list[tuple[str, CostEntry]]) -> dict[str, str]:
+    """Return name -> the name of a setting that dominates it: as accurate or more for as few total tokens
+    or fewer, one of the two strictly; settings on the Pareto front are absent."""
+    out = {}
+    for name, c in settings:
+        for other, d in settings:
+            if other == name or c.accuracy is None or d.accuracy is None:
+                continue
+            if (
+                d.total_tokens_mean <= c.total_tokens_mean
+                and d.accuracy >= c.accuracy
+                and (d.total_tokens_mean < c.total_tokens_mean or d.accuracy > c.accuracy)
+            ):
+                out[name] = other
+                break
+    return out
+
+
+def forcing_at_cost(cost: CostView, total_tokens: float) -> float | None:
+    """Return the accuracy of budget forcing (free decoding as its top) read off its (total tokens, accuracy)
+    curve at `total_tokens` by linear interpolation; None outside the curve's range."""
+    points = [(c.total_tokens_mean, c.accuracy) for c in [*cost.forcing.values(), cost.free]]
+    return interpolate([(t, a) for t, a in points if a is not None], total_tokens)
+
+
+def _cost_rows(label: str, cost: CostView) -> list[list[str]]:
+    settings = cost_settings(cost)
+    beaten = dominated_by(settings)
+    rows = []
+    for name, c in settings:
+        equal = forcing_at_cost(cost, c.total_tokens_mean) if name.startswith(("dial", "effort")) else None
+        rows.append(
+            [
+                label,
+                name,
+                _fmt(c.accuracy),
+                _fmt(c.prompt_tokens_mean, 1),
+                _fmt(c.completion_tokens_mean, 1),
+                _fmt(c.total_tokens_mean, 1),
+                "" if equal is None or c.accuracy is None else f"{c.accuracy - equal:+.3f}",
+                "front" if name not in beaten else f"below {beaten[name]}",
+                _fmt(c.usd_per_1k_requests, 4),
+                _fmt(c.latency_s, 2),
+            ]
+        )
+    return rows
+
+
+def dial_cost_verdict(label: str, cost: CostView) -> str:
+    """Return one plain sentence on where the dial pays for `label`: which of its settings the Pareto front
+    dominates, and the control text's prompt tokens against the completion tokens the dial saves."""
+    dial = [(n, c) for n, c in cost_settings(cost) if n.startswith(("dial", "effort"))]
+    if not dial:
+        return ""
+    beaten = dominated_by(cost_settings(cost))
+    lost = [n for n, _ in dial if n in beaten]
+    control_tokens = sum(c.prompt_tokens_mean for _, c in dial) / len(dial) - cost.free.prompt_tokens_mean
+    saved = cost.free.completion_tokens_mean - min(c.completion_tokens_mean for _, c in dial)
+    if not lost:
+        return f"**{label}**: every dial setting is on the Pareto front of accuracy against total tokens."
+    return (
+        f"**{label}**: {len(lost)} of {len(dial)} dial settings are dominated at equal total tokens "
+        f"({', '.join(f'{n} by {beaten[n]}' for n in lost)}). The control text adds {control_tokens:.1f} prompt "
+        f"tokens a request; the dial saves at most {saved:.1f} completion tokens against free decoding"
+        + (
+            ", so here obeying a budget costs more than it saves."
+            if control_tokens >= saved
+            else ", so the loss is in accuracy, not in the control text's price."
+        )
+    )
+
+
+def cost_section(models: dict[str, ModelResult], config: EvalConfig) -> str:
+    """Return the report's cost view: the prices used and, per model and setting, accuracy, mean tokens
+    (prompt, completion, total), accuracy against forcing at equal total tokens, the Pareto front, USD per
+    1,000 requests and the latency estimate; then where the dial is dominated, and why."""
     if config.input_usd_per_1m_tokens is None:
         prices = (
             "No token prices in the eval config: token counts only (set input_usd_per_1m_tokens / "
@@ -129,10 +192,13 @@ def cost_section(models: dict, config: EvalConfig) -> str:
         if config.decode_tokens_per_s
         else ""
     )
-    rows = [r for label, m in models.items() for r in _cost_rows(label, m["cost"])]
+    rows = [r for label, m in models.items() if m.cost for r in _cost_rows(label, m.cost)]
+    verdicts = [dial_cost_verdict(label, m.cost) for label, m in models.items() if m.cost]
     return (
         f"## Cost\n\n{prices}{speed} Tokens are measured means per request (prompt with its control text; "
-        "completion = think block + answer).\n\n"
+        "completion = think block + answer; total = both). *vs forcing at equal cost*: the setting's "
+        "accuracy minus budget forcing's, read off forcing's curve at the same total tokens. *Pareto*: "
+        "`front` when no other setting of the model is as accurate for fewer total tokens.\n\n"
         + _md_table(
             [
                 "model",
@@ -140,19 +206,23 @@ def cost_section(models: dict, config: EvalConfig) -> str:
                 "accuracy",
                 "prompt tokens",
                 "completion tokens",
+                "total tokens",
+                "vs forcing at equal cost",
+                "Pareto",
                 "$ / 1k requests",
                 "latency (s)",
             ],
             rows,
         )
+        + "".join(f"\n\n{v}" for v in verdicts if v)
     )
 
 
-def dial_sections(models: dict, config: EvalConfig) -> list[str]:
+def dial_sections(models: dict[str, ModelResult], config: EvalConfig) -> list[str]:
     """Return the report.md sections of the dial axes that `models` were evaluated on, then the cost view."""
-    dials = [m["dial"] for m in models.values() if m.get("dial")]
+    dials = [m.dial for m in models.values() if m.dial]
     sections = []
-    if any(d["requested"] for d in dials):
+    if any(d.requested for d in dials):
         sections.append(
             "## The dial: requested thinking budget\n\n"
             + ADHERENCE_NOTE
@@ -161,7 +231,7 @@ def dial_sections(models: dict, config: EvalConfig) -> list[str]:
             + "\n\nPer difficulty level:\n\n"
             + _per_level(models, "requested")
         )
-    if any(d["efforts"] for d in dials):
+    if any(d.efforts for d in dials):
         sections.append(
             "## The dial: effort levels\n\nEach level's adherence is measured against its tier budget "
             "(eval config `effort_budgets`).\n\n"
@@ -172,17 +242,17 @@ def dial_sections(models: dict, config: EvalConfig) -> list[str]:
     return [*sections, cost_section(models, config)]
 
 
-def dial_lines(models: dict) -> str:
+def dial_lines(models: dict[str, ModelResult]) -> str:
     """Return the stdout block of the dial: per model and requested budget, accuracy (dial / forcing),
     mean tokens and adherence; empty when no model has the requested-budget axis."""
     blocks = []
     for label, m in models.items():
-        if m.get("dial") and m["dial"]["requested"]:
+        if m.dial and m.dial.requested:
             rows = [
-                f"  B={b:>5}  acc {_fmt(s['accuracy'])} (forcing {_fmt(s['forcing_accuracy'])})  tokens "
-                f"{_fmt(s['reasoning_tokens_mean'], 1):>6}  mean err {_fmt(s['mean_error_pct'], 1):>6}%  "
-                f"Control {_fmt(s['control'])}"
-                for b, s in m["dial"]["requested"].items()
+                f"  B={b:>5}  acc {_fmt(s.accuracy)} (forcing {_fmt(s.forcing_accuracy)})  tokens "
+                f"{_fmt(s.reasoning_tokens_mean, 1):>6}  mean err {_fmt(s.mean_error_pct, 1):>6}%  "
+                f"Control {_fmt(s.control)}"
+                for b, s in m.dial.requested.items()
             ]
             blocks.append(f"== dial ({label}): requested budget\n" + "\n".join(rows))
     return "\n\n".join(blocks)

@@ -15,6 +15,14 @@ def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def std(values: Sequence[float]) -> float | None:
+    """Return the population standard deviation of `values`, None when empty."""
+    if not values:
+        return None
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Return the q-th percentile (0..100) with linear interpolation between order statistics
     (numpy's default), None when empty. percentile(x, 50) is the median."""

@@ -22,7 +22,8 @@ from thinkdial.eval.adherence import add_dial_completions, add_token_counts, che
 from thinkdial.eval.backends import check_checkpoint, load_backend
 from thinkdial.eval.budget import budget_completions
 from thinkdial.eval.config import EvalConfig
-from thinkdial.eval.report import SCHEMA, format_table, write_outputs
+from thinkdial.eval.report import format_table, write_outputs
+from thinkdial.eval.schema import SCHEMA, Results
 from thinkdial.eval.summary import comparisons, example_records, model_summary
 from thinkdial.models import set_cpu_threads
 
@@ -72,6 +73,7 @@ def results_header(config: EvalConfig, rows: list[dict]) -> dict:
         "data": {"config": config.data_config, "split": config.split, "rows": len(rows)},
         "eval": {**asdict(config), "budget_tokens": config.budget_tokens},
         "models": {},
+        "comparisons": {},
     }
 
 
@@ -136,7 +138,7 @@ def run_eval(
     config: EvalConfig, model_specs: list[str], out_dir: str | Path, log=print, no_dial: tuple[str, ...] = ()
 ) -> dict:
     """Evaluate every `LABEL=PATH` checkpoint (the labels in `no_dial` without the dial axes), write the
-    eval's files under out_dir, print the summary table through `log`; return the results.json dict."""
+    eval's files under out_dir, print the summary table through `log`; return the `Results` written."""
     models = parse_models(model_specs)
     unknown = sorted(set(no_dial) - set(models))
     if unknown:
@@ -147,9 +149,9 @@ def run_eval(
     for label, (records, summary) in evaluate_all(models, rows, config, no_dial, log).items():
         records_by_model[label] = records
         results["models"][label] = summary
-    if len(models) > 1:
-        results["comparisons"] = comparisons(results["models"])
-    paths = write_outputs(results, records_by_model, config, out_dir)
-    log(format_table(results))
+    results["comparisons"] = comparisons(results["models"], records_by_model)
+    typed = Results.from_dict(results)
+    paths = write_outputs(typed, records_by_model, config, out_dir)
+    log(format_table(typed))
     log(f"[eval] wrote {paths['results']}, {paths['per_example']}, {paths['report']} and plots/")
-    return results
+    return typed

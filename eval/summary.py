@@ -55,11 +55,7 @@ def _pass_at_k(records: list[dict], config: EvalConfig) -> dict[str, float]:
 def group_metrics(records: list[dict], config: EvalConfig) -> dict:
     """Return the metrics of a group of records (all rows, or one level); free = the 'unlimited' budget.
 
-    Keys: n (rows), accuracy, accuracy_direct, direct_rate, reasoning_tokens_mean / _median / _p90,
-    min_reasoning_tokens_mean, chance_accuracy, truncated_rate (free think blocks closed by the cap),
-    budget_curve and budget_tokens_mean (per budget label), budget_curve_area_log2,
-    overthinking_tokens_mean (over rows right at some budget), tokens_over_oracle, pass_at_k, dial (the
-    dial axes, eval/adherence.py; None when not evaluated).
+    The keys are `GroupMetrics`'s (eval/schema.py, where each is described).
     """
     free = [r["budgets"]["unlimited"] for r in records]
     tokens = [c["reasoning_tokens"] for c in free]
@@ -84,6 +80,7 @@ def group_metrics(records: list[dict], config: EvalConfig) -> dict:
             [c["answer"] is not None and c["reasoning_tokens"] == 0 and not c["forced"] for c in free]
         ),
         "reasoning_tokens_mean": metrics.mean(tokens),
+        "reasoning_tokens_std": metrics.std(tokens),
         "reasoning_tokens_median": metrics.percentile(tokens, 50),
         "reasoning_tokens_p90": metrics.percentile(tokens, 90),
         "min_reasoning_tokens_mean": metrics.mean(oracle) if has_oracle else None,
@@ -124,9 +121,28 @@ def model_summary(records: list[dict], config: EvalConfig, path: str) -> dict:
     }
 
 
-def comparisons(models: dict[str, dict]) -> dict[str, dict]:
-    """Return, for every checkpoint after the first, its deltas against the first (the reference):
-    accuracy, accuracy_direct, reasoning tokens, and the token-matched accuracy comparison."""
+def paired_counts(reference: list[dict], other: list[dict]) -> dict[str, dict[str, int]]:
+    """Return, per level label and 'all', the rows `other` answers right and `reference` wrong (`gained`),
+    the reverse (`lost`) and the rows compared (`n`): the records of two checkpoints on the same rows, free
+    reasoning, first sample of each row."""
+    ref = {r["index"]: r for r in reference if r["sample"] == 0}
+    out: dict[str, dict[str, int]] = {}
+    for r in other:
+        if r["sample"] or r["index"] not in ref:
+            continue
+        a, b = r["budgets"]["unlimited"]["correct"], ref[r["index"]]["budgets"]["unlimited"]["correct"]
+        for key in (level_label(float(r["difficulty"])), "all"):
+            counts = out.setdefault(key, {"n": 0, "gained": 0, "lost": 0})
+            counts["n"] += 1
+            counts["gained"] += a and not b
+            counts["lost"] += b and not a
+    return out
+
+
+def comparisons(models: dict[str, dict], records: dict[str, list[dict]]) -> dict[str, dict]:
+    """Return, for every checkpoint after the first, its deltas against the first (the reference): accuracy,
+    accuracy_direct, reasoning tokens, the token-matched accuracy comparison and the paired counts per level
+    (`records`: each checkpoint's per-example records)."""
     labels = list(models)
     ref = models[labels[0]]
 
@@ -139,7 +155,7 @@ def comparisons(models: dict[str, dict]) -> dict[str, dict]:
         out[label] = {
             "reference": labels[0],
             **{
-                f"{k}_delta": m[k] - ref[k]
+                f"{k}_delta": m[k] - ref[k] if m[k] is not None and ref[k] is not None else None
                 for k in (
                     "accuracy",
                     "accuracy_direct",
@@ -147,8 +163,8 @@ def comparisons(models: dict[str, dict]) -> dict[str, dict]:
                     "reasoning_tokens_mean",
                     "budget_curve_area_log2",
                 )
-                if m[k] is not None and ref[k] is not None
             },
             "token_matched": metrics.token_matched(points(ref), points(m)),
+            "paired": paired_counts(records[labels[0]], records[label]),
         }
     return out

@@ -12,6 +12,7 @@ from thinkdial.eval import metrics
 from thinkdial.eval.callback import scalar_logs
 from thinkdial.eval.config import load_eval_config
 from thinkdial.eval.run import evaluate, load_eval_rows, run_eval
+from thinkdial.eval.schema import load_results
 from thinkdial.eval.summary import model_summary
 
 DIAL_EVAL = {
@@ -163,7 +164,7 @@ def test_eval_writes_the_dial_axes_and_the_cost_view(dial_eval):
         "forcing_accuracy",
     ):
         assert key in dial["dial"]["requested"]["2"] and key in dial["levels"]["1"]["dial"]["efforts"]["low"]
-    assert base["dial"] is None and set(base["cost"]) == {"free", "forcing"}
+    assert base["dial"] is None and base["cost"]["requested"] == {} and base["cost"]["efforts"] == {}
     free = dial["cost"]["free"]
     assert free["usd_per_1k_requests"] == pytest.approx(
         (free["prompt_tokens_mean"] * 0.1 + free["completion_tokens_mean"] * 0.4) / 1000
@@ -180,16 +181,25 @@ def test_eval_writes_the_dial_axes_and_the_cost_view(dial_eval):
         "## Cost",
         "| dial | effort=low |",
         "| base | free (adaptive) |",
+        "vs forcing at equal cost",
+        "Pareto",
     ):
         assert text in report
-    for name in ("dial_accuracy_vs_budget", "dial_requested_vs_used", "dial_efforts", "cost_accuracy_vs_usd"):
+    for name in (
+        "dial_accuracy_vs_budget",
+        "dial_requested_vs_used",
+        "dial_efforts",
+        "cost_accuracy_vs_tokens",
+        "cost_accuracy_vs_usd",
+    ):
         assert (
             f"](plots/{name}.png)" in report and (dial_eval / "plots" / f"{name}.png").stat().st_size > 5000
         )
-    logs = scalar_logs(dial)  # what the training callback logs
+    typed = load_results(dial_eval / "results.json")
+    logs = scalar_logs(typed.models["dial"])  # what the training callback logs
     assert logs["scaling_eval/dial_requested_2/control"] == dial["dial"]["requested"]["2"]["control"]
     assert "scaling_eval/dial_efforts_low/mean_error_pct" in logs and not any(
-        "dial" in k for k in scalar_logs(base)
+        "dial" in k for k in scalar_logs(typed.models["base"])
     )
     record = json.loads((dial_eval / "per_example.jsonl").read_text().splitlines()[0])
     assert set(record["requested"]) == {"2", "4"} and record["efforts"]["low"]["completion_tokens"] > 0

@@ -2,7 +2,7 @@
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from types import SimpleNamespace
 
 import pytest
@@ -139,8 +139,8 @@ def test_checkpoint_and_its_copy_give_identical_results_and_report(tiny, tmp_pat
     a = run_eval(config, [f"orig={tiny.path}"], tmp_path / "a", log=lambda *_: None)
     b = run_eval(config, [f"orig={tiny.copy}"], tmp_path / "b", log=lambda *_: None)
     drop = ("path", "wall_seconds")
-    assert {k: v for k, v in a["models"]["orig"].items() if k not in drop} == {
-        k: v for k, v in b["models"]["orig"].items() if k not in drop
+    assert {k: v for k, v in asdict(a.models["orig"]).items() if k not in drop} == {
+        k: v for k, v in asdict(b.models["orig"]).items() if k not in drop
     }
     assert (tmp_path / "a/per_example.jsonl").read_text() == (tmp_path / "b/per_example.jsonl").read_text()
 
@@ -153,15 +153,10 @@ def test_checkpoints_evaluated_in_worker_processes_give_the_sequential_files(tin
     one = run_eval(config, specs, tmp_path / "one", log=lambda *_: None, no_dial=no_dial)
     two = run_eval(replace(config, jobs=2), specs, tmp_path / "two", log=logs.append, no_dial=no_dial)
     assert "[eval] 2 checkpoints, 2 at a time in worker processes" in logs
-    assert list(two["models"]) == ["orig", "copy"]  # the command line's order, whichever finished first
+    assert list(two.models) == ["orig", "copy"]  # the command line's order, whichever finished first
     for label in ("orig", "copy"):
-        assert {k: v for k, v in one["models"][label].items() if k != "wall_seconds"} == {
-            k: v for k, v in two["models"][label].items() if k != "wall_seconds"
-        }
-    assert (
-        two["models"]["orig"]["dial"]["requested"]["2"]["budget_tokens"] == 2
-        and two["models"]["copy"]["dial"] is None
-    )
+        assert replace(one.models[label], wall_seconds=None) == replace(two.models[label], wall_seconds=None)
+    assert two.models["orig"].dial.requested["2"].budget_tokens == 2 and two.models["copy"].dial is None
     assert (tmp_path / "one/per_example.jsonl").read_text() == (
         tmp_path / "two/per_example.jsonl"
     ).read_text()
@@ -224,7 +219,7 @@ def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "acc_direct" in printed and "comparison (deltas vs a)" in printed
     results = json.loads((out / "results.json").read_text())
-    assert results["schema"] == "thinkdial.eval/1" and results["data"]["rows"] == 16
+    assert results["schema"] == "thinkdial.eval/2" and results["data"]["rows"] == 16
     level = results["models"]["b"]["levels"]["1"]
     for key in (
         "n",
@@ -242,6 +237,8 @@ def test_cli_writes_results_plots_and_report(tiny, tmp_path, capsys):
     # (forcing there, for the comparison), in token order
     assert list(results["models"]["a"]["budget_curve"]) == ["0", "1", "2", "4", "8", "16", "unlimited"]
     assert "token_matched" in results["comparisons"]["b"]
+    paired = results["comparisons"]["b"]["paired"]
+    assert paired["all"]["n"] == 16 and sum(p["n"] for lv, p in paired.items() if lv != "all") == 16
     for name in ("accuracy_vs_budget", "tokens_vs_difficulty", "accuracy_vs_difficulty"):
         png = (out / "plots" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5000
@@ -291,7 +288,7 @@ def test_empty_eval_set_is_refused(tiny, tmp_path, capsys):
 def test_sampling_reports_pass_at_k(tiny, tmp_path):
     config = small_config(do_sample=True, num_samples=3, pass_k=[1, 2, 5], limit=8)
     results = run_eval(config, [f"s={tiny.path}"], tmp_path, log=lambda *_: None)
-    assert set(results["models"]["s"]["pass_at_k"]) == {"1", "2"}
+    assert set(results.models["s"].pass_at_k) == {"1", "2"}
 
 
 def test_callback_writes_step_files_and_logs_scalars(tiny, tmp_path):

@@ -47,7 +47,13 @@ def test_lora_export_logits_equal_base_plus_adapter(tmp_path, monkeypatch):
     assert (run / "adapter_config.json").is_file()
     # A finished run's eval, as eval/ writes it: the model card must carry its table and plots.
     (run / "eval" / "plots").mkdir(parents=True)
-    (run / "eval" / "results.json").write_text(json.dumps({"schema": "thinkdial.eval/1", "models": {}}))
+    empty = {
+        "data": {"config": "c.yaml", "split": "test", "rows": 0},
+        "eval": {},
+        "models": {},
+        "comparisons": {},
+    }
+    (run / "eval" / "results.json").write_text(json.dumps({"schema": "thinkdial.eval/2", **empty}))
     (run / "eval" / "report.md").write_text(
         "# Scaling eval\n\n| metric | grpo |\n\n![budget](plots/budget.png)\n"
     )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from thinkdial.eval.schema import Results, load_results
+from thinkdial.eval.tables import fmt, md_table
 from thinkdial.io import warn
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
 from thinkdial.rewards.config import load_reward_config
@@ -206,20 +208,16 @@ def eval_section(evaluation: Path | None, folder: Path) -> str:
     body = (
         re.sub(r"^(#+) ", r"##\1 ", report.read_text().replace("](plots/", "](eval/plots/"), flags=re.M)
         if report.is_file()
-        else results_table(json.loads((folder / "eval" / "results.json").read_text()))
+        else results_table(load_results(folder / "eval" / "results.json"))
     )
     return f"## Evaluation\n\nFrom `{evaluation}` (files in eval/).\n\n{body}\n"
 
 
-def results_table(results: dict) -> str:
-    """Return a markdown table of the headline metrics of each model in a results.json dict."""
+def results_table(results: Results) -> str:
+    """Return a markdown table of the headline metrics of each model of an eval's results."""
     keys = ("accuracy", "reasoning_tokens_mean", "spearman_difficulty_tokens")
-    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for label, m in results.get("models", {}).items():
-        lines.append(
-            f"| {label} | " + " | ".join("-" if m.get(k) is None else f"{m[k]:.3f}" for k in keys) + " |"
-        )
-    return "\n".join(lines)
+    rows = [[label, *(fmt(getattr(m, k)) for k in keys)] for label, m in results.models.items()]
+    return md_table(["model", *keys], rows)
 
 
 def model_card(

@@ -8,13 +8,13 @@ thinking when serving it with vLLM.
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 
 from thinkdial.data.config import DataConfig, load_data_config
 from thinkdial.data.dial import EFFORTS
 from thinkdial.eval.dial_report import ADHERENCE_NOTE, requested_table
+from thinkdial.eval.schema import load_results
 
 EXAMPLE_BUDGET_TOKENS = 256  # the usage snippet's budget
 
@@ -84,8 +84,8 @@ def dial_card_section(out: Path, run_config: dict, name: str | None = None) -> s
     name = name or out.name
     data = run_data_config(run_config)
     results_file = out / "eval" / "results.json"
-    models = json.loads(results_file.read_text()).get("models", {}) if results_file.is_file() else {}
-    measured = {label: m for label, m in models.items() if m.get("dial") and m["dial"]["requested"]}
+    models = load_results(results_file).models if results_file.is_file() else {}
+    measured = {label: m for label, m in models.items() if m.dial and m.dial.requested}
     if (data is None or data.dial is None) and not measured:
         return ""
     tiers = data.dial.effort_budgets if data and data.dial else None
