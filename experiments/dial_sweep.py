@@ -28,7 +28,6 @@ runs are resumable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -36,9 +35,10 @@ from pathlib import Path
 
 import yaml
 
+from thinkdial.eval.schema import load_results
 from thinkdial.io import read_yaml_mapping
 from thinkdial.pipeline.demo import GRPO_RECIPE, START, run_demo, seed_label
-from thinkdial.pipeline.gates import dial_checks, half_budget_forcing
+from thinkdial.pipeline.gates import decide, dial_checks, half_budget_forcing
 
 ROOT = Path(__file__).resolve().parents[1]
 REWARD = "configs/rewards/adaptive.yaml"
@@ -121,19 +121,18 @@ def write_configs(folder: Path, reward_params: dict, data_changes: dict) -> list
 
 def row(name: str, seeds: list[int], checks: list, results_path: Path) -> str:
     """Return the variant's table row from its gates (all of the demo's) and results.json."""
-    models = json.loads(results_path.read_text())["models"]
+    models = load_results(results_path).models
     control, gap, half, dial_failed = [], [], [], 0
     for seed in map(seed_label, seeds):
-        q = models[seed]["dial"]["requested"]
-        control.append(" / ".join(f"{q[b]['control']:.3f}" for b in TIGHT))
-        gap.append(" / ".join(f"{100 * (q[b]['accuracy'] - q[b]['forcing_accuracy']):+.1f}" for b in TIGHT))
+        q = models[seed].dial.requested
+        control.append(" / ".join(f"{q[b].control:.3f}" for b in TIGHT))
+        gap.append(" / ".join(f"{100 * (q[b].accuracy - q[b].forcing_accuracy):+.1f}" for b in TIGHT))
         half.append(
             " / ".join(
-                f"{100 * (half_budget_forcing(models[seed], b) - q[b]['forcing_accuracy']):+.1f}"
-                for b in TIGHT
+                f"{100 * (half_budget_forcing(models[seed], b) - q[b].forcing_accuracy):+.1f}" for b in TIGHT
             )
         )
-        dial_failed += sum(not c.passed for c in dial_checks(models[seed], models[START]))
+        dial_failed += sum(not c.passed for c in decide(dial_checks(models[seed], models[START])))
     passed = sum(c.passed for c in checks)
     columns = [
         name,

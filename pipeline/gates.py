@@ -1,283 +1,407 @@
-"""PASS/FAIL checks read from an eval's results.json: did training shift the model the right way, and harm nothing?
+"""The gates of a training run, read from an eval's results: did it shift the model the right way, and harm
+nothing? Each is a one-sided statistical test, so a gate fails on what the data show, not on noise.
 
-Shared by `thinkdial demo` (its gates) and experiments/generality.py. Every check compares the model `after` with
-the start `before` on the same held-out rows; levels are results.json's level keys, easiest first.
+Shared by `thinkdial demo` and the experiments. Every gate compares the model `after` with the start
+`before` on the same held-out rows (`ModelResult`s of eval/schema.py); levels are results.json's level keys,
+easiest first.
+
+Each statistical gate measures a `margin`: how far the property holds, in its own unit (accuracy points,
+reasoning tokens), >= 0 when it holds on these rows; and the margin's standard error from the eval's finite
+rows. `decide` turns them into PASS / FAIL with a stated false-fail rate: a gate FAILs only when the margin
+is significantly below 0 (one-sided z test at `FALSE_FAIL_RATE` split over every gate of the run,
+Bonferroni), so a run whose true margins are all >= 0 exits 0 with probability >= 1 - FALSE_FAIL_RATE. A
+gate whose measured margin is below 0 but within the noise PASSes as a close call, listed apart. Gates
+that are facts, not estimates (the health guard, checkpoint selection), are plain checks.
 
 - `shift_checks`: the adaptive shift of the demo (think less where it is wasted, more where it pays).
-- `do_no_harm`: every level's accuracy at least the start's minus a tolerance.
-- `miscalibration`: where a start is wrong about when to think (overthinks the levels it solves, or gives
-  up on the hardest level although its reasoning works), and `two_sided_checks` for those ends only.
+- `do_no_harm`: every level's accuracy at least the start's minus `TOLERANCE`.
+- `miscalibration` / `two_sided_checks`: where a start is wrong about when to think, and the shift there.
 - `dial_checks`: obedience to a requested budget and to effort levels.
+
+Why each tolerance is what it is, with the measured spread over seeds and numerics: docs/results/gates.md.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
 from typing import NamedTuple
 
 from thinkdial.eval.metrics import interpolate
+from thinkdial.eval.schema import GroupMetrics, ModelResult, PairedCounts
 
+FALSE_FAIL_RATE = 0.01  # chance that a run whose gates all hold in truth exits 1 on the eval's noise
 DIRECT_SOLVABLE = 0.9  # forced-direct accuracy from which a level counts as answerable without thinking
 SOLVED = 0.9  # accuracy from which a level counts as solved
-HARD_GAIN = 0.20  # accuracy points the hardest level must gain where the start under-thinks it
+HARD_GAIN = 0.20  # accuracy the hardest level must gain where the start under-thinks it
 EASY_TOKEN_SHARE = 0.5  # share of the start's reasoning tokens allowed on the easiest two levels
 ORACLE_SLACK = 1.5  # reasoning tokens allowed per oracle-minimum token on a solved level
-DIAL_CONTROL = 0.99  # share of rows within a requested budget
-TOLERANCE = 0.01  # accuracy points a level may lose (do no harm; dial vs budget forcing)
+DIRECT_RATE_HIGH, DIRECT_RATE_LOW = 0.9, 0.05  # direct answers where they pay, none where they do not
+DIAL_CONTROL = 0.95  # share of rows within a requested budget below which the dial is broken
+DIAL_CONTROL_TARGET = 0.99  # below it, a close call
+TOLERANCE = 0.01  # accuracy a level may lose against the start (do no harm)
+DIAL_TOLERANCE = 0.05  # accuracy the dial may lose against forcing at the same budget: seed spread, gates.md
+DIAL_GAIN_AT_8 = 0.20  # the dial at a budget of 8 against the start forced there
 
 
 class Check(NamedTuple):
-    """One PASS/FAIL line: what is checked, whether it holds, and the measured numbers."""
+    """One gate's verdict: what is checked, whether it holds, the measured numbers, and whether it passed
+    only as a close call (its measured margin below the target, within the noise or the tolerance)."""
 
     name: str
     passed: bool
     detail: str
+    close: bool = False
 
 
-def _levels(model: dict) -> list[str]:
-    return sorted(model["levels"], key=float)
+class Evidence(NamedTuple):
+    """One statistical gate before `decide`: the margin by which it holds (>= 0: holds on these rows), the
+    margin's standard error (0: exact), the numbers to show, and whether a holding margin still misses the
+    target (a close call)."""
+
+    name: str
+    margin: float
+    se: float
+    detail: str
+    short_of_target: bool = False
 
 
-def do_no_harm(before: dict, after: dict, tolerance: float = TOLERANCE) -> Check:
-    """Return the check that every level's accuracy of `after` is >= `before`'s minus `tolerance`."""
-    b, a = before["levels"], after["levels"]
-    worst = min(_levels(after), key=lambda lv: a[lv]["accuracy"] - b[lv]["accuracy"])
-    drop = a[worst]["accuracy"] - b[worst]["accuracy"]
-    return Check(
-        f"every level's accuracy >= start - {tolerance * 100:g} pt",
-        drop >= -tolerance - 1e-9,
-        f"worst: level {worst} {b[worst]['accuracy']:.3f} -> {a[worst]['accuracy']:.3f} ({drop * 100:+.1f} pt)",
-    )
+def critical_z(tests: int, false_fail_rate: float = FALSE_FAIL_RATE) -> float:
+    """Return the one-sided z a margin must fall below to fail, when `tests` gates share `false_fail_rate`."""
+    return NormalDist().inv_cdf(1 - false_fail_rate / max(tests, 1))
 
 
-def easy_levels_check(before: dict, after: dict) -> Check:
-    """Return the check that the easiest two levels spend <= EASY_TOKEN_SHARE of the start's reasoning tokens."""
-    b, a = before["levels"], after["levels"]
-    easy = _levels(after)[:2]
-    ok = all(
-        a[lv]["reasoning_tokens_mean"] <= EASY_TOKEN_SHARE * b[lv]["reasoning_tokens_mean"] for lv in easy
-    )
-    shown = ", ".join(
-        f"L{lv} {b[lv]['reasoning_tokens_mean']:.2f} -> {a[lv]['reasoning_tokens_mean']:.2f}" for lv in easy
-    )
-    return Check(f"easiest two levels: tokens <= {EASY_TOKEN_SHARE:.0%} of the start's", ok, shown)
-
-
-def hardest_level_check(before: dict, after: dict, gain: float = HARD_GAIN, floor: float = SOLVED) -> Check:
-    """Return the check that the hardest level gains >= `gain` accuracy points, reaches `floor`, and reasons
-    more than the start there."""
-    hard = _levels(after)[-1]
-    b, a = before["levels"][hard], after["levels"][hard]
-    ok = (
-        a["accuracy"] >= max(b["accuracy"] + gain, floor) - 1e-9
-        and a["reasoning_tokens_mean"] > b["reasoning_tokens_mean"]
-    )
-    return Check(
-        f"level {hard} (hardest): accuracy >= start + {gain * 100:g} pt and >= {floor:.0%}, more tokens",
-        ok,
-        f"accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, tokens {b['reasoning_tokens_mean']:.2f} -> "
-        f"{a['reasoning_tokens_mean']:.2f}",
-    )
-
-
-def split_checks(before: dict, after: dict) -> list[Check]:
-    """Return the direct/think split checks: direct answers on the levels the start answers right without
-    thinking, thinking on the levels where its direct answers are near chance, and a start without that split."""
-    b, a = before["levels"], after["levels"]
-    checks, solvable, needs = [], [], []
-    for lv in _levels(after):
-        chance = b[lv].get("chance_accuracy")
-        if b[lv]["accuracy_direct"] >= DIRECT_SOLVABLE:
-            solvable.append(lv)
-            checks.append(
-                Check(
-                    f"level {lv} (direct-solvable): direct rate >= 90%",
-                    a[lv]["direct_rate"] >= 0.9,
-                    f"{a[lv]['direct_rate']:.3f} (start {b[lv]['direct_rate']:.3f})",
-                )
-            )
-        elif chance is not None and b[lv]["accuracy_direct"] <= 2 * chance:
-            needs.append(lv)
-            checks.append(
-                Check(
-                    f"level {lv} (needs reasoning): direct rate <= 5%",
-                    a[lv]["direct_rate"] <= 0.05,
-                    f"{a[lv]['direct_rate']:.3f} (start {b[lv]['direct_rate']:.3f})",
-                )
-            )
-    split = all(b[lv]["direct_rate"] >= 0.9 for lv in solvable) and all(
-        b[lv]["direct_rate"] <= 0.05 for lv in needs
-    )
-    checks.append(
-        Check(
-            "the start does not already show the split",
-            not split,
-            "start direct rates " + ", ".join(f"L{lv} {b[lv]['direct_rate']:.2f}" for lv in _levels(after)),
+def decide(items: Sequence[Evidence | Check], false_fail_rate: float = FALSE_FAIL_RATE) -> list[Check]:
+    """Return the Checks of `items`: plain Checks as they are; each Evidence FAILs when its margin is below 0
+    by more than `critical_z` standard errors (Bonferroni over the run's Evidence), else PASSes, as a close
+    call when its margin is below 0 or it falls short of its target."""
+    z_fail = critical_z(sum(isinstance(i, Evidence) for i in items), false_fail_rate)
+    out = []
+    for item in items:
+        if isinstance(item, Check):
+            out.append(item)
+            continue
+        z = item.margin / item.se if item.se > 0 else (math.inf if item.margin >= 0 else -math.inf)
+        failed = z < -z_fail
+        shown = f"{item.detail}; margin {item.margin:+.3g}" + (f", z {z:+.2f}" if item.se > 0 else "")
+        out.append(
+            Check(item.name, not failed, shown, not failed and (item.margin < 0 or item.short_of_target))
         )
-    )
-    return checks
+    return out
 
 
-def oracle_checks(after: dict) -> list[Check]:
-    """Return, per solved level with a known minimum, the check tokens <= ORACLE_SLACK x the oracle minimum."""
+def _proportion_se(p: float, n: int) -> float:
+    """Return the standard error of a proportion `p` measured on `n` rows."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n else 0.0
+
+
+def _bound_se(bound: float, n: int) -> float:
+    """Return the standard error of a proportion at its bound (the null the gate tests; never 0 inside (0, 1))."""
+    return _proportion_se(bound, n)
+
+
+def _mean_se(std: float | None, n: int) -> float:
+    """Return the standard error of a mean of `n` values with population standard deviation `std`."""
+    return (std or 0.0) / math.sqrt(n) if n else 0.0
+
+
+def paired_se(gained: int, lost: int, n: int) -> float:
+    """Return the standard error of the difference of two accuracies measured on the same `n` rows, from the
+    discordant pairs (`gained`: right only in the first, `lost`: right only in the second)."""
+    if not n:
+        return 0.0
+    d = (gained - lost) / n
+    return math.sqrt(max((gained + lost) / n - d * d, 0.0) / n)
+
+
+def _levels(model: ModelResult) -> list[str]:
+    return sorted(model.levels, key=float)
+
+
+def _accuracy_gap_se(a: GroupMetrics, b: GroupMetrics, paired: PairedCounts | None) -> float:
+    if paired is not None:
+        return paired_se(paired.gained, paired.lost, paired.n)
+    return math.hypot(_proportion_se(a.accuracy, a.n), _proportion_se(b.accuracy, b.n))
+
+
+def do_no_harm(
+    before: ModelResult, after: ModelResult, paired: dict[str, PairedCounts] | None = None
+) -> list[Evidence]:
+    """Return, per level, the gate that `after`'s accuracy is >= `before`'s - TOLERANCE (paired standard
+    error when `paired` gives the discordant rows per level, as results.json's comparisons do)."""
     out = []
     for lv in _levels(after):
-        s, oracle = after["levels"][lv], after["levels"][lv].get("min_reasoning_tokens_mean")
-        if s["accuracy"] >= SOLVED and oracle:
+        b, a = before.levels[lv], after.levels[lv]
+        gap = a.accuracy - b.accuracy
+        out.append(
+            Evidence(
+                f"level {lv}: accuracy >= start - {TOLERANCE * 100:g} pt",
+                gap + TOLERANCE,
+                _accuracy_gap_se(a, b, (paired or {}).get(lv)),
+                f"{b.accuracy:.3f} -> {a.accuracy:.3f} ({gap * 100:+.1f} pt)",
+            )
+        )
+    return out
+
+
+def easy_levels_check(before: ModelResult, after: ModelResult) -> list[Evidence]:
+    """Return, for each of the easiest two levels, the gate that it spends <= EASY_TOKEN_SHARE of the start's
+    reasoning tokens."""
+    out = []
+    for lv in _levels(after)[:2]:
+        b, a = before.levels[lv], after.levels[lv]
+        se = math.hypot(
+            _mean_se(a.reasoning_tokens_std, a.n), EASY_TOKEN_SHARE * _mean_se(b.reasoning_tokens_std, b.n)
+        )
+        out.append(
+            Evidence(
+                f"level {lv} (easy): tokens <= {EASY_TOKEN_SHARE:.0%} of the start's",
+                EASY_TOKEN_SHARE * b.reasoning_tokens_mean - a.reasoning_tokens_mean,
+                se,
+                f"{b.reasoning_tokens_mean:.2f} -> {a.reasoning_tokens_mean:.2f} tokens",
+            )
+        )
+    return out
+
+
+def hardest_level_check(before: ModelResult, after: ModelResult, gain: float = HARD_GAIN) -> list[Evidence]:
+    """Return the gates of the hardest level: accuracy >= start + `gain`, accuracy >= SOLVED, and more
+    reasoning tokens than the start."""
+    hard = _levels(after)[-1]
+    b, a = before.levels[hard], after.levels[hard]
+    shown = (
+        f"accuracy {b.accuracy:.3f} -> {a.accuracy:.3f}, tokens {b.reasoning_tokens_mean:.2f} -> "
+        f"{a.reasoning_tokens_mean:.2f}"
+    )
+    token_se = math.hypot(_mean_se(a.reasoning_tokens_std, a.n), _mean_se(b.reasoning_tokens_std, b.n))
+    return [
+        Evidence(
+            f"level {hard} (hardest): accuracy >= start + {gain * 100:g} pt",
+            a.accuracy - b.accuracy - gain,
+            _accuracy_gap_se(a, b, None),
+            shown,
+        ),
+        Evidence(
+            f"level {hard} (hardest): accuracy >= {SOLVED:.0%}",
+            a.accuracy - SOLVED,
+            _bound_se(SOLVED, a.n),
+            shown,
+        ),
+        Evidence(
+            f"level {hard} (hardest): more tokens than the start",
+            a.reasoning_tokens_mean - b.reasoning_tokens_mean,
+            token_se,
+            shown,
+        ),
+    ]
+
+
+def split_checks(before: ModelResult, after: ModelResult) -> list[Evidence | Check]:
+    """Return the direct/think split gates: direct answers on the levels the start answers right without
+    thinking, thinking on the levels where its direct answers are near chance, and the demo's precondition
+    that the start does not already show that split."""
+    out: list[Evidence | Check] = []
+    solvable, needs = [], []
+    for lv in _levels(after):
+        b, a = before.levels[lv], after.levels[lv]
+        if b.accuracy_direct >= DIRECT_SOLVABLE:
+            solvable.append(lv)
             out.append(
-                Check(
+                Evidence(
+                    f"level {lv} (direct-solvable): direct rate >= {DIRECT_RATE_HIGH:.0%}",
+                    a.direct_rate - DIRECT_RATE_HIGH,
+                    _bound_se(DIRECT_RATE_HIGH, a.n),
+                    f"{a.direct_rate:.3f} (start {b.direct_rate:.3f})",
+                )
+            )
+        elif b.chance_accuracy is not None and b.accuracy_direct <= 2 * b.chance_accuracy:
+            needs.append(lv)
+            out.append(
+                Evidence(
+                    f"level {lv} (needs reasoning): direct rate <= {DIRECT_RATE_LOW:.0%}",
+                    DIRECT_RATE_LOW - a.direct_rate,
+                    _bound_se(DIRECT_RATE_LOW, a.n),
+                    f"{a.direct_rate:.3f} (start {b.direct_rate:.3f})",
+                )
+            )
+    split = all(before.levels[lv].direct_rate >= DIRECT_RATE_HIGH for lv in solvable) and all(
+        before.levels[lv].direct_rate <= DIRECT_RATE_LOW for lv in needs
+    )
+    rates = ", ".join(f"L{lv} {before.levels[lv].direct_rate:.2f}" for lv in _levels(after))
+    out.append(Check("the start does not already show the split", not split, "start direct rates " + rates))
+    return out
+
+
+def oracle_checks(after: ModelResult) -> list[Evidence]:
+    """Return, per solved level with a known minimum, the gate that its tokens are <= ORACLE_SLACK x the
+    oracle minimum."""
+    out = []
+    for lv in _levels(after):
+        s, oracle = after.levels[lv], after.levels[lv].min_reasoning_tokens_mean
+        if s.accuracy >= SOLVED and oracle:
+            out.append(
+                Evidence(
                     f"level {lv}: tokens <= {ORACLE_SLACK}x the oracle minimum",
-                    s["reasoning_tokens_mean"] <= ORACLE_SLACK * oracle,
-                    f"{s['reasoning_tokens_mean']:.2f} tokens, oracle {oracle:.2f}",
+                    ORACLE_SLACK * oracle - s.reasoning_tokens_mean,
+                    _mean_se(s.reasoning_tokens_std, s.n),
+                    f"{s.reasoning_tokens_mean:.2f} tokens, oracle {oracle:.2f}",
                 )
             )
     return out
 
 
-def shift_checks(before: dict, after: dict) -> list[Check]:
-    """Return the demo's adaptive-shift checks of results.json model entries `after` against the start
-    `before`: easy levels cheaper, the hardest level solved with more reasoning, no level worse, the
-    direct/think split, and traces near the oracle minimum where solved."""
+def shift_checks(
+    before: ModelResult, after: ModelResult, paired: dict[str, PairedCounts] | None = None
+) -> list[Evidence | Check]:
+    """Return the demo's adaptive-shift gates of `after` against the start `before`: easy levels cheaper, the
+    hardest level solved with more reasoning, no level worse, the direct/think split, and traces near the
+    oracle minimum where solved."""
     return [
-        easy_levels_check(before, after),
-        hardest_level_check(before, after),
-        do_no_harm(before, after),
+        *easy_levels_check(before, after),
+        *hardest_level_check(before, after),
+        *do_no_harm(before, after, paired),
         *split_checks(before, after),
         *oracle_checks(after),
     ]
 
 
-def miscalibration(before: dict) -> dict[str, bool]:
+def miscalibration(before: ModelResult) -> dict[str, bool]:
     """Return {'easy': the start overthinks its easiest two levels (solved, >= 2x the oracle minimum),
     'hard': it gives up on its hardest level (fewer tokens than the oracle minimum) although its reasoning
     works (some level >= 2 solved with at least the oracle's tokens)}."""
-    levels = before["levels"]
-    keys = sorted(levels, key=float)
+    keys = _levels(before)
 
     def oracle(lv):
-        return levels[lv].get("min_reasoning_tokens_mean") or 0.0
+        return before.levels[lv].min_reasoning_tokens_mean or 0.0
+
+    def level(lv):
+        return before.levels[lv]
 
     easy = all(
-        levels[lv]["accuracy"] >= SOLVED
-        and oracle(lv)
-        and levels[lv]["reasoning_tokens_mean"] >= 2 * oracle(lv)
+        level(lv).accuracy >= SOLVED and oracle(lv) and level(lv).reasoning_tokens_mean >= 2 * oracle(lv)
         for lv in keys[:2]
     )
     works = any(
-        levels[lv]["accuracy"] >= SOLVED and oracle(lv) and levels[lv]["reasoning_tokens_mean"] >= oracle(lv)
+        level(lv).accuracy >= SOLVED and oracle(lv) and level(lv).reasoning_tokens_mean >= oracle(lv)
         for lv in keys[1:]
     )
-    hard = works and levels[keys[-1]]["reasoning_tokens_mean"] < oracle(keys[-1])
-    return {"easy": easy, "hard": hard}
+    return {"easy": easy, "hard": works and level(keys[-1]).reasoning_tokens_mean < oracle(keys[-1])}
 
 
-def two_sided_checks(before: dict, after: dict) -> list[Check]:
-    """Return the shift checks of the ends where `before` is miscalibrated (none when it is calibrated)."""
+def two_sided_checks(before: ModelResult, after: ModelResult) -> list[Evidence]:
+    """Return the shift gates of the ends where `before` is miscalibrated (none when it is calibrated)."""
     wrong = miscalibration(before)
-    return ([easy_levels_check(before, after)] if wrong["easy"] else []) + (
-        [hardest_level_check(before, after)] if wrong["hard"] else []
+    return (easy_levels_check(before, after) if wrong["easy"] else []) + (
+        hardest_level_check(before, after) if wrong["hard"] else []
     )
 
 
-def needs_more(model: dict, budget: str) -> list[str]:
-    """Return the levels of results.json entry `model` that `budget` cannot finish: cut at the budget, the
-    same model's budget forcing does not solve them (< SOLVED accuracy)."""
-    return [
-        lv
-        for lv, lm in model["levels"].items()
-        if lm.get("dial") and lm["budget_curve"].get(budget, 1.0) < SOLVED
-    ]
+def needs_more(model: ModelResult, budget: str) -> list[str]:
+    """Return the levels of `model` that `budget` cannot finish: cut at the budget, the same model's budget
+    forcing does not solve them (< SOLVED accuracy)."""
+    return [lv for lv, m in model.levels.items() if m.dial and m.budget_curve.get(budget, 1.0) < SOLVED]
 
 
-def half_budget_forcing(model: dict, budget: str) -> float | None:
+def half_budget_forcing(model: ModelResult, budget: str) -> float | None:
     """Return the accuracy of `model`'s own budget forcing when it, too, spends at most half of `budget` where
-    a level needs more (`needs_more`) and all of it elsewhere: per level, the forcing curve at half the budget
-    there (interpolated between measured budgets) or at the budget, weighted by the level's rows; None when
-    such a level has no forcing measured at or below half the budget (an eval always measures budget 0).
-
-    It is what the half-budget gate leaves of forcing's partial chains: where it is below forcing minus the
-    tolerance, a dial that obeys that gate passes the accuracy gate only by guessing better than the model's
-    own partial chains at those levels. There both answer near chance, so the gap is mostly which guesses
-    the held-out rows reward (experiments/dial_gate_noise.py measures it on fresh rows)."""
+    a level needs more (`needs_more`) and all of it elsewhere: per level, the forcing curve at half the
+    budget there (interpolated between measured budgets) or at the budget, weighted by the level's rows;
+    None when such a level has no forcing measured at or below half the budget."""
     over = set(needs_more(model, budget))
     total = weight = 0.0
-    for lv, lm in model["levels"].items():
-        curve, rows = lm["budget_curve"], lm.get("n", 1)
+    for lv, m in model.levels.items():
         if lv in over:
-            accuracy = interpolate([(int(k), v) for k, v in curve.items() if k.isdigit()], int(budget) / 2)
+            points = [(int(k), v) for k, v in m.budget_curve.items() if k.isdigit()]
+            accuracy = interpolate(points, int(budget) / 2)
             if accuracy is None:
                 return None
         else:
-            accuracy = curve[budget]
-        total += rows * accuracy
-        weight += rows
+            accuracy = m.budget_curve[budget]
+        total += m.n * accuracy
+        weight += m.n
     return total / weight
 
 
-def dial_checks(model: dict, start: dict) -> list[Check]:
-    """Return the dial's checks of results.json entry `model` (evaluated with requested budgets and efforts)
-    against the start `start` under budget forcing:
+def dial_checks(model: ModelResult, start: ModelResult) -> list[Evidence]:
+    """Return the dial's gates of `model` (evaluated with requested budgets and efforts) against the start
+    under budget forcing:
 
-    - at every requested budget, reasoning tokens <= the budget on >= DIAL_CONTROL of the rows;
-    - at every budget, accuracy >= the same model's budget-forcing accuracy there - TOLERANCE; its detail also
-      gives `half_budget_forcing`, what forcing keeps when it obeys the next check too;
-    - where a budget is below what a level needs (cut at the budget, the same model's budget forcing does not
-      solve it: < SOLVED accuracy), <= half the budget spent there (don't start what you cannot finish). The
-      oracle minimum is not the measure: a level whose chain is one step longer than the budget is often
-      solved within it, the last step answered directly (as level 1 is);
-    - at a budget of 8, accuracy >= the start's budget-forcing accuracy + 20 points;
-    - effort levels: mean tokens low < medium < high, accuracy non-decreasing.
+    - at every requested budget, Control (reasoning tokens <= the budget) >= DIAL_CONTROL, a close call
+      below DIAL_CONTROL_TARGET;
+    - at every budget, accuracy >= the same model's budget forcing there - DIAL_TOLERANCE (paired), a close
+      call below forcing - TOLERANCE; its detail gives `half_budget_forcing`;
+    - where a budget is below what a level needs, <= half the budget spent there (don't start what you
+      cannot finish);
+    - at a budget of 8, accuracy >= the start's budget-forcing accuracy + DIAL_GAIN_AT_8;
+    - effort levels: mean tokens low < medium < high, accuracy non-decreasing (within TOLERANCE).
     """
-    dial = model["dial"]
-    checks = []
-    for budget, m in sorted(dial["requested"].items(), key=lambda kv: int(kv[0])):
-        checks.append(
-            Check(
-                f"budget {budget}: reasoning tokens <= budget on >= {DIAL_CONTROL:.0%} of rows",
-                m["control"] >= DIAL_CONTROL,
-                f"control {m['control']:.3f}, mean {m['reasoning_tokens_mean']:.2f}",
+    dial = model.dial
+    out = []
+    for budget, m in sorted(dial.requested.items(), key=lambda kv: int(kv[0])):
+        out.append(
+            Evidence(
+                f"budget {budget}: Control >= {DIAL_CONTROL:.0%}",
+                m.control - DIAL_CONTROL,
+                _bound_se(DIAL_CONTROL, m.n),
+                f"Control {m.control:.3f} (target {DIAL_CONTROL_TARGET:.0%}), mean {m.reasoning_tokens_mean:.2f}",
+                m.control < DIAL_CONTROL_TARGET,
             )
         )
         over = needs_more(model, budget)
         half = half_budget_forcing(model, budget) if over else None
-        ceiling = "" if half is None else f"; forcing within half of it where levels need more: {half:.3f}"
-        checks.append(
-            Check(
-                f"budget {budget}: accuracy >= budget forcing - {TOLERANCE * 100:g} pt",
-                m["accuracy"] >= m["forcing_accuracy"] - TOLERANCE - 1e-9,
-                f"dial {m['accuracy']:.3f}, forcing {m['forcing_accuracy']:.3f}{ceiling}",
+        gap = m.accuracy - m.forcing_accuracy
+        out.append(
+            Evidence(
+                f"budget {budget}: accuracy >= budget forcing - {DIAL_TOLERANCE * 100:g} pt",
+                gap + DIAL_TOLERANCE,
+                paired_se(m.dial_only_correct, m.forcing_only_correct, m.n),
+                f"dial {m.accuracy:.3f}, forcing {m.forcing_accuracy:.3f} ({gap * 100:+.1f} pt)"
+                + ("" if half is None else f"; forcing within half of it where levels need more: {half:.3f}"),
+                gap < -TOLERANCE,
             )
         )
         if over:
-            spent = max(
-                model["levels"][lv]["dial"]["requested"][budget]["reasoning_tokens_mean"] for lv in over
-            )
-            checks.append(
-                Check(
+            worst = max(over, key=lambda lv: model.levels[lv].dial.requested[budget].reasoning_tokens_mean)
+            spent = model.levels[worst].dial.requested[budget]
+            out.append(
+                Evidence(
                     f"budget {budget}: levels needing more spend <= half of it",
-                    spent <= int(budget) / 2,
-                    f"levels {', '.join(over)}: at most {spent:.2f} tokens",
+                    int(budget) / 2 - spent.reasoning_tokens_mean,
+                    _mean_se(spent.reasoning_tokens_std, spent.n),
+                    f"levels {', '.join(over)}: at most {spent.reasoning_tokens_mean:.2f} tokens (level {worst})",
                 )
             )
-    if "8" in dial["requested"]:
-        got, base = dial["requested"]["8"]["accuracy"], start["budget_curve"].get("8")
-        if base is not None:
-            checks.append(
-                Check(
-                    "budget 8: accuracy >= the start under forcing + 20 pt",
-                    got >= base + 0.2 - 1e-9,
-                    f"dial {got:.3f}, start forced at 8: {base:.3f}",
-                )
-            )
-    efforts = [dial["efforts"][e] for e in ("low", "medium", "high") if e in dial.get("efforts", {})]
-    if len(efforts) == 3:
-        tokens = [e["reasoning_tokens_mean"] for e in efforts]
-        accuracy = [e["accuracy"] for e in efforts]
-        checks.append(
-            Check(
-                "effort: tokens low < medium < high, accuracy non-decreasing",
-                tokens[0] < tokens[1] < tokens[2] and accuracy[0] <= accuracy[1] <= accuracy[2],
-                f"tokens {tokens[0]:.2f} / {tokens[1]:.2f} / {tokens[2]:.2f}, accuracy "
-                f"{accuracy[0]:.3f} / {accuracy[1]:.3f} / {accuracy[2]:.3f}",
+    if "8" in dial.requested and start.budget_curve.get("8") is not None:
+        got, base = dial.requested["8"], start.budget_curve["8"]
+        out.append(
+            Evidence(
+                f"budget 8: accuracy >= the start under forcing + {DIAL_GAIN_AT_8 * 100:g} pt",
+                got.accuracy - base - DIAL_GAIN_AT_8,
+                math.hypot(_proportion_se(got.accuracy, got.n), _proportion_se(base, start.n)),
+                f"dial {got.accuracy:.3f}, start forced at 8: {base:.3f}",
             )
         )
-    return checks
+    efforts = [(e, dial.efforts[e]) for e in ("low", "medium", "high") if e in dial.efforts]
+    for (lo_name, lo), (hi_name, hi) in zip(efforts, efforts[1:], strict=False):
+        shown = (
+            f"{lo_name} {lo.reasoning_tokens_mean:.2f} tokens / {lo.accuracy:.3f}, "
+            f"{hi_name} {hi.reasoning_tokens_mean:.2f} / {hi.accuracy:.3f}"
+        )
+        out.append(
+            Evidence(
+                f"effort {lo_name} < {hi_name}: more tokens",
+                hi.reasoning_tokens_mean - lo.reasoning_tokens_mean,
+                math.hypot(_mean_se(lo.reasoning_tokens_std, lo.n), _mean_se(hi.reasoning_tokens_std, hi.n)),
+                shown,
+            )
+        )
+        out.append(
+            Evidence(
+                f"effort {lo_name} < {hi_name}: accuracy >= - {TOLERANCE * 100:g} pt",
+                hi.accuracy - lo.accuracy + TOLERANCE,
+                math.hypot(_proportion_se(lo.accuracy, lo.n), _proportion_se(hi.accuracy, hi.n)),
+                shown,
+            )
+        )
+    return out

@@ -30,7 +30,7 @@ def test_demo_end_to_end_shortened(tmp_path, monkeypatch, capsys):
     }
     checks = run_demo(out, seeds=[0, 1], overrides=overrides)
     res = json.loads((out / "eval" / "results.json").read_text())
-    assert res["schema"] == "thinkdial.eval/1" and set(res["models"]) == {"sft", "seed0", "seed1"}
+    assert res["schema"] == "thinkdial.eval/2" and set(res["models"]) == {"sft", "seed0", "seed1"}
     for label, model in res["models"].items():
         assert set(model["levels"]) == {str(k) for k in range(1, 9)}
         assert {
@@ -51,6 +51,8 @@ def test_demo_end_to_end_shortened(tmp_path, monkeypatch, capsys):
         assert (out / f"grpo-seed{seed}" / "selection.json").is_file()
     printed = capsys.readouterr().out
     assert printed.count("did GRPO learn when to think") == 2
+    assert "[demo] close calls" in printed and "share a 1% false-fail rate" in printed
+    assert "[demo] close calls" in (out / "eval" / "gates.md").read_text()
     assert len(checks) > 20 and {"health guard quiet", "checkpoint selection kept a trained step"} <= {
         c.name for c in checks
     }
