@@ -1,10 +1,13 @@
-"""Base layer: the completion's think tags, tokenizer loading and CPU threads, shared by every stage.
+"""Base layer: the completion's think tags, tokenizer loading, CPU threads and peak memory, shared by every
+stage.
 
 Imports no torch / transformers at module level (the CLI must start fast); the functions do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 from thinkdial.errors import UsageError
@@ -38,6 +41,35 @@ def load_counting_tokenizer(path: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def peak_memory() -> tuple[int, str]:
+    """Return (bytes, what they measure) for this process: the CUDA allocator's peak when CUDA is in use
+    ("CUDA"), else the peak resident set size ("max RSS": Linux's VmHWM, which `reset_peak_memory` resets)."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated(), "CUDA"
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024, "max RSS"  # the file counts kB
+    unit_bytes = 1 if sys.platform == "darwin" else 1024  # ru_maxrss counts bytes on macOS, kB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit_bytes, "max RSS"
+
+
+def reset_peak_memory() -> None:
+    """Start `peak_memory` afresh from the current use (CUDA's peak; on Linux the peak RSS), so that several runs in
+    one process each report their own; return None."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
 
 
 def set_cpu_threads(threads: int) -> int | None:

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 
 from thinkdial.errors import UsageError
 from thinkdial.io import warn
+from thinkdial.models import peak_memory
 from thinkdial.train.preflight import out_of_memory_explained
 from thinkdial.train.rundir import (
     FreeSpaceCallback,
@@ -41,8 +42,9 @@ def announce(config, stage: str) -> None:
 
 def train_and_save(trainer, tokenizer, resume_from: str | None) -> None:
     """Train (from `resume_from` when given), save the final weights (every rank: DeepSpeed gathers) and,
-    on rank 0, the tokenizer; a full disk stops saves with a clear OSError(ENOSPC), running out of GPU memory
-    with a UsageError naming the recipe's memory knobs. Returns None."""
+    on rank 0, the tokenizer, then print each process's peak memory on stderr; a full disk stops saves with a
+    clear OSError(ENOSPC), running out of GPU memory with a UsageError naming the recipe's memory knobs.
+    Returns None."""
     out = trainer.args.output_dir
     checkpoint_bytes, final_bytes = save_bytes(trainer.model, True), save_bytes(trainer.model, False)
     trainer.add_callback(FreeSpaceCallback(out, checkpoint_bytes))
@@ -52,6 +54,10 @@ def train_and_save(trainer, tokenizer, resume_from: str | None) -> None:
         trainer.save_model(out)
         if trainer.accelerator.is_main_process:
             tokenizer.save_pretrained(out)
+    # every process: with several, each its own device's (thinkdial check reads the largest)
+    used, what = peak_memory()
+    rank = trainer.args.process_index
+    print(f"peak memory: {used} bytes ({what}), process {rank}", file=sys.stderr, flush=True)
 
 
 def resume_checkpoint(config) -> str | None:
