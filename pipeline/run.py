@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,8 @@ def run_command(
 
     With `echo` the command is printed first. Its output goes to `log` (appended; stdout and stderr together),
     or is captured as text with `capture`, or else shared with this process. With `check`, a failure raises
-    CalledProcessError, whose output names the log.
+    CalledProcessError, whose output names the log. Past `timeout_s` the command is killed with every process
+    it started (an `accelerate launch`'s workers too) and TimeoutExpired is raised.
     """
     argv = command(args, accelerate_config, launch_args)
     if echo:
@@ -53,18 +55,31 @@ def run_command(
         )
     full_env = {**os.environ, **(env or {})}
     if log is None:
-        result = subprocess.run(
-            argv, cwd=cwd, env=full_env, capture_output=capture, text=True, timeout=timeout_s
-        )
+        pipe = subprocess.PIPE if capture else None
+        result = _run(argv, cwd, full_env, timeout_s, stdout=pipe, stderr=pipe, text=True)
     else:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with Path(log).open("a") as out:
-            result = subprocess.run(
-                argv, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s
-            )
+            result = _run(argv, cwd, full_env, timeout_s, stdout=out, stderr=subprocess.STDOUT)
     if check and result.returncode:
         raise subprocess.CalledProcessError(result.returncode, argv, f"see {log}" if log else result.stdout)
     return result
+
+
+def _run(argv, cwd, env, timeout_s, **streams) -> subprocess.CompletedProcess:
+    """Return the finished `argv`, run as `subprocess.run` does; with a timeout in a process group of its own,
+    which goes whole when the timeout passes or this process is interrupted (a killed launcher's workers would
+    run on, holding the output pipe open)."""
+    with subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=timeout_s is not None, **streams) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except BaseException:
+            if timeout_s is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def start_command(args: list[str], log: Path, cwd: str | Path | None = None) -> subprocess.Popen:
