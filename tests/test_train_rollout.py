@@ -23,6 +23,9 @@ def test_a_direct_answer_opens_and_closes_the_think_block_unless_the_prompt_open
     ids = lambda text: tiny_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     assert explore.head(ids("5:ABC=")) == ids(THINK_OPEN + THINK_CLOSE)
     assert explore.head(ids("5:ABC=" + THINK_OPEN)) == ids(THINK_CLOSE)
+    # R1-Distill's generation prompt ends `<think>` and a newline: still opened (whitespace after the tag)
+    assert explore.head(ids("5:ABC=" + THINK_OPEN + "  ")) == ids(THINK_CLOSE)
+    assert explore.head(ids(f"say {THINK_OPEN} {THINK_CLOSE} then: 5:ABC=")) == ids(THINK_OPEN + THINK_CLOSE)
 
 
 def test_out_of_range_shares_are_refused(tiny_tokenizer):

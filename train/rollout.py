@@ -64,7 +64,7 @@ class ThinkdialRollout:
         elastic = thinking_tokens is not None
         if elastic != (solution_tokens is not None) or (elastic and cut_at_budget):
             raise ValueError("elastic budgets need thinking_tokens and solution_tokens, and no cut_at_budget")
-        self.cut_share = cut_share
+        self.cut_share, self.tokenizer = cut_share, tokenizer
         self.thinking_tokens, self.solution_tokens = thinking_tokens, solution_tokens
         self.open_ids = tokenizer(THINK_OPEN, add_special_tokens=False)["input_ids"]
         self.close_ids = tokenizer(THINK_CLOSE, add_special_tokens=False)["input_ids"]
@@ -86,8 +86,12 @@ class ThinkdialRollout:
         return [(offset + i) % self.num_generations < self.forced_per_group for i in range(rows)]
 
     def opened(self, prompt_ids: list[int]) -> bool:
-        """Return whether the prompt opens the think block itself (its last token is the opening tag)."""
-        return prompt_ids[-1:] == self.open_ids
+        """Return whether the prompt opens the think block itself: the opening tag, then nothing but whitespace
+        (R1-Distill's generation prompt ends with `<think>` and a newline token)."""
+        if self.open_ids[0] not in prompt_ids:
+            return False
+        after = prompt_ids[len(prompt_ids) - prompt_ids[::-1].index(self.open_ids[0]) :]
+        return not self.tokenizer.decode(after).strip()
 
     def head(self, prompt_ids: list[int]) -> list[int]:
         """Return the forced start of a direct answer after `prompt_ids`: the closing tag, after the opening tag
