@@ -115,7 +115,7 @@ def fake_trainer(tokenizer, device: str, use_vllm: bool = False):
     return SimpleNamespace(
         use_vllm=use_vllm,
         use_transformers_continuous_batching=False,
-        accelerator=SimpleNamespace(device=torch.device(device)),
+        accelerator=SimpleNamespace(device=torch.device(device), is_main_process=True),
         train_dataset={"prompt": ["1:J=", "0:ABCDEFGH="]},
         processing_class=tokenizer,
         max_completion_length=16,
@@ -123,10 +123,11 @@ def fake_trainer(tokenizer, device: str, use_vllm: bool = False):
     )
 
 
-def test_grpo_rollouts_compile_a_static_cache_sized_for_the_longest_prompt_on_cuda(tiny, monkeypatch):
+def test_grpo_rollouts_compile_a_static_cache_sized_for_the_longest_prompt_on_cuda(tiny, monkeypatch, capsys):
     zero3(monkeypatch, False)
     trainer = fake_trainer(tiny.tokenizer, "cuda")
     assert set_rollout_generation(trainer, "auto") == "static_compiled"
+    assert capsys.readouterr().err == "grpo: rollout generation: static_compiled\n"
     config = trainer.generation_config
     assert (config.cache_implementation, config.disable_compile) == ("static", False)
     assert config.max_cache_len == 11 + 2 + 16  # longest prompt, <think></think>, max_completion_length

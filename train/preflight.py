@@ -72,10 +72,10 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool = False) ->
     embedded model pass."""
     if name_or_path == EMBEDDED or Path(name_or_path).exists():
         return
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import is_offline_mode, try_to_load_from_cache
     from transformers import AutoConfig
 
-    offline = constants.is_offline_mode()
+    offline = is_offline_mode()
     where = "offline (HF_HUB_OFFLINE=1)" if offline else "on the Hugging Face Hub"
     fix = (
         f"download it first (`hf download {name_or_path}` where there is network, into the same HF_HOME) "

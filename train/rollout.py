@@ -34,12 +34,15 @@ tests/test_train_rollout.py. The think tags must be single tokens of the policy'
 
 from __future__ import annotations
 
+import sys
+
 from thinkdial.data.dial import requested_budget
 from thinkdial.eval.backends import generation_settings, resolve_generation
 from thinkdial.models import THINK_CLOSE, THINK_OPEN
 from thinkdial.train.elastic import cap_thinking, elastic_completion
 from thinkdial.train.runner import prompt_texts
 
+ROLLOUT_GENERATION = "grpo: rollout generation:"  # the stderr line's start: vllm, dynamic, static, ...
 FORCED = float("nan")  # the sampling log-probability reported for a token the rollout forced
 
 
@@ -194,22 +197,27 @@ class ThinkdialRollout:
 
 
 def set_rollout_generation(trainer, generation: str) -> str:
-    """Make TRL's transformers rollouts decode as `generation` says (eval/backends.py: generation_settings) and
-    return the setting in force; 'vllm' or 'continuous_batching' (nothing changed) when those generate.
+    """Make TRL's transformers rollouts decode as `generation` says (eval/backends.py: generation_settings), say
+    which on stderr (main process), and return the setting in force; 'vllm' or 'continuous_batching' (nothing
+    changed) when those generate.
 
     TRL builds `trainer.generation_config` with compilation disabled; this sets its cache and compile fields
     in place, and sizes a static cache for the longest train prompt plus a forced direct answer's two think
     tags plus max_completion_length, so every rollout batch reuses one compiled decode step."""
     if trainer.use_vllm:
-        return "vllm"
-    if trainer.use_transformers_continuous_batching:
-        return "continuous_batching"
-    device = trainer.accelerator.device
-    settings = generation_settings(generation, device)
-    if settings:
-        texts = prompt_texts(trainer.train_dataset["prompt"], trainer.processing_class)
-        ids = trainer.processing_class(texts, add_special_tokens=False, verbose=False)["input_ids"]
-        settings["max_cache_len"] = max(map(len, ids)) + 2 + trainer.max_completion_length
-    for name, value in settings.items():
-        setattr(trainer.generation_config, name, value)
-    return resolve_generation(generation, device)
+        setting = "vllm"
+    elif trainer.use_transformers_continuous_batching:
+        setting = "continuous_batching"
+    else:
+        device = trainer.accelerator.device
+        settings = generation_settings(generation, device)
+        if settings:
+            texts = prompt_texts(trainer.train_dataset["prompt"], trainer.processing_class)
+            ids = trainer.processing_class(texts, add_special_tokens=False, verbose=False)["input_ids"]
+            settings["max_cache_len"] = max(map(len, ids)) + 2 + trainer.max_completion_length
+        for name, value in settings.items():
+            setattr(trainer.generation_config, name, value)
+        setting = resolve_generation(generation, device)
+    if trainer.accelerator.is_main_process:
+        print(f"{ROLLOUT_GENERATION} {setting}", file=sys.stderr, flush=True)
+    return setting
