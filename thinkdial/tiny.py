@@ -80,7 +80,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
 def build_model(tokenizer: PreTrainedTokenizerFast, config: TinyModelConfig) -> torch.nn.Module:
     """Return a randomly initialised tiny LlamaForCausalLM sized for `tokenizer`, seeded by `config.seed`."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(config.seed)
     shape = {k: v for k, v in asdict(config).items() if k != "seed"}
@@ -90,9 +90,12 @@ def build_model(tokenizer: PreTrainedTokenizerFast, config: TinyModelConfig) -> 
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        dtype=torch.float32,
         **shape,
     )
-    return AutoModelForCausalLM.from_config(model_config, dtype=torch.float32)
+    # The class itself, not `from_config`: under a ZeRO-3 launch `from_config` shards the weights as it builds
+    # them, a collective the main process cannot finish while the others wait for its files (docs/launching.md).
+    return LlamaForCausalLM(model_config).to(torch.float32)
 
 
 def build_tiny(out_dir: str | Path, config: TinyModelConfig | None = None) -> Path:
