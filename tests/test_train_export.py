@@ -9,14 +9,18 @@ import os
 import re
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY_ARGS
+from conftest import ROOT, TINY_ARGS, thinkdial
+from safetensors.torch import load_file
 
+from thinkdial.errors import UsageError
 from thinkdial.models import load_tokenizer
 from thinkdial.train import export as export_module
 from thinkdial.train.export import (
@@ -122,18 +126,67 @@ def digests(folder):
     }
 
 
-def test_out_must_be_empty_unless_force_which_replaces_it(tmp_path):
+def test_force_replaces_an_earlier_export_and_never_a_folder_that_holds_none(tmp_path):
     checkpoint, out = tiny_run(tmp_path / "model"), tmp_path / "export"
     out.mkdir()
     (out / "notes.txt").write_text("not an export")
+    for force in (False, True):
+        with pytest.raises(
+            ExportUsageError,
+            match=f"^--out {out} is not empty and holds no thinkdial export \\(no thinkdial model card "
+            "README.md\\); --force replaces only an earlier export: choose a new or empty folder$",
+        ):
+            export(checkpoint, out, force=force)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (out / "notes.txt").unlink()
+    export(checkpoint, out)  # an empty folder takes an export without --force
+    (out / "notes.txt").write_text("a note beside an earlier export")
     with pytest.raises(ExportUsageError, match="is not empty; --force replaces it"):
         export(checkpoint, out)
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
     export(checkpoint, out, force=True)
     assert not (out / "notes.txt").exists() and (out / "model.safetensors").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], (
-        "a staging folder was left behind"
+        "a staging folder or lock was left behind"
     )
+
+
+@pytest.mark.slow
+def test_the_export_command_prints_one_line_and_leaves_a_folder_other_accounts_can_read(tmp_path):
+    # a child process: library banners write to the real stdout, which pytest's capture would stand in for
+    checkpoint, out = tiny_run(tmp_path / "model"), tmp_path / "export"
+    umask = os.umask(0o022)
+    try:
+        result = thinkdial("export", "--checkpoint", str(checkpoint), "--out", str(out))
+    finally:
+        os.umask(umask)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == f"exported to {out}\n"
+    assert "export check: greedy outputs of 4 prompts equal the checkpoint's" in result.stderr
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [out, *out.iterdir()]}
+    assert modes["export"] == 0o755 and modes["model.safetensors"] == modes["README.md"] == 0o644
+
+
+def test_a_second_export_into_the_same_out_stops_while_the_first_runs(tmp_path, monkeypatch):
+    first, second = tiny_run(tmp_path / "a", seed=1), tiny_run(tmp_path / "b", seed=2)
+    out, refused = tmp_path / "exports" / "export", []
+    verify = export_module.verify
+
+    def verify_while_a_second_export_starts(folder, expected):
+        verify(folder, expected)
+        if not refused:
+            refused.append("the second export ran to its end")
+            with pytest.raises(UsageError) as err:
+                export(second, out)
+            refused[0] = str(err.value)
+
+    monkeypatch.setattr(export_module, "verify", verify_while_a_second_export_starts)
+    export(first, out)
+    assert refused == [
+        f"--out {out} is being written by another thinkdial export (pid {os.getpid()} on "
+        f"{socket.gethostname()}); wait for it to end or choose another --out"
+    ]
+    exported, started = load_file(out / "model.safetensors"), load_file(first / "model.safetensors")
+    assert exported.keys() == started.keys() and all(exported[k].equal(started[k]) for k in started)
 
 
 @pytest.mark.slow

@@ -94,7 +94,8 @@ def _register_export(subparsers) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="replace a non-empty --out (all of it), once the new export is verified",
+        help="replace an earlier export at --out (all of that folder), once the new export is verified; a "
+        "folder that holds no thinkdial export is never replaced",
     )
     p.add_argument(
         "--name", default=None, help="model name, the card's title (default: <base model>-thinkdial)"
@@ -115,17 +116,22 @@ def _register_export(subparsers) -> None:
 
 
 def _run_export(args) -> int:
-    from thinkdial.train.export import export
+    """Export, then print `exported to PATH`, the only line on stdout (the export's own progress, library
+    banners and warnings go to stderr); return 0."""
+    from thinkdial.io import stdout_to_stderr
 
-    out = export(
-        args.checkpoint,
-        args.out,
-        args.push_to_hub,
-        private=not args.public,
-        eval_dir=args.eval_dir,
-        force=args.force,
-        name=args.name,
-        license=args.license,
-    )
+    with stdout_to_stderr():
+        from thinkdial.train.export import export
+
+        out = export(
+            args.checkpoint,
+            args.out,
+            args.push_to_hub,
+            private=not args.public,
+            eval_dir=args.eval_dir,
+            force=args.force,
+            name=args.name,
+            license=args.license,
+        )
     print(f"exported to {out}")
     return 0

@@ -8,7 +8,9 @@ The export is built in a hidden staging folder beside `--out` (same file system)
 greedy outputs on a few prompts must equal the checkpoint's), then renamed into place; an existing
 export is swapped out in the same atomic step (Linux renameat2) and only then removed. A kill at any
 moment leaves `--out` holding the old export or the new one, never a mix; the staging folders a
-killed export leaves behind are removed by the next export into the same `--out`.
+killed export leaves behind are removed by the next export into the same `--out`. One export at a time
+writes an `--out` (a lock file beside it, removed at the end); `--force` replaces only an earlier export
+(a folder whose README.md is a thinkdial model card), never another folder.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 
 from thinkdial.data.dial import dial_chat_template
 from thinkdial.errors import UsageError
 from thinkdial.models import THINK_CLOSE, THINK_OPEN, load_tokenizer
 from thinkdial.train.card import DEFAULT_LICENSE, model_card, run_config, run_dir_of
 from thinkdial.train.dial_card import run_prompt_format
+from thinkdial.train.rundir import file_lock
 
 CHECK_PROMPTS = ("2 + 3 * 4 =", "What is 17 times 3?", "apply a b c to x", "Solve: x + 5 = 12.")
 CHECK_NEW_TOKENS = 32  # tokens generated greedily per prompt by the reload check
@@ -122,10 +126,41 @@ def check_paths(checkpoint: Path, out: Path, force: bool) -> None:
         raise ExportUsageError(f"--out {out} holds the current folder; export to a folder of its own")
     if target.exists() and not target.is_dir():
         raise ExportUsageError(f"--out {out} is a file, not a folder")
+    if target.is_dir() and any(target.iterdir()) and not is_export(target):
+        raise ExportUsageError(
+            f"--out {out} is not empty and holds no thinkdial export (no thinkdial model card README.md); "
+            "--force replaces only an earlier export: choose a new or empty folder"
+        )
     if target.is_dir() and any(target.iterdir()) and not force:
         raise ExportUsageError(
             f"--out {out} is not empty; --force replaces it (once the new export is verified)"
         )
+
+
+def is_export(folder: Path) -> bool:
+    """Return whether `folder` holds a thinkdial export: its README.md is a model card whose metadata tags
+    it `thinkdial` (train/card.py writes one into every export)."""
+    try:
+        text = (folder / "README.md").read_text(encoding="utf-8")
+        meta = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
+    except (OSError, UnicodeDecodeError, IndexError, yaml.YAMLError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("tags"), list) and "thinkdial" in meta["tags"]
+
+
+def export_lock(out: Path):
+    """Return the context that holds `out`'s export lock (a hidden file beside it, removed on release): a
+    second export into the same `out` stops with a UsageError naming the first one's pid."""
+    target = out.resolve()
+    return file_lock(
+        target.parent / f".{target.name}.export.lock",
+        lambda holder: (
+            f"--out {out} is being written by another thinkdial export ({holder}); wait for it to end or "
+            "choose another --out"
+        ),
+        lambda cause: f"cannot lock --out {out} ({cause}); make sure no other export writes to it",
+        remove=True,
+    )
 
 
 def _staging_prefix(out: Path) -> str:
@@ -138,6 +173,16 @@ def stage_folder(out: Path) -> Path:
     after `out` and this process."""
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-", dir=out.parent))
+
+
+def open_to_umask(folder: Path) -> None:
+    """Give `folder` and everything in it the permissions the umask gives a new folder or file (0o755 and
+    0o644 under umask 022): mkdtemp makes the staging folder 0o700 and safetensors writes 0o600, which
+    would hide the export from a serving account once it is in place. Returns None."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _alive(pid: int) -> bool:
@@ -242,30 +287,33 @@ def export(
     check_paths(checkpoint, out, force)
     evaluation = find_eval(run_dir_of(checkpoint), Path(eval_dir) if eval_dir else None)
     target = out.resolve()
-    clean_leftovers(target)
-    tokenizer = load_tokenizer(str(checkpoint))
-    model, is_lora = load_checkpoint_model(checkpoint)
-    expected = greedy_outputs(model, tokenizer)
-    stage = stage_folder(target)
-    try:
-        write_model(
-            model.merge_and_unload() if is_lora else model,
-            tokenizer,
-            stage,
-            run_prompt_format(run_config(run_dir_of(checkpoint))),
-        )
-        verify(stage, expected)
-        print(
-            f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
-            f"{' (LoRA merged)' if is_lora else ''}"
-        )
-        card = model_card(checkpoint, stage, push_to_hub or str(out), evaluation, name, license)
-        (stage / "README.md").write_text(card)
-        swap_into_place(stage, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    if push_to_hub:
-        push(out, push_to_hub, private)
+    with export_lock(out):
+        check_paths(checkpoint, out, force)  # again: an export that held the lock may have filled --out
+        clean_leftovers(target)
+        tokenizer = load_tokenizer(str(checkpoint))
+        model, is_lora = load_checkpoint_model(checkpoint)
+        expected = greedy_outputs(model, tokenizer)
+        stage = stage_folder(target)
+        try:
+            write_model(
+                model.merge_and_unload() if is_lora else model,
+                tokenizer,
+                stage,
+                run_prompt_format(run_config(run_dir_of(checkpoint))),
+            )
+            verify(stage, expected)
+            print(
+                f"export check: greedy outputs of {len(expected)} prompts equal the checkpoint's"
+                f"{' (LoRA merged)' if is_lora else ''}"
+            )
+            card = model_card(checkpoint, stage, push_to_hub or str(out), evaluation, name, license)
+            (stage / "README.md").write_text(card)
+            open_to_umask(stage)
+            swap_into_place(stage, target)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        if push_to_hub:
+            push(out, push_to_hub, private)
     return out
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,30 +36,58 @@ def run_lock(output_dir: str):
     Raises a UsageError naming the holder's pid and host when another live run holds it. On a
     filesystem without flock support the run goes on with a warning.
     """
+    with file_lock(
+        Path(output_dir) / LOCK_NAME,
+        lambda holder: (
+            f"output_dir {output_dir} is in use by another thinkdial run ({holder}); wait for it to end or "
+            "choose another output_dir"
+        ),
+        lambda cause: f"cannot lock {output_dir} ({cause}); make sure no other run writes to it",
+    ) as path:
+        yield path
+
+
+@contextmanager
+def file_lock(path: Path, in_use: Callable[[str], str], no_lock: Callable[[str], str], remove: bool = False):
+    """Hold the flock of file `path` (created with its folders) for the block; yields the path. Another live
+    holder raises UsageError(in_use('pid N on HOST')); on a filesystem without flock support it warns
+    no_lock(cause) and goes on. With `remove` the file is deleted on release (a killed holder leaves it, and
+    the next one takes it over)."""
     import fcntl
 
-    path = Path(output_dir) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = (
                 os.pread(fd, 256, 0).decode(errors="replace").strip() or "a process that wrote no pid yet"
             )
-            raise UsageError(
-                f"output_dir {output_dir} is in use by another thinkdial run ({holder}); wait for it "
-                "to end or choose another output_dir"
-            ) from None
+            os.close(fd)
+            raise UsageError(in_use(holder)) from None
         except OSError as err:  # e.g. ENOLCK / ENOSYS on network filesystems without locks
-            warn(f"cannot lock {output_dir} ({err.strerror}); make sure no other run writes to it")
-        else:
+            warn(no_lock(err.strerror))
+            break
+        if not remove or _same_file(fd, path):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            break
+        os.close(fd)  # its holder removed the file on release: lock the one at `path` now
+    try:
         yield path
     finally:
+        if remove:
+            path.unlink(missing_ok=True)  # still held: no one can lock the removed file and go on
         os.close(fd)  # closing releases the flock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Return whether the open file `fd` is the file at `path` (False when `path` is gone)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def checkpoint_complete(path: str) -> bool:
