@@ -113,45 +113,56 @@ def test_grpo_s_start_validation_says_whether_the_start_is_at_chance(monkeypatch
     assert warnings == ([] if learned else [expected])
 
 
-def train(monkeypatch, tmp_path, results: list[Validation], patience_steps: int = 200):
-    """Run a ConvergenceStop through `results` (validated every 100 steps) on a model whose weight is the
-    step; return (the callback, the step training stopped at, the weight left at the end)."""
+def train(monkeypatch, tmp_path, results: list[Validation], max_steps: int = 3000):
+    """Run a ConvergenceStop (validating every 100 steps, patience and decay 200 steps) through `results` on a
+    model whose weight is the step; return (the callback, the step training stopped at, the weight left at
+    the end, the learning rate of every step)."""
     Scripted(monkeypatch, results)
-    stop = ConvergenceStop(rows(2, 20), None, 100, patience_steps, 16, str(tmp_path))
+    stop = ConvergenceStop(rows(2, 20), None, 100, 200, 200, 16, str(tmp_path))
     model = torch.nn.Linear(1, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     control = SimpleNamespace(should_training_stop=False)
-    stop.on_train_begin(ARGS, SimpleNamespace(global_step=0), control, model=model)
-    step = 0
-    while not control.should_training_stop and results[-1].step > step:
-        step += 100
+    stop.on_train_begin(ARGS, SimpleNamespace(global_step=0, max_steps=max_steps), control, model=model)
+    step, rates = 0, []
+    while not control.should_training_stop and step < max_steps:
+        step += 1  # as the Trainer: update, scheduler step, then the callback
         with torch.no_grad():
             model.weight.fill_(step)
-        stop.on_step_end(ARGS, SimpleNamespace(global_step=step), control, model=model)
-    stop.on_train_end(ARGS, SimpleNamespace(global_step=step), control, model=model)
-    return stop, step, model.weight.item()
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+        state = SimpleNamespace(global_step=step, max_steps=max_steps)
+        stop.on_step_end(ARGS, state, control, model=model, lr_scheduler=scheduler)
+    stop.on_train_end(ARGS, SimpleNamespace(global_step=step, max_steps=max_steps), control, model=model)
+    return stop, step, model.weight.item(), rates
 
 
 AT_CHANCE = "0" * 40
 LEVEL_1 = "1" * 20 + "0" * 20  # level 1 learned, level 2 at chance (0 of 20)
 
 
-def test_training_stops_when_patience_passes_without_a_significant_gain_and_keeps_the_best(
+def test_a_plateau_decays_the_learning_rate_to_zero_then_stops_and_the_best_weights_are_kept(
     monkeypatch, tmp_path, capsys
 ):
     results = [
         validation(0, AT_CHANCE, AT_CHANCE),
         validation(100, LEVEL_1, AT_CHANCE),  # +20 rows: a significant gain
         validation(200, LEVEL_1[:-1] + "1", AT_CHANCE),  # +1 row: the most so far, not significant
-        validation(300, LEVEL_1, AT_CHANCE),  # 200 steps since the last significant gain: stop
-        validation(400, "1" * 40, AT_CHANCE),  # never reached
+        validation(300, LEVEL_1, AT_CHANCE),  # 200 steps since the last significant gain: the rate decays
+        validation(400, LEVEL_1[:-1] + "1", AT_CHANCE),
+        validation(500, LEVEL_1, AT_CHANCE),  # the end of the decay
     ]
-    stop, stopped_at, weight = train(monkeypatch, tmp_path, results)
-    assert stopped_at == 300 and weight == 200.0  # the weights that solved the most rows are put back
-    heldout = json.loads((tmp_path / "heldout.json").read_text())
-    assert heldout["kept_step"] == 200 and heldout["stopped"] == (
-        "no significant gain since step 100 (stopped at step 300)"
+    stop, stopped_at, weight, rates = train(monkeypatch, tmp_path, results)
+    assert stopped_at == 500 and weight == 400.0  # the latest of the weights that solved the most rows
+    assert (
+        rates[:301] == [1.0] * 301 and rates[350] == pytest.approx(0.75) and rates[-1] == pytest.approx(0.005)
     )
-    assert [v["step"] for v in heldout["validations"]] == [0, 100, 200, 300]
+    heldout = json.loads((tmp_path / "heldout.json").read_text())
+    assert heldout["kept_step"] == 400 and heldout["stopped"] == (
+        "no significant gain since step 100: learning rate decayed to 0 over steps 300-500"
+    )
+    assert [v["step"] for v in heldout["validations"]] == [0, 100, 200, 300, 400, 500]
     assert [heldout["levels"][lv]["accuracy"] for lv in ("1", "2")] == [1.0, 0.05]
     assert (
         "thinkdial: warning: the SFT start is no better than chance or a forced direct answer at 1 of 2 levels "
@@ -160,28 +171,40 @@ def test_training_stops_when_patience_passes_without_a_significant_gain_and_keep
 
 
 def test_a_plateau_at_chance_is_not_convergence(monkeypatch, tmp_path):
-    # six validations at chance at every level: no stop however long; then learned at step 600
+    # six validations at chance at every level: no decay however long; then every row solved at step 600
     results = [validation(100 * i, AT_CHANCE, AT_CHANCE) for i in range(6)] + [
         validation(600, "1" * 40, AT_CHANCE)
     ]
-    stop, stopped_at, weight = train(monkeypatch, tmp_path, results)
-    assert stopped_at == 600 and weight == 600.0
-    assert stop.stopped == "every held-out row solved (stopped at step 600)"
+    stop, stopped_at, weight, rates = train(monkeypatch, tmp_path, results)
+    assert stopped_at == 600 and weight == 600.0 and set(rates) == {1.0}
+    assert stop.stopped == "every held-out row solved at step 600"
 
 
-def test_a_converged_start_prints_no_warning(monkeypatch, tmp_path, capsys):
-    results = [validation(0, AT_CHANCE, AT_CHANCE), validation(100, "1" * 39 + "0", AT_CHANCE)]
-    results += [validation(100 * i, "1" * 39 + "0", AT_CHANCE) for i in range(2, 5)]
-    stop, stopped_at, weight = train(monkeypatch, tmp_path, results)
-    assert stopped_at == 300 and weight == 300.0  # equals: the latest is kept
+def test_the_rate_decays_before_the_cap_and_a_converged_start_prints_no_warning(
+    monkeypatch, tmp_path, capsys
+):
+    # gains every validation up to the cap of 400 steps: the rate decays over its last 200
+    results = [validation(0, AT_CHANCE, AT_CHANCE), validation(100, "1" * 10 + "0" * 30, AT_CHANCE)]
+    results += [
+        validation(200, "1" * 25 + "0" * 15, AT_CHANCE),
+        validation(300, "1" * 33 + "0" * 7, AT_CHANCE),
+    ]
+    results += [validation(400, "1" * 39 + "0", AT_CHANCE)]
+    stop, stopped_at, weight, rates = train(monkeypatch, tmp_path, results, max_steps=400)
+    assert stopped_at == 400 and weight == 400.0 and rates[200:202] == pytest.approx([1.0, 0.995])
+    assert stop.stopped == "max_steps (400): learning rate decayed to 0 over steps 200-400"
     assert "thinkdial: warning" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "values, message",
     [
-        (["--patience_steps", "50"], "patience_steps >= validate_every_steps; got 32, 100, 50"),
-        (["--validation_rows_per_level", "0"], "validation_rows_per_level >= 1"),
+        (
+            ["--patience_steps", "50"],
+            "patience_steps >= validate_every_steps and decay_steps >= 1; got 32, 100, 50, 400",
+        ),
+        (["--decay_steps", "0"], "decay_steps >= 1; got 32, 100, 500, 0"),
+        (["--lr_scheduler_type", "polynomial"], "not 'polynomial'"),
     ],
 )
 def test_bad_convergence_settings_are_refused_with_the_fix(tmp_path, monkeypatch, values, message):
@@ -208,12 +231,11 @@ def test_sft_holds_rows_out_writes_heldout_json_and_warns_about_a_start_at_chanc
         "--validate_every_steps",
         "2",
     ]
-    result = thinkdial("sft", *args, "--patience_steps", "2")
+    result = thinkdial("sft", *args, "--patience_steps", "2", "--decay_steps", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     heldout = json.loads((out / "heldout.json").read_text())
     assert [v["step"] for v in heldout["validations"]] == [0, 2, 4] and heldout["validation_rows"] == 16
-    assert heldout["stopped"] == "max_steps reached" and all(
-        f["at_chance"] for f in heldout["levels"].values()
-    )
+    assert heldout["stopped"] == "max_steps (4): learning rate decayed to 0 over steps 2-4"
+    assert all(f["at_chance"] for f in heldout["levels"].values())
     warnings = [line for line in result.stderr.splitlines() if line.startswith("thinkdial: warning: the SFT")]
     assert len(warnings) == 1 and "at 8 of 8 levels" in warnings[0] and warnings[0].endswith(ADVICE)

@@ -388,12 +388,13 @@ class ConvergenceStop(TrainerCallback):
     """SFT to convergence on held-out rows (train rows the run does not train on).
 
     Before the first step and every `every_steps` steps the live model answers `rows` greedily and directly
-    (`validate`, `direct_answers`). The run keeps the weights that solve the most rows (the latest of equals)
-    and stops when it solves every row, or when `patience_steps` have passed since the last significant gain
-    (paired z >= Z_IMPROVED over the validation of the gain before) while it is off chance at some level
-    (`level_figures`): a plateau at chance is not convergence. The recipe's max_steps caps the run. The end
-    puts the kept weights back, and HELDOUT (written at every validation) holds their figures per level and
-    every validation; a start at chance is warned about."""
+    (`validate`, `direct_answers`); the run keeps the weights that solve the most rows (the latest of equals).
+    Once `patience_steps` have passed since the last significant gain (paired z >= Z_IMPROVED over the
+    validation of the gain before) while the model is off chance at some level (`level_figures`: a plateau at
+    chance is not convergence), or `decay_steps` before max_steps, the learning rate decays linearly to 0 over
+    `decay_steps` (up to max_steps) and the run stops there; it stops at once when it solves every row. The end puts the kept
+    weights back; HELDOUT (written at every validation) holds their figures per level and every validation,
+    and a start at chance is warned about."""
 
     def __init__(
         self,
@@ -401,25 +402,37 @@ class ConvergenceStop(TrainerCallback):
         tokenizer,
         every_steps: int,
         patience_steps: int,
+        decay_steps: int,
         max_reasoning_tokens: int,
         output_dir: str,
     ):
         self.rows, self.tokenizer, self.every_steps = rows, tokenizer, every_steps
-        self.patience_steps, self.max_reasoning_tokens = patience_steps, max_reasoning_tokens
-        self.output_dir = Path(output_dir)
+        self.patience_steps, self.decay_steps = patience_steps, decay_steps
+        self.max_reasoning_tokens, self.output_dir = max_reasoning_tokens, Path(output_dir)
         self.best: Validation | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.gain: Validation | None = None  # the validation of the last significant gain
-        self.stopped = "max_steps reached"
+        self.latest: Validation | None = None
+        self.decay_end: int | None = None
+        self.stopped = "running"
         self.history: list[dict] = []
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.consider(model, state.global_step, args, control)
         return control
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.every_steps == 0:
-            self.consider(model, state.global_step, args, control)
+    def on_step_end(self, args, state, control, model=None, lr_scheduler=None, **kwargs):
+        step = state.global_step
+        if step % self.every_steps == 0:
+            self.consider(model, step, args, control)
+        end = min(step + self.decay_steps, state.max_steps)
+        if self.decay_end is None and not control.should_training_stop:
+            if step >= state.max_steps - self.decay_steps:
+                self.decay(lr_scheduler, step, end, f"max_steps ({state.max_steps})")
+            elif step % self.every_steps == 0 and self.converged(step):
+                self.decay(lr_scheduler, step, end, f"no significant gain since step {self.gain.step}")
+        if self.decay_end is not None and step >= self.decay_end:
+            control.should_training_stop = True
         return control
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
@@ -431,27 +444,37 @@ class ConvergenceStop(TrainerCallback):
             warn_at_chance(level_figures(self.best, self.rows), "the SFT start")
         return control
 
+    def converged(self, step: int) -> bool:
+        """Return whether `patience_steps` have passed since the last significant gain while the model is off
+        chance at some level (its latest validation)."""
+        off_chance = not all(f["at_chance"] for f in level_figures(self.latest, self.rows).values())
+        return step - self.gain.step >= self.patience_steps and off_chance
+
+    def decay(self, lr_scheduler, step: int, end: int, why: str) -> None:
+        """Make the learning rate fall linearly from its value at `step` to 0 at step `end` (the Trainer's
+        LambdaLR schedule, every process), where the run stops; return None."""
+        lr_scheduler.lr_lambdas = [
+            _falling(schedule(step), step, end) for schedule in lr_scheduler.lr_lambdas
+        ]
+        self.decay_end, self.stopped = end, f"{why}: learning rate decayed to 0 over steps {step}-{end}"
+        if self.history[-1]["step"] == step:
+            self.report()
+
     def consider(self, model, step: int, args, control) -> None:
-        """Validate `model` now (main process), keep its weights when they solve the most rows so far, and set
-        `control.should_training_stop` when the run has converged (every process)."""
+        """Validate `model` now (main process), keep its weights when they solve the most rows so far, and stop
+        the run when they solve every row (every process)."""
         result = None
         if args.process_index == 0:
             result = validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step)
             result.direct_solved = direct_answers(model, self.tokenizer, self.rows)
-        result = _broadcast(result)
+        self.latest = result = _broadcast(result)
         if self.best is None or sum(result.solved) >= sum(self.best.solved):
             self.best, self.best_state = result, _trainable_state(model)
         if self.gain is None or paired_z(result.solved, self.gain.solved)[2] >= Z_IMPROVED:
             self.gain = result
-        off_chance = not all(f["at_chance"] for f in level_figures(result, self.rows).values())
-        stop = None
         if all(result.solved):
-            stop = "every held-out row solved"
-        elif off_chance and step - self.gain.step >= self.patience_steps:
-            stop = f"no significant gain since step {self.gain.step}"
-        if stop:
             control.should_training_stop = True
-            self.stopped = f"{stop} (stopped at step {step})"
+            self.stopped = f"every held-out row solved at step {step}"
         self.history.append(
             {
                 "step": step,
@@ -466,13 +489,13 @@ class ConvergenceStop(TrainerCallback):
             print(
                 f"convergence: step {step}: accuracy {result.accuracy:.3f}, {result.tokens_mean:.1f} reasoning "
                 f"tokens; most rows solved at step {self.best.step}, last significant gain at step "
-                f"{self.gain.step}" + (f" -> stop: {stop}" if stop else ""),
+                f"{self.gain.step}",
                 file=sys.stderr,
             )
             self.report()
 
     def report(self) -> None:
-        """Write HELDOUT: the kept step, why the run stopped, the kept weights' figures per level, every
+        """Write HELDOUT: the kept step, how the run ended, the kept weights' figures per level, every
         validation."""
         summary = {
             "kept_step": self.best.step,
@@ -482,3 +505,8 @@ class ConvergenceStop(TrainerCallback):
             "validations": self.history,
         }
         write_atomic(self.output_dir / HELDOUT, json.dumps(summary, indent=2) + "\n")
+
+
+def _falling(share: float, start: int, end: int):
+    """Return the schedule that falls linearly from `share` at step `start` to 0 at step `end`."""
+    return lambda step: share * max(0.0, (end - step) / (end - start))

@@ -5,9 +5,10 @@ source whose rows have a `reasoning` column (synthetic families, a user's JSONL,
 solutions): the target completion is `<think>{reasoning}</think>{answer}`, loss on completion tokens
 only. `train_sft` reads top to bottom: recipe -> data -> TRL SFTTrainer -> train -> save.
 
-With `stop_when_converged` (configs/tiny/sft.yaml) the run holds rows out of the train split, stops when
-their greedy accuracy stops improving, saves the best weights and writes their per-level figures to
-heldout.json, warning when the start is at chance somewhere (train/select.py `ConvergenceStop`).
+With `stop_when_converged` (configs/tiny/sft.yaml) the run holds rows out of the train split; when their
+greedy accuracy stops improving, the learning rate decays to 0 and the run stops; it saves the best weights
+and writes their per-level figures to heldout.json, warning when the start is at chance somewhere
+(train/select.py `ConvergenceStop`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from thinkdial.train.runner import (
 )
 from thinkdial.train.select import ConvergenceStop, split_validation
 
+# schedules the Trainer builds as a LambdaLR, whose factor ConvergenceStop.decay replaces
+DECAYABLE_SCHEDULES = ("constant_with_warmup", "constant", "cosine", "linear")
+
 
 @dataclass
 class ThinkdialSFTConfig(SFTConfig, RecipeFields):
@@ -58,9 +62,10 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
         default=False,
         metadata={
             "help": "Hold validation_rows_per_level train rows per level out, answer them greedily before training "
-            "and every validate_every_steps, save the weights that solve the most of them, and stop once "
-            "patience_steps pass without a significant gain (max_steps caps the run); writes heldout.json and "
-            "warns when the start is at chance somewhere (train/select.py `ConvergenceStop`)."
+            "and every validate_every_steps, save the weights that solve the most of them; once patience_steps "
+            "pass without a significant gain (or decay_steps before max_steps, the cap) the learning rate decays "
+            "to 0 over decay_steps and the run stops. Writes heldout.json and warns when the start is at chance "
+            "somewhere (train/select.py `ConvergenceStop`)."
         },
     )
     validation_rows_per_level: int = field(
@@ -76,7 +81,14 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
         default=500,
         metadata={
             "help": "With stop_when_converged: optimizer steps without a significant gain in held-out rows solved "
-            "after which the run stops (not while it is at chance at every level)."
+            "after which the learning rate decays (not while it is at chance at every level)."
+        },
+    )
+    decay_steps: int = field(
+        default=400,
+        metadata={
+            "help": "With stop_when_converged: optimizer steps over which the learning rate falls linearly to 0 "
+            "before the run stops (fewer when max_steps comes first)."
         },
     )
 
@@ -91,11 +103,19 @@ class ThinkdialSFTConfig(SFTConfig, RecipeFields):
             self.validation_rows_per_level < 1
             or self.validate_every_steps < 1
             or self.patience_steps < self.validate_every_steps
+            or self.decay_steps < 1
         ):
             raise UsageError(
-                "stop_when_converged needs validation_rows_per_level >= 1, validate_every_steps >= 1 and "
-                f"patience_steps >= validate_every_steps; got {self.validation_rows_per_level}, "
-                f"{self.validate_every_steps}, {self.patience_steps} (or set stop_when_converged: false)"
+                "stop_when_converged needs validation_rows_per_level >= 1, validate_every_steps >= 1, "
+                "patience_steps >= validate_every_steps and decay_steps >= 1; got "
+                f"{self.validation_rows_per_level}, {self.validate_every_steps}, {self.patience_steps}, "
+                f"{self.decay_steps} (or set stop_when_converged: false)"
+            )
+        schedule = getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)
+        if self.stop_when_converged and schedule not in DECAYABLE_SCHEDULES:
+            raise UsageError(
+                f"stop_when_converged decays the learning rate of lr_scheduler_type {DECAYABLE_SCHEDULES}, "
+                f"not {schedule!r}"
             )
 
     def banner(self) -> str:
@@ -152,6 +172,7 @@ def sft_callbacks(config: ThinkdialSFTConfig, validation: list[dict], dataset, t
             tokenizer,
             config.validate_every_steps,
             config.patience_steps,
+            config.decay_steps,
             max(longest, 1),
             config.output_dir,
         )
