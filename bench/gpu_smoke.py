@@ -85,6 +85,7 @@ RUNS = {  # per shape: GRPO steps (warmup_steps of them left out of medians), le
     "real": {
         "steps": 4,
         "warmup_steps": 1,
+        "dynamic_steps": 2,  # the dynamic cache's baseline: it compiles nothing, one measured step will do
         "per_device_train_batch_size": 32,
         "num_generations": 8,
         "max_completion_length": 256,
@@ -96,6 +97,7 @@ RUNS = {  # per shape: GRPO steps (warmup_steps of them left out of medians), le
     "tiny": {
         "steps": 3,
         "warmup_steps": 1,
+        "dynamic_steps": 2,
         "per_device_train_batch_size": 8,
         "num_generations": 4,
         "max_completion_length": 16,
@@ -163,7 +165,8 @@ def synchronized_seconds(start: float) -> float:
 
 def eval_throughput(folder: Path, prompts: int, new_tokens: int) -> dict:
     """Return, per generation setting, the eval backend's generated tokens, seconds and tokens/s of one steady
-    greedy call over `prompts` held-out prompts (up to `new_tokens` each) and the peak GPU memory; the compiled
+    greedy call over `prompts` held-out prompts (up to `new_tokens` each), the share of its completions identical
+    to the dynamic cache's (bf16 kernels may break near-ties differently) and the peak GPU memory; the compiled
     setting's first identical call pays the compile (its extra seconds are `compile_s`), the others are warmed
     up by a 2-token call."""
     from thinkdial.eval.backends import load_backend
@@ -174,8 +177,8 @@ def eval_throughput(folder: Path, prompts: int, new_tokens: int) -> dict:
     )
     backend = load_backend(str(folder), config)
     prompt_ids = encode_prompts(backend.tokenizer, [r["prompt"] for r in load_eval_rows(config)])
-    results = {}
-    for generation in GENERATIONS_MEASURED:
+    results, outputs = {}, {}
+    for generation in GENERATIONS_MEASURED:  # dynamic first: the others are compared with it
         backend.config.generation = generation
         compiled = generation == "static_compiled" and cuda  # transformers compiles on CUDA only
         if cuda:
@@ -190,8 +193,11 @@ def eval_throughput(folder: Path, prompts: int, new_tokens: int) -> dict:
         completions = backend.generate(prompt_ids, new_tokens)
         seconds = synchronized_seconds(start)
         tokens = sum(len(c) for c in completions)
+        outputs[generation] = completions
+        same = sum(a == b for a, b in zip(completions, outputs["dynamic"], strict=True)) / len(completions)
         results[generation] = {
             "compiled": compiled,
+            "same_as_dynamic": round(same, 4),  # share of greedy completions identical to the dynamic cache's
             "generated_tokens": tokens,
             "seconds": round(seconds, 3),
             "generated_tokens_per_s": round(tokens / seconds, 1),
@@ -274,13 +280,13 @@ def grpo_sides(folder: Path, tmp: str, run: dict, bf16: bool) -> dict:
         "seed": 0,
     }
     result = {}
-    for label, side, generation in (
-        ("thinkdial", "thinkdial", "auto"),
-        ("plain_trl", "plain", "auto"),
-        ("thinkdial_dynamic", "thinkdial", "dynamic"),
+    for label, side, generation, steps in (
+        ("thinkdial", "thinkdial", "auto", run["steps"]),
+        ("plain_trl", "plain", "auto", run["steps"]),
+        ("thinkdial_dynamic", "thinkdial", "dynamic", run["dynamic_steps"]),
     ):
         output = train_side(
-            side, str(folder), f"{tmp}/{label}", run["steps"], REWARDS, {**settings, "generation": generation}
+            side, str(folder), f"{tmp}/{label}", steps, REWARDS, {**settings, "generation": generation}
         )
         result[label] = time_shares(output, run["warmup_steps"], run["per_device_train_batch_size"])
     result["step_time_ratio_thinkdial_over_plain"] = round(
@@ -387,7 +393,8 @@ def summary(report: dict) -> list[str]:
     for generation, figures in settings.items():
         lines.append(
             f"eval {generation}: {figures['generated_tokens_per_s']:,.0f} tokens/s "
-            f"(target >= {TARGETS['eval_generated_tokens_per_s']:,})"
+            f"(target >= {TARGETS['eval_generated_tokens_per_s']:,}), {figures['same_as_dynamic']:.1%} of "
+            "completions as the dynamic cache's"
             + (f", compile {figures['compile_s']} s" if figures["compiled"] else "")
         )
     sides = report.get("sides")
