@@ -100,6 +100,22 @@ def test_the_static_cache_gives_todays_greedy_outputs_over_left_padded_batches(t
     assert len({tuple(c) for c in today}) == len(PROMPTS)  # every prompt continues its own way
 
 
+def test_the_compiled_decode_step_gives_todays_greedy_outputs(tiny, monkeypatch):
+    """static_compiled lets transformers compile (on CUDA); here it is made to trace with torch.compile's eager
+    backend on the CPU, so the graph capture of the static cache, left padding and the cap is exercised."""
+    from transformers import CompileConfig
+
+    budgets = [2, None, 0, 5, 1, 3, None]
+    today, _ = _generate(tiny, monkeypatch, "dynamic", budgets)
+    anywhere = CompileConfig(backend="eager", mode=None)
+    anywhere._compile_all_devices = True
+    monkeypatch.setattr(tiny.model.generation_config, "compile_config", anywhere)
+    assert _generate(tiny, monkeypatch, "static", budgets)[0] == today
+    assert not hasattr(tiny.model, "_compiled_call")  # 'static' disables compilation
+    assert _generate(tiny, monkeypatch, "static_compiled", budgets)[0] == today
+    assert hasattr(tiny.model, "_compiled_call")  # transformers compiled the decode step
+
+
 def test_checkpoint_selection_validates_identically_with_the_static_cache(tiny):
     rows = [
         {"prompt": p, "answer": "ABC", "budget": b}
