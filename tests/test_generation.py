@@ -163,6 +163,34 @@ def test_grpo_rollouts_keep_trls_generation_on_cpu_and_with_vllm(tiny):
         )
 
 
+@pytest.mark.slow
+def test_grpo_trains_lora_with_checkpointing_through_the_compiled_rollout_generation(tmp_path, monkeypatch):
+    """TRL's own rollouts with the settings train_grpo applies, traced by torch.compile (eager backend, allowed on
+    the CPU): generation in train mode with activation checkpointing switched off around it, LoRA layers."""
+    from transformers import CompileConfig
+
+    from thinkdial.train.grpo import ThinkdialGRPOConfig, train_grpo
+    from thinkdial.train.recipe import parse_recipe
+
+    monkeypatch.chdir(ROOT)
+    built = {}
+    monkeypatch.setattr(
+        "thinkdial.train.grpo.train_and_save", lambda trainer, *_: built.update(trainer=trainer)
+    )
+    args = ["--output_dir", str(tmp_path), "--max_steps", "2", "--generation", "static_compiled"]
+    args += ["--use_peft", "true", "--activation_checkpointing", "true"]
+    train_grpo(parse_recipe(ThinkdialGRPOConfig, [*TINY_ARGS, *args]))
+    trainer = built["trainer"]
+    anywhere = CompileConfig(backend="eager", mode=None)
+    anywhere._compile_all_devices = True
+    trainer.generation_config.compile_config = anywhere
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert hasattr(
+        trainer.model.get_base_model(), "_compiled_call"
+    )  # the rollouts went through the compiled step
+
+
 def test_the_grpo_recipe_refuses_two_settings_for_the_rollout_cache(monkeypatch):
     from thinkdial.train.grpo import ThinkdialGRPOConfig
     from thinkdial.train.recipe import parse_recipe
