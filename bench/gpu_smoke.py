@@ -12,13 +12,14 @@ run to their caps: the work is fixed. `--shape tiny` shrinks the widths and leng
 Sections, in this order (bench/README.md gives the procedure and where the figures go):
 - eval: one greedy pass of the eval's transformers backend over 128 held-out prompts, up to 256 new tokens
   each (Qwen2.5-1.5B shape), per generation setting (eval/backends.py: dynamic, static, static_compiled):
-  tokens/s of a steady call, and the first call's extra seconds (the compile) apart.
+  tokens/s of a steady call, the first call's extra seconds (the compile) apart, and the share of greedy
+  completions identical to the dynamic cache's.
 - sides: `thinkdial grpo` on configs/tiny/grpo.yaml and a plain TRL GRPOTrainer at the same settings (32
   completions of 256 tokens a step, `generation: auto`), and `thinkdial grpo` with `generation: dynamic`
   (the path before this check's change); median seconds per optimizer step after the first, the first
   step's extra seconds (compile) apart, the ratios, where each step's time goes.
 - recipes: every shipped GRPO recipe (configs/*-1.5b/grpo_*.yaml) with its own settings (batch, accumulation,
-  LoRA, gradient checkpointing, budget-constrained rollouts, checkpoint selection, the health guard) on its
+  LoRA, activation checkpointing, budget-constrained rollouts, checkpoint selection, the health guard) on its
   model's architecture, GSM8K rows from tests/fixtures, vLLM off (none in the GPU image), completions capped
   at 128 tokens, 2 steps: full fine-tunes through their accelerate config in one process (ZeRO-2; one
   through ZeRO-3, whose checkpoint `thinkdial export` then merges into safetensors), LoRA on one GPU.
