@@ -310,19 +310,23 @@ def fill_effort_budget(row: dict, dial: DialConfig | None, where: str) -> None:
     row["budget"] = tiers[effort]
 
 
-def apply_dial(rows: list[dict], dial: DialConfig | None, seeds: list[str] | None) -> None:
+def apply_dial(
+    rows: list[dict], dial: DialConfig | None, seeds: list[str] | None, places: list[str] | None = None
+) -> None:
     """Render the control text of each row's budget / effort into its prompt, in place.
 
     Rows keep their own budget / effort (file columns); with `seeds` (one seed string per row: the
-    train split) the others draw them from `dial`. When no row has a budget or an effort and there is
-    no `dial`, rows are left exactly as they are (no new keys).
+    train split) the others draw them from `dial`, an error naming the row by its entry in `places`
+    (else `train row N`, from 1). When no row has a budget or an effort and there is no `dial`, rows are
+    left exactly as they are (no new keys).
     """
     if dial is None and not any(r.get("budget") is not None or r.get("effort") is not None for r in rows):
         return
     for i, row in enumerate(rows):
         budget, effort = row.get("budget"), row.get("effort")
         if seeds is not None and budget is None and effort is None:
-            budget, effort = dial.draw(seeds[i], row.get("min_reasoning_tokens"), f"train row {i}")
+            where = places[i] if places else f"train row {i + 1}"
+            budget, effort = dial.draw(seeds[i], row.get("min_reasoning_tokens"), where)
         row["budget"], row["effort"] = budget, effort
         row["prompt"] = control_prompt(row["prompt"], budget, effort)
 

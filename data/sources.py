@@ -2,8 +2,11 @@
 
 Row fields: prompt, answer, difficulty, source, and where known reasoning, min_reasoning_tokens,
 budget and effort (the dial, data/dial.py: its control text is rendered into `prompt`).
-Every user-caused failure (missing column, empty file, non-integer level) raises one UsageError
-naming the file, the row and the column, before anything is written.
+Every user-caused failure (missing column, empty file, non-integer level, a prompt that is no text)
+raises one UsageError naming the file, the row and the column, before anything is written. A row is
+named by its place in the file: `FILE:LINE` for JSONL (the line number, blank lines counted), `FILE: row
+N` for csv, parquet, json and hub splits (N counts the data rows from 1; a csv's header is no row), and
+`SOURCE SPLIT row N` for synthetic rows (the line of `thinkdial data --out`).
 """
 
 from __future__ import annotations
@@ -183,19 +186,44 @@ def _resolve_file(cfg: DataConfig, split: str) -> Path | str:
     return path
 
 
-def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
-    """Return (where, raw records) of `split` from the local `path` when there is one, else from `hub`; a
-    file that cannot be read raises one UsageError naming it and the cause (for JSONL, also the line)."""
+def _load_records(cfg: DataConfig, split: str) -> tuple[str, list[dict], list[str]]:
+    """Return (where, raw records, each record's place as errors name it) of `split` from the local `path`
+    when there is one, else from `hub`; a file that cannot be read raises one UsageError naming it and the
+    cause (for JSONL, also the line)."""
     if cfg.path is None:
-        return _load_hub(cfg, split)
+        where, records = _load_hub(cfg, split)
+        return where, records, [f"{where}: row {n}" for n in range(1, len(records) + 1)]
     file = _resolve_file(cfg, split)
     if file.stat().st_size == 0:
         raise UsageError(f"{file}: the file is empty")
     kind = "jsonl" if cfg.source in ADAPTERS else cfg.source
-    records = [row for _, row in read_jsonl(file)] if kind == "jsonl" else _read_table(file, kind)
+    if kind == "jsonl":
+        numbered = read_jsonl(file)
+        records, places = [row for _, row in numbered], [f"{file}:{line}" for line, _ in numbered]
+    else:
+        records = _read_table(file, kind)
+        places = [f"{file}: row {n}" for n in range(1, len(records) + 1)]
     if not records:
         raise UsageError(f"{file}: the file has no rows")
-    return str(file), records
+    return str(file), records, places
+
+
+def row_place(cfg: DataConfig, split: str, index: int) -> str:
+    """Return how errors name row `index` (from 0) of `build_rows(cfg, split)` without a limit: its file
+    and line, its file and row, or its synthetic row (the module docstring). Reads the file again: for the
+    way to an error."""
+    if cfg.source in FAMILIES:
+        return f"{cfg.source} {split} row {index + 1}"
+    return _load_records(cfg, split)[2][index]
+
+
+def prompt_place(cfg: DataConfig, split: str, prompt) -> str:
+    """Return the place (`row_place`) of the first row of `build_rows(cfg, split)` whose prompt is `prompt`
+    (as rendered, control text included), for a row a later stage refuses after dropping or holding out
+    others; builds the rows again: for the way to an error."""
+    rows = build_rows(cfg, split)
+    index = next((i for i, row in enumerate(rows) if row["prompt"] == prompt), None)
+    return f"a row of the {cfg.source} {split} split" if index is None else row_place(cfg, split, index)
 
 
 def _load_hub(cfg: DataConfig, split: str) -> tuple[str, list[dict]]:
@@ -241,28 +269,61 @@ def _root_cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _as_level(value, where: str, index: int, column: str) -> int | float:
+def _as_level(value, place: str, column: str) -> int | float:
     if isinstance(value, bool) or value is None:
-        raise UsageError(
-            f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
-        )
+        raise UsageError(f"{place}: column {column!r}: difficulty must be an integer level, got {value!r}")
     if isinstance(value, float) and 0.0 <= value <= 1.0 and not value.is_integer():
         return value  # estimated difficulty in [0, 1]
     try:
         level = int(str(value).strip().removeprefix("Level ").strip())
     except ValueError:
         raise UsageError(
-            f"{where}: row {index}: column {column!r}: difficulty must be an integer level, got {value!r}"
+            f"{place}: column {column!r}: difficulty must be an integer level, got {value!r}"
         ) from None
     if float(str(value).strip().removeprefix("Level ")) != level or level < 1:
-        raise UsageError(
-            f"{where}: row {index}: column {column!r}: difficulty must be an integer >= 1, got {value!r}"
-        )
+        raise UsageError(f"{place}: column {column!r}: difficulty must be an integer >= 1, got {value!r}")
     return level
 
 
-def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
-    where, records = _load_records(cfg, split)
+def is_chat(value) -> bool:
+    """Return whether `value` is chat messages: a non-empty list of mappings with a text `role` and `content`."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value
+        )
+    )
+
+
+def _check_row_types(row: dict, place: str, columns: dict) -> None:
+    """Raise a UsageError naming the row's place and column unless its prompt is text or chat messages, its
+    reasoning text and its min_reasoning_tokens a number: a datasets column cannot mix types (training
+    would stop in pyarrow), and the model reads text."""
+    prompt, reasoning, need = row["prompt"], row.get("reasoning"), row.get("min_reasoning_tokens")
+    problems = {
+        "prompt": not (isinstance(prompt, str) and prompt.strip()) and not is_chat(prompt),
+        "reasoning": reasoning is not None and not isinstance(reasoning, str),
+        "min_reasoning_tokens": need is not None
+        and (isinstance(need, bool) or not isinstance(need, (int, float)) or not 0 <= need < float("inf")),
+    }
+    expected = {
+        "prompt": "non-empty text or chat messages",
+        "reasoning": "text",
+        "min_reasoning_tokens": "a number of tokens >= 0",
+    }
+    for field, bad in problems.items():
+        if bad:
+            raise UsageError(
+                f"{place}: column {columns.get(field, field)!r}: {field} must be {expected[field]}, "
+                f"got {row[field]!r:.60}"
+            )
+
+
+def _file_rows(cfg: DataConfig, split: str) -> tuple[list[dict], list[str]]:
+    """Return the rows of a file or hub source and each row's place (as errors name it)."""
+    where, records, places = _load_records(cfg, split)
     present = set().union(*records)  # JSONL rows may each hold a different subset of the columns
     if cfg.source in ADAPTERS:
         needed = {c: c for c in ADAPTER_COLUMNS[cfg.source]}
@@ -302,29 +363,30 @@ def _file_rows(cfg: DataConfig, split: str) -> list[dict]:
     if missing:
         raise UsageError(f"{where}: missing column(s) {missing}; columns present: {sorted(present)}")
     rows = []
-    for i, raw in enumerate(records):
+    for place, raw in zip(places, records, strict=True):
         for col in needed.values():
             if col in required and raw.get(col) is None:
-                raise UsageError(f"{where}: row {i}: column {col!r} is empty")
+                raise UsageError(f"{place}: column {col!r} is empty")
         try:
             row = convert(raw)
         except ValueError as err:
-            raise UsageError(f"{where}: row {i}: {err}") from None
-        row["difficulty"] = _as_level(row["difficulty"], where, i, difficulty_column or "difficulty")
-        _check_dial_columns(row, where, i, needed, cfg.dial)
+            raise UsageError(f"{place}: {err}") from None
+        _check_row_types(row, place, needed)
+        row["difficulty"] = _as_level(row["difficulty"], place, difficulty_column or "difficulty")
+        _check_dial_columns(row, place, needed, cfg.dial)
         row["answer"] = str(row["answer"])
         row["source"] = cfg.source if cfg.source != "hub" else cfg.hub
         rows.append(row)
-    return rows
+    return rows, places
 
 
-def _check_dial_columns(row: dict, where: str, index: int, columns: dict, dial: DialConfig | None) -> None:
+def _check_dial_columns(row: dict, place: str, columns: dict, dial: DialConfig | None) -> None:
     """Normalise a file row's `budget` / `effort` in place (an effort alone gets its tier's budget); a bad
-    value raises naming file, row and column."""
+    value raises naming the row's place and the column."""
     for name, parse in (("budget", parse_budget), ("effort", parse_effort)):
         if name in row:
-            row[name] = parse(row[name], f"{where}: row {index}: column {columns.get(name, name)!r}")
-    fill_effort_budget(row, dial, f"{where}: row {index}")
+            row[name] = parse(row[name], f"{place}: column {columns.get(name, name)!r}")
+    fill_effort_budget(row, dial, place)
 
 
 def format_prompt(text: str, prompt_format: str, system_prompt: str | None = None):
@@ -342,13 +404,13 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
     """Return the rows of `split` ('train' or 'test') for `cfg`, at most `limit` of them."""
     if split not in ("train", "test"):
         raise UsageError(f"split must be 'train' or 'test', got {split!r}")
-    rows = _synthetic_rows(cfg, split) if cfg.source in FAMILIES else _file_rows(cfg, split)
+    rows, places = (_synthetic_rows(cfg, split), None) if cfg.source in FAMILIES else _file_rows(cfg, split)
     if cfg.source not in FAMILIES:
         style_rng = random.Random(f"styles:{cfg.seed}")
-        for i, row in enumerate(rows):
+        for row, place in zip(rows, places, strict=True):
             row["prompt"] = format_prompt(row["prompt"], cfg.prompt_format, cfg.system_prompt)
             if split == "train" and cfg.reasoning_styles:
-                _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), cfg, i)
+                _apply_file_style(row, _style_of(cfg, row["difficulty"], style_rng, "given"), place)
     if limit is not None:
         if limit < 1:
             raise UsageError(f"limit must be >= 1, got {limit}")
@@ -360,17 +422,19 @@ def build_rows(cfg: DataConfig, split: str, limit: int | None = None) -> list[di
     seeds = (
         [f"{cfg.seed}:{prompt_hash(r['prompt'])}" for r in rows] if split == "train" and cfg.dial else None
     )
-    apply_dial(rows, cfg.dial, seeds)
+    if places is None:  # synthetic rows, numbered as `thinkdial data --out` writes them
+        places = [f"{cfg.source} {split} row {n}" for n in range(1, len(rows) + 1)]
+    apply_dial(rows, cfg.dial, seeds, places[: len(rows)])  # file rows: a limit keeps the first ones
     return rows
 
 
-def _apply_file_style(row: dict, style: str, cfg: DataConfig, index: int) -> None:
+def _apply_file_style(row: dict, style: str, place: str) -> None:
     """Set `row`'s SFT reasoning for `style`: 'given' keeps the row's own, 'direct' empties it."""
     if style == "direct":
         row["reasoning"] = ""
     elif row.get("reasoning") is None:
         raise UsageError(
-            f"{cfg.path or cfg.hub}: row {index}: reasoning style 'given' needs a `reasoning` column "
+            f"{place}: reasoning style 'given' needs a `reasoning` column "
             "(map one with `columns: {reasoning: YOUR_COLUMN}`)"
         )
     row["reasoning_style"] = style

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 
 from thinkdial.data.completion import count_tokens
+from thinkdial.data.config import load_data_config
 from thinkdial.data.dial import control_prompt
+from thinkdial.data.sources import row_place
 from thinkdial.errors import UsageError
 from thinkdial.eval import metrics
 from thinkdial.eval.budget import budget_completions, encode_prompts
@@ -42,8 +44,9 @@ def check_rows(rows: list[dict], config: EvalConfig) -> None:
         (i for i, r in enumerate(rows) if r.get("budget") is not None or r.get("effort") is not None), None
     )
     if own is not None and any(config.dial_budgets.values()):
+        place = row_place(load_data_config(config.data_config), config.split, own)  # a limit keeps a prefix
         raise UsageError(
-            f"{config.data_config}: row {own} carries its own budget/effort; the dial axes "
+            f"{place} carries its own budget/effort; the dial axes "
             "(requested_budgets, efforts) need held-out rows without them (drop those columns, or "
             "the axes)"
         )

@@ -20,10 +20,13 @@ COMPLETION_PREVIEW_CHARS = 60
 
 
 class RewardRowError(ValueError):
-    """A reward failed on one row; the message names the row index and the completion's start."""
+    """A reward failed on one row; the message names the row index (from 0 in the reward call: `row`) and the
+    completion's start, `failure` says the same without the index."""
 
     def __init__(self, what: str, row: int, text: str, err: Exception):
         preview = text[:COMPLETION_PREVIEW_CHARS]
+        self.row = row
+        self.failure = f"{what} failed (completion starts {preview!r}): {type(err).__name__}: {err}"
         super().__init__(
             f"{what} failed on row {row} (completion starts {preview!r}): {type(err).__name__}: {err}"
         )

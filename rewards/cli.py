@@ -44,11 +44,11 @@ def run_score(args) -> int:
     from thinkdial.tiny import build_core_tokenizer
 
     config = load_reward_config(args.config)  # validated before anything heavy loads
-    rows = read_rows(args.input)
+    rows, places = read_rows(args.input)
     tokenizer = build_core_tokenizer() if args.tokenizer is None else load_counting_tokenizer(args.tokenizer)
     funcs, weights = build_reward_funcs(config, tokenizer)
     start = time.perf_counter()
-    results = score_rows(rows, funcs, weights)
+    results = score_rows(rows, funcs, weights, places)
     if args.advantages:
         keys = [prompt_hash(r["prompt"]) for r in rows]
         for result, advantage in zip(

@@ -55,26 +55,31 @@ def row_problem(row: dict) -> str | None:
     return None
 
 
-def read_rows(path: str | Path) -> list[dict]:
-    """Return the rows of a JSONL file, every row checked before any is scored: a missing file, a bad line, a
-    missing key or a field of the wrong type raises one UsageError naming `path:line` and the field."""
+def read_rows(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Return (the rows of a JSONL file, each row's `path:line`), every row checked before any is scored: a
+    missing file, a bad line, a missing key or a field of the wrong type raises one UsageError naming
+    `path:line` and the field."""
     if not Path(path).is_file():
         raise UsageError(f"input not found: {path}")
-    rows = []
+    rows, places = [], []
     for line_no, row in read_jsonl(path):
         problem = row_problem(row)
         if problem:
             raise UsageError(f"{path}:{line_no}: {problem}")
         rows.append(row)
+        places.append(f"{path}:{line_no}")
     if not rows:
         raise UsageError(f"{path}: no rows")
-    return rows
+    return rows, places
 
 
-def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> list[dict]:
+def score_rows(
+    rows: list[dict], funcs: list[Reward], weights: list[float], places: list[str] | None = None
+) -> list[dict]:
     """Return one result per row, in order: reasoning_tokens, correct, rewards by name and weighted total.
 
-    `total` sums weight * reward over the non-None rewards (TRL's nansum); None when all are None.
+    `total` sums weight * reward over the non-None rewards (TRL's nansum); None when all are None. A reward
+    failing on a row's own values raises a UsageError naming the row by `places` (else its index from 0).
     """
     prompts = [r["prompt"] for r in rows]
     completions = [r["completion"] for r in rows]
@@ -89,7 +94,7 @@ def score_rows(rows: list[dict], funcs: list[Reward], weights: list[float]) -> l
             for f in funcs
         }
     except RewardRowError as err:  # a row's own values (e.g. a budget that is no number): the user's input
-        raise UsageError(str(err)) from err
+        raise UsageError(f"{places[err.row]}: {err.failure}" if places else str(err)) from err
     batch = build_batch(funcs[0].tokenizer, prompts, completions, columns)  # the funcs' cached view
     out = []
     for i in range(len(rows)):

@@ -6,6 +6,7 @@ import re
 import pytest
 from conftest import ROOT
 
+from thinkdial.cli import main
 from thinkdial.data.completion import parse_completion
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
@@ -174,11 +175,47 @@ def test_non_integer_level_names_file_row_and_column(tmp_path):
     f = write_jsonl(
         tmp_path / "d.jsonl", [{"q": "x", "answer": 1, "lvl": 1}, {"q": "y", "answer": 2, "lvl": "hard"}]
     )
-    with pytest.raises(ValueError, match=r"d\.jsonl: row 1: column 'lvl'"):
+    with pytest.raises(ValueError, match=r"d\.jsonl:2: column 'lvl'"):
         build_rows(file_cfg(f), "train")
     f2 = write_jsonl(tmp_path / "e.jsonl", [{"q": "x", "answer": 1, "lvl": 2.5}])
-    with pytest.raises(ValueError, match=r"row 0: column 'lvl'"):
+    with pytest.raises(ValueError, match=r"e\.jsonl:1: column 'lvl'"):
         build_rows(file_cfg(f2), "train")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"q": 123}, "column 'q': prompt must be non-empty text or chat messages, got 123"),
+        ({"q": [{"role": "user"}]}, "column 'q': prompt must be non-empty text or chat messages, got [{"),
+        ({"reasoning": 7}, "column 'reasoning': reasoning must be text, got 7"),
+        (
+            {"min_reasoning_tokens": "x"},
+            "column 'min_reasoning_tokens': min_reasoning_tokens must be a number",
+        ),
+    ],
+)
+def test_a_row_of_the_wrong_type_stops_data_naming_the_file_line_and_column(tmp_path, capsys, bad, message):
+    # the third row sits on line 4: a blank line precedes it, and errors name the file's line
+    good = {"q": "1+1?", "answer": 2, "lvl": 1, "reasoning": "2", "min_reasoning_tokens": 1}
+    lines = [json.dumps(good), json.dumps(good), "", json.dumps({**good, **bad})]
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "data.yaml"
+    columns = {"prompt": "q", "difficulty": "lvl"}
+    config.write_text(json.dumps({"source": "jsonl", "path": "d.jsonl", "columns": columns}))
+    assert main(["data", "--config", str(config), "--stats"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"thinkdial data: error: {tmp_path / 'd.jsonl'}:4: {message}"), err
+    assert err.count("\n") == 1
+
+
+def test_table_rows_are_named_by_their_row_number_from_1(tmp_path):
+    import datasets
+
+    rows = [{"q": "a", "answer": "1", "lvl": 2}, {"q": "b", "answer": "2", "lvl": 0}]
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "d.parquet"))
+    message = r"d\.parquet: row 2: column 'lvl': difficulty must be an integer >= 1"
+    with pytest.raises(UsageError, match=message):
+        build_rows(file_cfg(tmp_path / "d.parquet", source="parquet"), "train")
 
 
 def test_missing_file_and_bad_config_keys(tmp_path):

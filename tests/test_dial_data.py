@@ -3,6 +3,7 @@
 import functools
 import json
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -181,16 +182,16 @@ def test_chat_file_rows_render_the_chat_control_text(tmp_path):
         (
             "budget",
             -4,
-            r"row 1: column 'tok': budget must be a whole number of reasoning tokens >= 0, got -4",
+            r"2: column 'tok': budget must be a whole number of reasoning tokens >= 0, got -4",
         ),
-        ("budget", "lots", r"row 1: column 'tok': budget must be a whole number .* got 'lots'"),
-        ("budget", 2.5, r"row 1: column 'tok': budget must be"),
+        ("budget", "lots", r"2: column 'tok': budget must be a whole number .* got 'lots'"),
+        ("budget", 2.5, r"2: column 'tok': budget must be"),
         (
             "effort",
             "extreme",
-            r"row 1: column 'effort': effort must be one of low, medium, high, got 'extreme'",
+            r"2: column 'effort': effort must be one of low, medium, high, got 'extreme'",
         ),
-        ("effort", "medium", r"row 1: effort 'medium' has no budget: .*effort_budgets"),
+        ("effort", "medium", r"2: effort 'medium' has no budget: .*effort_budgets"),
     ],
 )
 def test_bad_budget_or_effort_in_a_file_row_names_file_row_and_column(tmp_path, column, value, message):
@@ -199,7 +200,7 @@ def test_bad_budget_or_effort_in_a_file_row_names_file_row_and_column(tmp_path, 
         rows = [{**r, "tok": r.pop("budget")} if "budget" in r else r for r in rows]
     f = write_jsonl(tmp_path / "bad.jsonl", rows)
     cfg = load_data_config({"source": "jsonl", "path": str(f), "columns": {"prompt": "q", "budget": "tok"}})
-    with pytest.raises(ValueError, match=r"bad\.jsonl: " + message) as err:
+    with pytest.raises(ValueError, match=r"bad\.jsonl:" + message) as err:
         build_rows(cfg, "train")
     assert "\n" not in str(err.value)
 
@@ -292,7 +293,7 @@ def test_need_relative_budgets_need_the_minimum_on_file_rows_and_name_the_row(tm
     )
     dial = {"budget_tokens_choices": [8], "need_relative_share": 1.0}
     with pytest.raises(
-        ValueError, match=r"^train row 0: dial\.need_relative_share .* min_reasoning_tokens"
+        ValueError, match=rf"^{re.escape(str(f))}:1: dial\.need_relative_share .* min_reasoning_tokens"
     ) as err:
         build_rows(load_data_config({"source": "jsonl", "path": str(f), "dial": dial}), "train")
     assert "\n" not in str(err.value)

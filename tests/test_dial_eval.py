@@ -249,5 +249,5 @@ def test_eval_refuses_unknown_no_dial_labels_and_rows_with_their_own_budget(tiny
         json.dumps({"prompt": "x", "answer": 1, "difficulty": 1, "budget": 4}) + "\n"
     )
     (tmp_path / "data.yaml").write_text("source: jsonl\npath: rows.jsonl\n")
-    with pytest.raises(ValueError, match="row 0 carries its own budget/effort"):
+    with pytest.raises(ValueError, match=r"rows\.jsonl:1 carries its own budget/effort"):
         load_eval_rows(load_eval_config({**DIAL_EVAL, "data_config": str(tmp_path / "data.yaml")}))

@@ -17,6 +17,21 @@ ROWS = [
 ]
 
 
+def test_a_row_a_reward_fails_on_is_named_by_its_file_line(tmp_path, capsys):
+    rows = [
+        {"prompt": "p", "completion": "<think></think>4", "answer": "4", "ref_accuracy": 0.5},
+        {"prompt": "p", "completion": "<think>x</think>4", "answer": "4", "ref_accuracy": 1.5},
+    ]
+    (tmp_path / "in.jsonl").write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n")
+    config = tmp_path / "rewards.yaml"
+    config.write_text("rewards:\n  - {name: constrained_no_think}\n")
+    assert main(["rewards", "score", "--config", str(config), "--input", str(tmp_path / "in.jsonl")]) == 2
+    assert capsys.readouterr().err == (
+        f"thinkdial rewards: error: {tmp_path / 'in.jsonl'}:3: reward 'constrained_no_think' failed (completion "
+        "starts '<think>x</think>4'): UsageError: ref_accuracy must be a number in [0, 1], got 1.5\n"
+    )
+
+
 def test_score_kimi(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", ROWS)
     out = tmp_path / "out.jsonl"

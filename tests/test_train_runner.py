@@ -257,7 +257,8 @@ def test_a_one_megabyte_prompt_is_refused_before_the_model_loads(tmp_path, capsy
         "sft": f"{sft_max - 1} tokens (max_length of {sft_max} tokens less 1 for at least one completion token)",
         "grpo": "244 tokens (the model's context of 256 tokens less 12 for max_completion_length)",
     }[stage]
-    assert f"1 of 16 prompts are longer than {limit}; the longest, row 7, has 1000003 tokens" in line
+    place = f"{tmp_path / 'rows.jsonl'}:8"  # the prompt's line in the file
+    assert f"1 of 16 prompts are longer than {limit}; the longest, {place}, has 1000003 tokens" in line
 
 
 def test_max_prompt_tokens_caps_the_prompt_length(tmp_path, capsys, no_model_load):
@@ -274,8 +275,8 @@ def test_max_prompt_tokens_caps_the_prompt_length(tmp_path, capsys, no_model_loa
         write_jsonl_data(tmp_path, rows),
     )
     assert (
-        "1 of 3 prompts are longer than 30 tokens (max_prompt_tokens); the longest, row 1, has 43 tokens"
-        in line
+        f"1 of 3 prompts are longer than 30 tokens (max_prompt_tokens); the longest, {tmp_path / 'rows.jsonl'}:2, "
+        "has 43 tokens" in line
     )
 
 

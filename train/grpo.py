@@ -447,7 +447,7 @@ def train_grpo(config: ThinkdialGRPOConfig) -> str:
         check_environment(config)
         dataset = grpo_dataset(config, data, rewards)
         model_path, tokenizer = prepare_policy_files(config)
-        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
+        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)), data)
         reward_funcs, weights = build_reward_funcs(rewards, tokenizer)
         reward_funcs, config.reward_weights = [*reward_funcs, BatchMetrics(tokenizer)], [*weights, 0.0]
         dataset, callbacks = grpo_callbacks(config, dataset, tokenizer, scaling_eval)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 
+from thinkdial.data.config import DataConfig
+from thinkdial.data.sources import prompt_place
 from thinkdial.errors import UsageError
 from thinkdial.io import warn
 from thinkdial.models import peak_memory
@@ -91,9 +93,11 @@ def prompt_texts(prompts, tokenizer) -> list[str]:
     ]
 
 
-def check_prompts(dataset, tokenizer, limit: tuple[int | None, str]) -> None:
-    """Refuse prompts longer than `limit` = (tokens, why) with a UsageError; warn on stderr, with counts,
-    about characters of the rows (prompt, completion, answer) the tokenizer turns into <unk>. Returns None."""
+def check_prompts(dataset, tokenizer, limit: tuple[int | None, str], data: DataConfig | None = None) -> None:
+    """Refuse prompts longer than `limit` = (tokens, why) with a UsageError naming the longest one's place in
+    `data`'s train split (its file and line; its position from 1 without `data`); warn on stderr, with
+    counts, about characters of the rows (prompt, completion, answer) the tokenizer turns into <unk>.
+    Returns None."""
     prompts = prompt_texts(dataset["prompt"], tokenizer)
     max_tokens, why = limit
     if max_tokens is not None:
@@ -103,9 +107,11 @@ def check_prompts(dataset, tokenizer, limit: tuple[int | None, str]) -> None:
         too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
         if too_long:
             worst = max(too_long, key=lengths.__getitem__)
+            prompt = dataset[worst]["prompt"]
+            place = f"row {worst + 1}" if data is None else prompt_place(data, "train", prompt)
             raise UsageError(
                 f"{len(too_long)} of {len(prompts)} prompts are longer than {max_tokens} tokens ({why}); "
-                f"the longest, row {worst}, has {lengths[worst]} tokens. Shorten or drop those rows, or "
+                f"the longest, {place}, has {lengths[worst]} tokens. Shorten or drop those rows, or "
                 "set max_prompt_tokens"
             )
     others = [dataset[column] for column in ("completion", "answer") if column in dataset.column_names]

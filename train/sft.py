@@ -20,7 +20,7 @@ from trl import SFTConfig, SFTTrainer
 
 from thinkdial.data.completion import format_completion, reasoning_token_counts
 from thinkdial.data.config import DataConfig, load_data_config
-from thinkdial.data.sources import build_rows
+from thinkdial.data.sources import build_rows, row_place
 from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 from thinkdial.train.preflight import check_environment, check_precision
@@ -140,8 +140,8 @@ def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig) -> tuple:
     missing = [i for i, r in enumerate(rows) if r.get("reasoning") is None]
     if missing:
         raise UsageError(
-            f"{config.data_config}: row {missing[0]} has no `reasoning` (SFT target); "
-            "map a column to `reasoning` in the data config"
+            f"{row_place(data, 'train', missing[0])}: no `reasoning` (the SFT target); map a column to "
+            f"`reasoning` in {config.data_config}"
         )
     rows, validation = (
         split_validation(rows, config.validation_rows_per_level) if config.stop_when_converged else (rows, [])
@@ -203,7 +203,7 @@ def train_sft(config: ThinkdialSFTConfig) -> str:
         check_environment(config)
         dataset, validation = sft_dataset(config, data)
         model_path, tokenizer = prepare_policy_files(config)
-        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)))
+        check_prompts(dataset, tokenizer, config.prompt_token_limit(context_tokens(config, model_path)), data)
         trainer = SFTTrainer(
             model=load_model(config, model_path),
             args=config,
