@@ -19,6 +19,7 @@ from thinkdial.eval.config import (
     GENERATIONS,
     load_eval_config,
 )
+from thinkdial.io import read_jsonl
 
 
 def _budgets(text: str) -> list:
@@ -159,9 +160,10 @@ def _register_generate(subparsers) -> None:
 
 
 def generate_requests(args) -> list[dict]:
-    """Return the checked requests of `thinkdial generate`: [{prompt, budget_tokens, effort}]; a bad
-    argument or input row raises a one-line UsageError naming it."""
-    from thinkdial.data.sources import format_prompt
+    """Return the checked requests of `thinkdial generate`: [{prompt, budget_tokens, effort, place}], `place`
+    naming the request in errors (`--prompt N`, or the --input file and line); a bad argument or input row
+    raises a one-line UsageError naming it."""
+    from thinkdial.data.sources import format_prompt, is_chat
 
     budget, effort = parse_budget(args.budget, "--budget"), parse_effort(args.effort, "--effort")
     if args.prompt:
@@ -170,31 +172,20 @@ def generate_requests(args) -> list[dict]:
                 "prompt": format_prompt(t, args.prompt_format, args.system_prompt),
                 "budget_tokens": budget,
                 "effort": effort,
+                "place": f"--prompt {n}",
             }
-            for t in args.prompt
+            for n, t in enumerate(args.prompt, 1)
         ]
     path = Path(args.input)
     if not path.is_file():
         raise UsageError(f"--input not found: {path}")
     requests = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{path}: row {i}: invalid JSON: {err.msg}") from None
-        prompt = row.get("prompt") if isinstance(row, dict) else None
-        if not (isinstance(prompt, str) and prompt) and not (
-            isinstance(prompt, list)
-            and prompt
-            and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt)
-        ):
-            raise UsageError(
-                f"{path}: row {i}: column 'prompt' must be text or chat messages, got {prompt!r}"
-            )
-        row_budget = parse_budget(row.get("budget"), f"{path}: row {i}: column 'budget'")
-        row_effort = parse_effort(row.get("effort"), f"{path}: row {i}: column 'effort'")
+    for line, row in read_jsonl(path):
+        place, prompt = f"{path}:{line}", row.get("prompt")
+        if not (isinstance(prompt, str) and prompt) and not is_chat(prompt):
+            raise UsageError(f"{place}: column 'prompt' must be text or chat messages, got {prompt!r:.60}")
+        row_budget = parse_budget(row.get("budget"), f"{place}: column 'budget'")
+        row_effort = parse_effort(row.get("effort"), f"{place}: column 'effort'")
         requests.append(
             {
                 "prompt": format_prompt(prompt, args.prompt_format, args.system_prompt)
@@ -202,6 +193,7 @@ def generate_requests(args) -> list[dict]:
                 else prompt,
                 "budget_tokens": budget if row_budget is None else row_budget,
                 "effort": effort if row_effort is None else row_effort,
+                "place": place,
             }
         )
     if not requests:
@@ -230,6 +222,7 @@ def run_generate(args) -> int:
         effort=[r["effort"] for r in requests],
         max_reasoning_tokens=args.max_reasoning_tokens,
         max_answer_tokens=args.max_answer_tokens,
+        places=[r["place"] for r in requests],
         do_sample=args.sample,
         temperature=args.temperature,
         top_p=args.top_p,

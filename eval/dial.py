@@ -19,6 +19,7 @@ import torch
 
 from thinkdial.data.completion import count_tokens, parse_completion
 from thinkdial.data.dial import control_prompt, parse_budget, parse_effort
+from thinkdial.errors import UsageError
 from thinkdial.eval.backends import TransformersBackend, check_checkpoint
 from thinkdial.eval.budget import encode_prompts
 from thinkdial.eval.config import (
@@ -27,7 +28,9 @@ from thinkdial.eval.config import (
     UNLIMITED,
     EvalConfig,
 )
-from thinkdial.models import load_tokenizer, set_cpu_threads
+from thinkdial.models import context_tokens_of, load_tokenizer, set_cpu_threads
+
+THINK_TAG_TOKENS = 2  # room a completion keeps for the think block's two tags
 
 
 def _per_prompt(value, n: int, name: str) -> list:
@@ -36,6 +39,54 @@ def _per_prompt(value, n: int, name: str) -> list:
             raise ValueError(f"generate: {name} has {len(value)} values for {n} prompts")
         return list(value)
     return [value] * n
+
+
+def dial_prompts(
+    prompts: Sequence, budget_tokens, effort, max_reasoning_tokens: int
+) -> tuple[list, list, list]:
+    """Return (each prompt with the dial's control text, its reasoning cap in tokens, its effort) for
+    `generate`'s arguments (a budget or effort given once or per prompt)."""
+    budgets = [
+        parse_budget(b, f"generate: budget_tokens[{i}]")
+        for i, b in enumerate(_per_prompt(budget_tokens, len(prompts), "budget_tokens"))
+    ]
+    efforts = [
+        parse_effort(e, f"generate: effort[{i}]")
+        for i, e in enumerate(_per_prompt(effort, len(prompts), "effort"))
+    ]
+    rendered = [control_prompt(p, b, e) for p, b, e in zip(prompts, budgets, efforts, strict=True)]
+    caps = [max_reasoning_tokens if b is None else min(b, max_reasoning_tokens) for b in budgets]
+    return rendered, caps, efforts
+
+
+def completion_room(caps: list[int], max_answer_tokens: int) -> int:
+    """Return the new tokens one generate call allows every prompt: the largest reasoning cap, the think
+    tags and the answer."""
+    return max(caps) + THINK_TAG_TOKENS + max_answer_tokens
+
+
+def check_context(
+    prompt_ids: list[list[int]],
+    caps: list[int],
+    max_answer_tokens: int,
+    context_tokens: int | None,
+    places: Sequence[str] | None = None,
+) -> None:
+    """Raise a UsageError naming the longest prompt (by `places`, else `prompt N` from 1) when it and the
+    completion room exceed the model's `context_tokens` positions (None: unknown, nothing to check): past
+    them the model writes garbage. Returns None."""
+    if context_tokens is None:
+        return
+    room = completion_room(caps, max_answer_tokens)
+    worst = max(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+    if len(prompt_ids[worst]) > context_tokens - room:
+        place = places[worst] if places else f"prompt {worst + 1}"
+        raise UsageError(
+            f"{place}: the prompt has {len(prompt_ids[worst])} tokens; the model's {context_tokens} positions "
+            f"less {room} for the completion ({max(caps)} reasoning + {THINK_TAG_TOKENS} think tags + "
+            f"{max_answer_tokens} answer tokens) leave {max(context_tokens - room, 0)}: shorten the prompt, or "
+            "lower the budget (--budget), the cap without one (--max-reasoning-tokens) or --max-answer-tokens"
+        )
 
 
 def generate(
@@ -56,7 +107,8 @@ def generate(
     `answer` (None when the think block never closed), `reasoning_tokens`, `budget_tokens` (the cap
     applied: min(budget, max_reasoning_tokens), or max_reasoning_tokens without a budget) and `effort`.
 
-    `budget_tokens` and `effort` are one value for every prompt or one per prompt (None: not set).
+    `budget_tokens` and `effort` are one value for every prompt or one per prompt (None: not set). A prompt
+    that leaves the completion too few of the model's positions raises a UsageError (`check_context`).
     """
     if not prompts:
         return []
@@ -65,16 +117,9 @@ def generate(
         for v in (max_reasoning_tokens, max_answer_tokens)
     ):
         raise ValueError("generate: max_reasoning_tokens and max_answer_tokens must be integers >= 1")
-    budgets = [
-        parse_budget(b, f"generate: budget_tokens[{i}]")
-        for i, b in enumerate(_per_prompt(budget_tokens, len(prompts), "budget_tokens"))
-    ]
-    efforts = [
-        parse_effort(e, f"generate: effort[{i}]")
-        for i, e in enumerate(_per_prompt(effort, len(prompts), "effort"))
-    ]
-    rendered = [control_prompt(p, b, e) for p, b, e in zip(prompts, budgets, efforts, strict=True)]
-    caps = [max_reasoning_tokens if b is None else min(b, max_reasoning_tokens) for b in budgets]
+    rendered, caps, efforts = dial_prompts(prompts, budget_tokens, effort, max_reasoning_tokens)
+    prompt_ids = encode_prompts(tokenizer, rendered)
+    check_context(prompt_ids, caps, max_answer_tokens, context_tokens_of(model.config))
     config = EvalConfig(
         budgets=[UNLIMITED],
         max_reasoning_tokens=max_reasoning_tokens,
@@ -91,7 +136,7 @@ def generate(
     model.eval()
     try:
         gens = TransformersBackend(model, tokenizer, config).generate(
-            encode_prompts(tokenizer, rendered), max(caps) + 2 + max_answer_tokens, think_budgets=caps
+            prompt_ids, completion_room(caps, max_answer_tokens), think_budgets=caps
         )
     finally:
         model.train(was_training)
@@ -112,12 +157,30 @@ def generate(
     ]
 
 
-def generate_from_checkpoint(path: str, prompts: Sequence, cpu_threads: int = 1, **kwargs) -> list[dict]:
-    """Load the checkpoint at `path` and return `generate(model, tokenizer, prompts, **kwargs)`."""
-    from transformers import AutoModelForCausalLM
+def generate_from_checkpoint(
+    path: str,
+    prompts: Sequence,
+    budget_tokens=None,
+    effort=None,
+    max_reasoning_tokens: int = GENERATE_MAX_REASONING_TOKENS,
+    max_answer_tokens: int = GENERATE_MAX_ANSWER_TOKENS,
+    places: Sequence[str] | None = None,
+    cpu_threads: int = 1,
+    **decoding,
+) -> list[dict]:
+    """Return `generate(model, tokenizer, prompts, ...)` of the checkpoint at `path` (`decoding`: do_sample,
+    temperature, top_p, batch_size, seed). A prompt the model's context cannot hold with its completion
+    stops with a UsageError naming it by `places` before the model loads (`check_context`)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     check_checkpoint(path)
+    tokenizer = load_tokenizer(path)
+    rendered, caps, _ = dial_prompts(prompts, budget_tokens, effort, max_reasoning_tokens)
+    context = context_tokens_of(AutoConfig.from_pretrained(path))
+    check_context(encode_prompts(tokenizer, rendered), caps, max_answer_tokens, context, places)
     set_cpu_threads(cpu_threads)
     model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    return generate(model, load_tokenizer(path), prompts, **kwargs)
+    return generate(
+        model, tokenizer, prompts, budget_tokens, effort, max_reasoning_tokens, max_answer_tokens, **decoding
+    )

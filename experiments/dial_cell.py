@@ -1,7 +1,7 @@
 """One cell of the dial, greedy and sampled: how often models write past a requested budget at one level.
 
 The demo's dial gates read greedy decoding; GRPO trains on samples (temperature 1). This prints, per model, on
-the first `--prompts` held-out rows of `--level` with `[think<=B] ` (B = `--budget`) and no hard cap: the
+the first `--prompts` held-out rows of `--level` with `[think<=B] ` (B = `--budget`) and no hard cap at B: the
 share of greedy completions past the budget, the share of `--samples` sampled completions per prompt past
 it, and the sampled reasoning-token counts. Default: the cell where Control failed before the demo drew
 budgets relative to each row's need (level 6 at a budget of 4: the chain minus its last value, what a budget
@@ -36,11 +36,20 @@ MODELS = [
 ]
 
 
-def reasoning_tokens(path: str, prompts: list[str], samples: int, do_sample: bool) -> list[int]:
+def reasoning_tokens(path: str, prompts: list[str], samples: int, do_sample: bool, config) -> list[int]:
     """Return the reasoning tokens of `samples` completions per prompt (greedy: one) of the model at `path`,
-    uncapped (the control text is in the prompt, no budget is passed to the hard cap)."""
+    capped only where the eval config `config` caps free decoding (the control text is in the prompt, no
+    budget is passed to the hard cap; the tiny model's 256 positions hold no more)."""
     repeated = [p for p in prompts for _ in range(samples if do_sample else 1)]
-    out = generate_from_checkpoint(path, repeated, do_sample=do_sample, batch_size=256, seed=0)
+    out = generate_from_checkpoint(
+        path,
+        repeated,
+        max_reasoning_tokens=config.max_reasoning_tokens,
+        max_answer_tokens=config.max_answer_tokens,
+        do_sample=do_sample,
+        batch_size=256,
+        seed=0,
+    )
     return [o["reasoning_tokens"] for o in out]
 
 
@@ -55,14 +64,15 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=16, help="sampled completions per prompt (temperature 1)")
     args = ap.parse_args()
     os.chdir(ROOT)  # the default checkpoints are named relative to the repository
-    rows = [r for r in load_eval_rows(load_eval_config(args.config)) if r["difficulty"] == args.level]
+    config = load_eval_config(args.config)
+    rows = [r for r in load_eval_rows(config) if r["difficulty"] == args.level]
     prompts = [control_prompt(r["prompt"], args.budget) for r in rows[: args.prompts]]
     print(f"level {args.level:g}, budget {args.budget}: {len(prompts)} prompts, {args.samples} samples each")
     print("| model | greedy: past the budget | sampled: past the budget | sampled reasoning tokens: count |")
     print("|---|---|---|---|")
     for label, path in parse_models(args.models).items():
-        greedy = reasoning_tokens(path, prompts, 1, do_sample=False)
-        sampled = reasoning_tokens(path, prompts, args.samples, do_sample=True)
+        greedy = reasoning_tokens(path, prompts, 1, do_sample=False, config=config)
+        sampled = reasoning_tokens(path, prompts, args.samples, do_sample=True, config=config)
         counts = ", ".join(f"{n}: {c}" for n, c in sorted(Counter(sampled).items()))
         print(
             f"| {label} | {sum(n > args.budget for n in greedy) / len(greedy):.2f} | "

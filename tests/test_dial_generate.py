@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from thinkdial.cli import main
 from thinkdial.data.completion import THINK_OPEN, count_tokens, parse_completion
+from thinkdial.errors import UsageError
 from thinkdial.eval.dial import generate
 from thinkdial.eval.think_cap import ThinkingBudgetProcessor
 from thinkdial.models import load_tokenizer
@@ -169,10 +170,10 @@ def test_generate_cli_prints_capped_json_lines(tiny, tmp_path, capsys):
         (
             [],
             [{"prompt": "a"}, {"prompt": "b", "budget": -2}],
-            "in.jsonl: row 1: column 'budget': budget must be",
+            "in.jsonl:2: column 'budget': budget must be",
         ),
-        ([], [{"prompt": "a", "effort": "max"}], "in.jsonl: row 0: column 'effort': effort must be one of"),
-        ([], [{"text": "a"}], "in.jsonl: row 0: column 'prompt' must be text or chat messages"),
+        ([], [{"prompt": "a", "effort": "max"}], "in.jsonl:1: column 'effort': effort must be one of"),
+        ([], [{"text": "a"}], "in.jsonl:1: column 'prompt' must be text or chat messages"),
         (["--sample", "--temperature", "0", "--prompt", "x"], None, "--temperature must be > 0, got 0.0"),
         (["--temperature", "nan", "--prompt", "x"], None, "--temperature must be > 0, got nan"),
         (["--top-p", "2", "--prompt", "x"], None, "--top-p must be in (0, 1], got 2.0"),
@@ -186,6 +187,33 @@ def test_bad_generate_input_stops_with_one_line_before_the_model_loads(tmp_path,
     rc = main(["generate", "--model", str(tmp_path / "no-model"), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("thinkdial generate: error:") and message in err[0]
+
+
+def test_a_prompt_the_context_cannot_hold_with_its_completion_is_refused_before_the_model_loads(
+    tiny, tmp_path, capsys, monkeypatch
+):
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", loaded)
+    long = "1+" * 5000 + "1="  # 10,002 characters: 10,013 tokens with the control text `[think<=8] `
+    rc = main(["generate", "--model", tiny.path, "--budget", "8", "--prompt", "2:AB=", "--prompt", long])
+    assert rc == 2 and capsys.readouterr().err == (
+        "thinkdial generate: error: --prompt 2: the prompt has 10013 tokens; the model's 256 positions less 74 "
+        "for the completion (8 reasoning + 2 think tags + 64 answer tokens) leave 182: shorten the prompt, or "
+        "lower the budget (--budget), the cap without one (--max-reasoning-tokens) or --max-answer-tokens\n"
+    )
+    rows = tmp_path / "in.jsonl"
+    lines = [json.dumps({"prompt": "2:AB="}), "", json.dumps({"prompt": long, "budget": 4})]
+    rows.write_text("\n".join(lines) + "\n")
+    rc = main(["generate", "--model", tiny.path, "--input", str(rows), "--max-reasoning-tokens", "16"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(
+        f"thinkdial generate: error: {rows}:3: the prompt has 10013 tokens; the model's 256 positions less 82 "
+        "for the completion (16 reasoning + 2 think tags + 64 answer tokens) leave 174: "
+    )
+    with pytest.raises(UsageError, match="^prompt 1: the prompt has 10013 tokens; "):
+        generate(tiny.model, tiny.tokenizer, [long], budget_tokens=8)
 
 
 def test_bad_generate_arguments_are_refused_without_importing_torch():

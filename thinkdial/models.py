@@ -1,5 +1,5 @@
-"""Base layer: the completion's think tags, tokenizer loading, CPU threads and peak memory, shared by every
-stage.
+"""Base layer: the completion's think tags, tokenizer loading, a model's context length, CPU threads and
+peak memory, shared by every stage.
 
 Imports no torch / transformers at module level (the CLI must start fast); the functions do.
 """
@@ -70,6 +70,16 @@ def reset_peak_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+
+
+def context_tokens_of(model_config) -> int | None:
+    """Return the longest sequence, in tokens, a transformers model config allows (the smallest of the
+    max_position_embeddings, n_positions and seq_length it states), or None when it states none."""
+    sizes = [
+        getattr(model_config, name, None) for name in ("max_position_embeddings", "n_positions", "seq_length")
+    ]
+    known = [size for size in sizes if isinstance(size, int) and size > 0]
+    return min(known) if known else None
 
 
 def set_cpu_threads(threads: int) -> int | None:

@@ -14,7 +14,7 @@ from trl import ModelConfig, TrlParser, get_peft_config
 
 from thinkdial.errors import UsageError
 from thinkdial.io import read_yaml_mapping, write_atomic
-from thinkdial.models import load_tokenizer
+from thinkdial.models import context_tokens_of, load_tokenizer
 
 EMBEDDED = "tiny"  # model_name_or_path value meaning "build the embedded default model"
 SECRET_FIELDS = ("hub_token", "token")  # config keys holding a credential (`token`: in model_init_kwargs)
@@ -228,12 +228,10 @@ def context_tokens(config, model_path: str) -> int | None:
     from transformers import AutoConfig
 
     model_config = AutoConfig.from_pretrained(model_path, trust_remote_code=config.trust_remote_code)
-    sizes = [
-        getattr(model_config, name, None) for name in ("max_position_embeddings", "n_positions", "seq_length")
-    ]
+    sizes = [context_tokens_of(model_config)]
     if getattr(config, "use_vllm", False) and getattr(config, "vllm_max_model_length", None):
         sizes.append(config.vllm_max_model_length)
-    known = [size for size in sizes if isinstance(size, int) and size > 0]
+    known = [size for size in sizes if size is not None]
     return min(known) if known else None
 
 
