@@ -278,7 +278,8 @@ class CheckpointSelector(TrainerCallback):
         )
         if self.start is None and result is not None:  # say before training whether the start is at chance
             result.direct_solved = direct_answers(model, self.tokenizer, self.rows)
-            warn_at_chance(level_figures(result, self.rows), "GRPO's start")
+            if args.process_index == 0:
+                warn_at_chance(level_figures(result, self.rows), "GRPO's start")
         decision = Decision(True, "the start") if self.start is None else None
         if decision is None and result is not None:
             decision = compare(result, self.start, self.lost_rows)
@@ -461,10 +462,10 @@ class ConvergenceStop(TrainerCallback):
             self.report()
 
     def consider(self, model, step: int, args, control) -> None:
-        """Validate `model` now (main process), keep its weights when they solve the most rows so far, and stop
-        the run when they solve every row (every process)."""
+        """Validate `model` now (the processes `validating` names), keep its weights when they solve the most
+        rows so far, and stop the run when they solve every row (every process)."""
         result = None
-        if args.process_index == 0:
+        if validating(args):
             result = validate(model, self.tokenizer, self.rows, self.max_reasoning_tokens, step)
             result.direct_solved = direct_answers(model, self.tokenizer, self.rows)
         self.latest = result = _broadcast(result)
