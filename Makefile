@@ -1,5 +1,6 @@
 # thinkdial: `make demo` runs the pipeline end to end on the embedded default; `make test` runs the suite;
-# `make lint` checks formatting (ruff format) and lint rules (ruff check).
+# `make lint` checks formatting (ruff format) and lint rules (ruff check); `make check-recipes` runs every recipe
+# under configs/ for a few steps on a tiny random model of its architecture (docs/launching.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 0 1
 RUN ?= runs/demo
 
-.PHONY: install demo test test-fast lint train reproduce eval export clean
+.PHONY: install demo test test-fast lint check-recipes train reproduce eval export clean
 
 install: $(STAMP)
 
@@ -28,6 +29,9 @@ test-fast: install
 lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+
+check-recipes: install
+	$(PY) -m thinkdial check --all --shape tiny --out runs/check-recipes
 
 # make train RECIPE=configs/qwen2.5-math-1.5b/grpo_adaptive.yaml ACCEL=configs/accelerate/zero2.yaml NPROC=8
 # Without ACCEL: one process. NPROC overrides the accelerate config's num_processes; ARGS="--key value ..."

@@ -1,4 +1,4 @@
-"""The pipeline's subcommands: demo, reproduce.
+"""The pipeline's subcommands: demo, check, reproduce.
 
 Registration imports nothing heavy: each `run` imports its job when it is called, so `thinkdial --help`
 stays fast.
@@ -10,7 +10,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add demo and reproduce."""
+    """Add demo, check and reproduce."""
     p = subparsers.add_parser(
         "demo",
         help="run the whole pipeline on the embedded default",
@@ -27,6 +27,54 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     p.set_defaults(func=_run_demo)
     _register_reproduce(subparsers)
+    _register_check(subparsers)
+
+
+def _register_check(subparsers) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="run recipes for a few steps on random-weight models of their architecture",
+        description="Run each recipe for a few steps with its model replaced by a randomly initialised one of "
+        "the same architecture (nothing downloaded), the embedded tokenizer and the committed data fixtures; "
+        "write OUT/results.json (ok, error, seconds per step, peak memory, the features that ran).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("recipes", nargs="*", metavar="RECIPE", help="recipe YAML files")
+    p.add_argument(
+        "--all", action="store_true", help="every recipe under configs/ (a YAML with model_name_or_path)"
+    )
+    p.add_argument(
+        "--shape",
+        choices=("tiny", "real"),
+        default="tiny",
+        help="tiny: shrunk widths, layers and lengths (CPU, CI); real: the architecture's widths, completions "
+        "capped (a GPU)",
+    )
+    p.add_argument("--steps", type=int, default=4, help="optimizer steps per recipe")
+    p.add_argument("--out", default="runs/check", help="output folder (results.json, a folder per recipe)")
+    p.add_argument(
+        "--accelerate-config",
+        default=None,
+        metavar="FILE",
+        help="launch every recipe through this accelerate config instead of the one its `make train` line "
+        "names (ACCEL=...); 'none': every recipe in this process",
+    )
+    p.set_defaults(func=_run_check)
+
+
+def _run_check(args) -> int:
+    from pathlib import Path
+
+    from thinkdial.errors import UsageError
+    from thinkdial.pipeline.check import recipe_files, run_check
+
+    recipes = [Path(r) for r in args.recipes] + (recipe_files() if args.all else [])
+    if not recipes:
+        raise UsageError("name recipes to check, or --all")
+    rows = run_check(
+        list(dict.fromkeys(recipes)), args.shape, args.steps, Path(args.out), args.accelerate_config
+    )
+    return 0 if all(row.ok for row in rows) else 1
 
 
 def _run_demo(args) -> int:
