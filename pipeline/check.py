@@ -260,25 +260,32 @@ def build_stand_in(arch: Architecture, shape: str, folder: Path, seed: int, mach
 
         return build_tiny(folder, TinyModelConfig(seed=seed))
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    values = {k: v for k, v in arch.config.items() if not k.startswith("_") and k != "architectures"}
-    context = values.get("max_position_embeddings", 4096)
-    tokenizer = stand_in_tokenizer(arch.opens_think, context)
-    if shape == "tiny":
-        values.update({k: v for k, v in TINY_WIDTHS.items() if k != "head_dim" or k in values})
-        values["vocab_size"] = len(tokenizer)
-    ids = {f"{name}_token_id": getattr(tokenizer, f"{name}_token_id") for name in ("bos", "eos", "pad")}
-    config = AutoConfig.for_model(**{**values, **ids})
+    config, tokenizer = stand_in_config(arch, shape)
     dtype = torch.bfloat16 if shape == "real" and machine.gpus else torch.float32
     torch.manual_seed(seed)
     with torch.device(machine.device if shape == "real" else "cpu"):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    for name, value in ids.items():
-        setattr(model.generation_config, name, value)
+    for name in ("bos", "eos", "pad"):
+        setattr(model.generation_config, f"{name}_token_id", getattr(tokenizer, f"{name}_token_id"))
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def stand_in_config(arch: Architecture, shape: str):
+    """Return (transformers config, stand-in tokenizer) of a model of `arch` at `shape`: its own values, or at
+    --shape tiny TINY_WIDTHS and the tokenizer's vocabulary; special token ids from the tokenizer."""
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in arch.config.items() if not k.startswith("_") and k != "architectures"}
+    tokenizer = stand_in_tokenizer(arch.opens_think, values.get("max_position_embeddings", 4096))
+    if shape == "tiny":
+        values.update({k: v for k, v in TINY_WIDTHS.items() if k != "head_dim" or k in values})
+        values["vocab_size"] = len(tokenizer)
+    ids = {f"{name}_token_id": getattr(tokenizer, f"{name}_token_id") for name in ("bos", "eos", "pad")}
+    return AutoConfig.for_model(**{**values, **ids}), tokenizer
 
 
 def accelerate_config(recipe: Path) -> str | None:

@@ -19,6 +19,7 @@ from thinkdial.pipeline.check import (
     recipe_files,
     recipe_stage,
     run_check,
+    stand_in_config,
     stand_in_tokenizer,
 )
 from thinkdial.train.rollout import ThinkdialRollout
@@ -58,6 +59,21 @@ def test_a_model_is_known_by_hub_id_embedded_name_local_config_or_the_recipe_tha
     assert architecture(str(tmp_path / "local"), []).config == {"model_type": "llama", "hidden_size": 96}
     with pytest.raises(UsageError, match="no architecture known for someone/unknown-7b"):
         architecture("someone/unknown-7b", [start])
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [(R1, 1_777_088_000), (QWEN_MATH, 1_543_714_304)],  # the models' model cards: 1.78B and 1.54B (tied)
+)
+def test_the_real_shape_stand_in_has_the_models_parameter_count(name, parameters):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config, _ = stand_in_config(ARCHITECTURES[name], "real")
+    with torch.device("meta"):  # shapes only, no memory
+        model = AutoModelForCausalLM.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) == parameters
+    assert config.vocab_size == 151936
 
 
 def test_the_r1_stand_in_opens_the_think_block_and_rollouts_see_it_opened():
