@@ -165,3 +165,25 @@ def test_every_recipe_parses_on_cpu_without_loading_a_model(recipe, monkeypatch)
         assert raw["report_to"] == "wandb"
     if "qwen" in recipe.parent.name:
         assert raw["bf16"] is True and raw["use_vllm"] is True and raw["vllm_mode"] == "colocate"
+
+
+@pytest.mark.parametrize("config_cls", [ThinkdialGRPOConfig, ThinkdialSFTConfig])
+@pytest.mark.parametrize(
+    ("argv", "checkpointing", "warns"),
+    [
+        ([], True, False),  # TRL's default, without transformers' FutureWarning on its deprecated name
+        (["--activation_checkpointing", "false"], False, False),
+        (["--gradient_checkpointing", "false"], False, True),  # the old key still works, and still warns
+    ],
+)
+def test_activation_checkpointing_defaults_on_and_only_the_old_key_warns(
+    config_cls, argv, checkpointing, warns
+):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = parse_recipe(config_cls, ["--output_dir", "unused", "--bf16", "false", *argv])
+    assert config.activation_checkpointing is config.gradient_checkpointing is checkpointing
+    deprecated = [str(w.message) for w in caught if "gradient_checkpointing` is deprecated" in str(w.message)]
+    assert bool(deprecated) is warns

@@ -27,6 +27,7 @@ from thinkdial.rewards.registry import build_reward_funcs, make_params
 from thinkdial.train.grpo_trainer import ADVANTAGE_BASELINES, ThinkdialGRPOTrainer
 from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
+    ActivationCheckpointing,
     RecipeFields,
     check_recipe_values,
     context_tokens,
@@ -50,7 +51,7 @@ GRPO_COLUMNS = ("prompt", "answer", "difficulty", "source", "min_reasoning_token
 
 
 @dataclass
-class ThinkdialGRPOConfig(GRPOConfig, RecipeFields):
+class ThinkdialGRPOConfig(ActivationCheckpointing, GRPOConfig, RecipeFields):
     """TRL's GRPOConfig plus thinkdial's data, reward, eval, health guard, limit, LoRA and published-method
     fields."""
 

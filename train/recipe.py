@@ -84,6 +84,31 @@ LoraFields = make_dataclass(
 
 
 @dataclass
+class ActivationCheckpointing:
+    """TRL's default, activation checkpointing on, under transformers 5's name. TRL 1.16 sets the deprecated
+    `gradient_checkpointing` to True by default, so transformers warned (FutureWarning) on every run whose recipe
+    left both keys out. Mixed in before TRL's config class, so these fields and `__post_init__` come first."""
+
+    activation_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Recompute activations in the backward pass instead of keeping them: less memory, more time. "
+            "Unset: on (TRL's default), unless the deprecated gradient_checkpointing says otherwise. Off pays on "
+            "CPU and for small models."
+        },
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5 warns): use that."},
+    )
+
+    def __post_init__(self):
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = True
+        super().__post_init__()
+
+
+@dataclass
 class RecipeFields(LoraFields):
     """The fields every thinkdial training recipe adds to its TRL config (mixed into SFT and GRPO configs)."""
 

@@ -25,6 +25,7 @@ from thinkdial.errors import UsageError
 from thinkdial.models import set_cpu_threads
 from thinkdial.train.preflight import check_environment, check_precision
 from thinkdial.train.recipe import (
+    ActivationCheckpointing,
     RecipeFields,
     check_recipe_values,
     context_tokens,
@@ -49,7 +50,7 @@ DECAYABLE_SCHEDULES = ("constant_with_warmup", "constant", "cosine", "linear")
 
 
 @dataclass
-class ThinkdialSFTConfig(SFTConfig, RecipeFields):
+class ThinkdialSFTConfig(ActivationCheckpointing, SFTConfig, RecipeFields):
     """TRL's SFTConfig plus thinkdial's model, data, limit and LoRA fields."""
 
     data_config: str = field(
