@@ -33,9 +33,11 @@ class ParsedCompletion:
 
 
 def parse_completion(text: str) -> ParsedCompletion:
-    """Return the reasoning (inside the think block) and the answer (after it; None if unclosed)."""
-    start = text.find(THINK_OPEN)
-    start = 0 if start < 0 else start + len(THINK_OPEN)
+    """Return the reasoning (inside the think block) and the answer (after it; None if unclosed). A completion
+    with no opening tag before its first closing one thinks from its start (the prompt opened the block,
+    R1-style): an opening tag in its answer opens nothing."""
+    start, first_close = text.find(THINK_OPEN), text.find(THINK_CLOSE)
+    start = 0 if start < 0 or 0 <= first_close < start else start + len(THINK_OPEN)
     close = text.find(THINK_CLOSE, start)
     if close < 0:
         return ParsedCompletion(reasoning=text[start:], answer=None, closed=False)

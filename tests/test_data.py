@@ -249,6 +249,8 @@ def test_parse_completion_rules():
     assert parse_completion("no tags").reasoning == "no tags"
     q = parse_completion("reasoning</think>5")  # the prompt opened the think block (R1-style)
     assert q.reasoning == "reasoning" and q.answer == "5"
+    r = parse_completion("reasoning</think>5 <think>x")  # an opening tag in the answer opens nothing
+    assert (r.reasoning, r.answer, r.closed) == ("reasoning", "5 <think>x", True)
 
 
 CANONICAL = [
