@@ -16,6 +16,9 @@ that are facts, not estimates (the health guard, checkpoint selection), are plai
 - `shift_checks`: the adaptive shift of the demo (think less where it is wasted, more where it pays).
 - `do_no_harm`: every level's accuracy at least the start's minus `TOLERANCE`.
 - `miscalibration` / `two_sided_checks`: where a start is wrong about when to think, and the shift there.
+- `learned_start_checks`: what the default must do from any start that learned the task (experiments/
+  generality.py, own_data.py): no level worse, fewer tokens where it overthinks, direct answers where they
+  are as accurate as reasoning.
 - `dial_checks`: obedience to a requested budget and to effort levels.
 
 Why each tolerance is what it is, with the measured spread over seeds and numerics: docs/results/gates.md.
@@ -43,6 +46,8 @@ DIAL_CONTROL_TARGET = 0.99  # below it, a close call
 TOLERANCE = 0.01  # accuracy a level may lose against the start (do no harm)
 DIAL_TOLERANCE = 0.05  # accuracy the dial may lose against forcing at the same budget: seed spread, gates.md
 DIAL_GAIN_AT_8 = 0.20  # the dial at a budget of 8 against the start forced there
+TOKEN_CUT = 0.3  # share of a learned start's reasoning tokens saved where it overthinks (> ORACLE_SLACK)
+RELIABLE_DIRECT = 0.5  # direct answers right less often than this ask for none: the default shapes no length
 
 
 class Check(NamedTuple):
@@ -295,6 +300,62 @@ def two_sided_checks(before: ModelResult, after: ModelResult) -> list[Evidence]:
     return (easy_levels_check(before, after) if wrong["easy"] else []) + (
         hardest_level_check(before, after) if wrong["hard"] else []
     )
+
+
+def overthought_levels(before: ModelResult) -> list[str]:
+    """Return the levels where `before` spends more than ORACLE_SLACK x the oracle minimum of reasoning tokens."""
+    return [
+        lv
+        for lv, m in sorted(before.levels.items(), key=lambda kv: float(kv[0]))
+        if m.min_reasoning_tokens_mean
+        and m.reasoning_tokens_mean > ORACLE_SLACK * m.min_reasoning_tokens_mean
+    ]
+
+
+def direct_levels(before: ModelResult, after: ModelResult) -> list[str]:
+    """Return the levels where `before`'s forced-direct accuracy is as high as reasoning's (>= its own and
+    `after`'s free accuracy - TOLERANCE) and right more often than not (>= RELIABLE_DIRECT)."""
+    b, a = before.levels, after.levels
+    return [
+        lv
+        for lv in _levels(before)
+        if b[lv].accuracy_direct >= max(RELIABLE_DIRECT, max(b[lv].accuracy, a[lv].accuracy) - TOLERANCE)
+    ]
+
+
+def learned_start_checks(
+    before: ModelResult, after: ModelResult, paired: dict[str, PairedCounts] | None = None
+) -> list[Evidence]:
+    """Return what the default must do from a start `before` that learned the task: every level's accuracy >=
+    the start's - TOLERANCE (`do_no_harm`); >= TOKEN_CUT fewer reasoning tokens at the levels where the start
+    overthinks (`overthought_levels`); a direct rate >= DIRECT_RATE_HIGH where direct answers are as accurate
+    as reasoning (`direct_levels`)."""
+    gates = do_no_harm(before, after, paired)
+    for lv in overthought_levels(before):
+        b, a = before.levels[lv], after.levels[lv]
+        kept = 1 - TOKEN_CUT
+        se = math.hypot(_mean_se(a.reasoning_tokens_std, a.n), kept * _mean_se(b.reasoning_tokens_std, b.n))
+        gates.append(
+            Evidence(
+                f"level {lv} (start overthinks): tokens <= {kept:.0%} of the start's",
+                kept * b.reasoning_tokens_mean - a.reasoning_tokens_mean,
+                se,
+                f"{b.reasoning_tokens_mean:.2f} -> {a.reasoning_tokens_mean:.2f} tokens, oracle "
+                f"{b.min_reasoning_tokens_mean:.2f}",
+            )
+        )
+    for lv in direct_levels(before, after):
+        b, a = before.levels[lv], after.levels[lv]
+        gates.append(
+            Evidence(
+                f"level {lv} (direct as accurate as reasoning): direct rate >= {DIRECT_RATE_HIGH:.0%}",
+                a.direct_rate - DIRECT_RATE_HIGH,
+                _bound_se(DIRECT_RATE_HIGH, a.n),
+                f"forced direct {b.accuracy_direct:.3f}, accuracy {b.accuracy:.3f} -> {a.accuracy:.3f}; direct "
+                f"rate {b.direct_rate:.3f} -> {a.direct_rate:.3f}",
+            )
+        )
+    return gates
 
 
 def needs_more(model: ModelResult, budget: str) -> list[str]:

@@ -14,9 +14,12 @@ from thinkdial.pipeline.gates import (
     critical_z,
     decide,
     dial_checks,
+    direct_levels,
     do_no_harm,
     half_budget_forcing,
+    learned_start_checks,
     miscalibration,
+    overthought_levels,
     paired_se,
     shift_checks,
     two_sided_checks,
@@ -260,3 +263,56 @@ def test_half_budget_forcing_cuts_forcing_at_half_the_budget_where_a_level_needs
     assert half_budget_forcing(m, "1") == pytest.approx((3 * 1.0 + (0.07 + 0.11) / 2) / 4)
     solved = replace(m, levels={**levels, "6": replace(levels["6"], budget_curve={"4": 0.95, "2": 0.2})})
     assert half_budget_forcing(solved, "4") == pytest.approx((3 * 1.0 + 0.95) / 4)  # nothing cut
+
+
+# a start that learned the task: level 1 answered directly as well as with its 4x-verbose reasoning, level 2
+# verbose (4x), level 3 already within 1.5x the oracle
+LEARNED = model(
+    {
+        "1": level(1.0, 0.99, 0.0, 4.0, 1, std=0.5),
+        "2": level(1.0, 0.1, 0.0, 8.0, 2, std=0.5),
+        "3": level(0.99, 0.1, 0.0, 6.0, 4, std=0.5),
+    }
+)
+SHIFTED = model(
+    {
+        "1": level(1.0, 0.99, 0.97, 0.1, 1, std=0.5),
+        "2": level(1.0, 0.1, 0.0, 2.0, 2, std=0.5),
+        "3": level(0.99, 0.1, 0.0, 4.0, 4, std=0.5),
+    }
+)
+
+
+def test_from_a_learned_start_the_default_cuts_overthinking_and_answers_directly_where_that_is_as_good():
+    assert overthought_levels(LEARNED) == ["1", "2"] and direct_levels(LEARNED, SHIFTED) == ["1"]
+    gates = learned_start_checks(LEARNED, SHIFTED)
+    assert [g.name for g in gates[3:]] == [
+        "level 1 (start overthinks): tokens <= 70% of the start's",
+        "level 2 (start overthinks): tokens <= 70% of the start's",
+        "level 1 (direct as accurate as reasoning): direct rate >= 90%",
+    ]
+    assert failed(gates) == set()
+
+
+def test_a_learned_start_s_gates_fail_on_kept_tokens_thinking_where_direct_is_as_good_and_lost_accuracy():
+    worse = model(
+        {
+            "1": level(1.0, 0.99, 0.8, 1.0, 1, std=0.5),  # 80% direct where direct answers are as accurate
+            "2": level(1.0, 0.1, 0.0, 7.0, 2, std=0.5),  # 12.5% fewer tokens where the start overthinks
+            "3": level(0.9, 0.1, 0.0, 4.0, 4, std=0.5),  # 9 points lost
+        }
+    )
+    assert failed(learned_start_checks(LEARNED, worse)) == {
+        "level 2 (start overthinks): tokens <= 70% of the start's",
+        "level 1 (direct as accurate as reasoning): direct rate >= 90%",
+        "level 3: accuracy >= start - 1 pt",
+    }
+
+
+def test_levels_at_chance_ask_for_no_direct_answers_and_a_minimal_start_for_no_cut():
+    minimal = model({"1": level(0.12, 0.11, 0.0, 1.0, 1), "2": level(0.95, 0.2, 0.0, 3.0, 2)})
+    assert direct_levels(minimal, minimal) == [] and overthought_levels(minimal) == []
+    assert [g.name for g in learned_start_checks(minimal, minimal)] == [
+        "level 1: accuracy >= start - 1 pt",
+        "level 2: accuracy >= start - 1 pt",
+    ]
