@@ -34,7 +34,7 @@ from typing import NamedTuple
 from thinkdial.eval.metrics import interpolate
 from thinkdial.eval.schema import GroupMetrics, ModelResult, PairedCounts
 
-FALSE_FAIL_RATE = 0.01  # chance that a run whose gates all hold in truth exits 1 on the eval's noise
+FALSE_FAIL_RATE = 0.01  # chance that a run whose gates all hold exits 1 on the eval's noise; 0 of 8 measured
 DIRECT_SOLVABLE = 0.9  # forced-direct accuracy from which a level counts as answerable without thinking
 SOLVED = 0.9  # accuracy from which a level counts as solved
 HARD_GAIN = 0.20  # accuracy the hardest level must gain where the start under-thinks it

@@ -56,6 +56,7 @@ def test_demo_end_to_end_shortened(tmp_path, monkeypatch, capsys):
     assert len(checks) > 20 and {"health guard quiet", "checkpoint selection kept a trained step"} <= {
         c.name for c in checks
     }
+    assert not all(c.passed for c in checks)  # 3 GRPO steps from a 15-step start learn nothing: gates fail
     # a second run skips every finished stage
     run_demo(out, seeds=[0, 1], overrides=overrides)
     assert capsys.readouterr().out.count("skipping") == 5
