@@ -174,6 +174,8 @@ def generate_from_checkpoint(
     from transformers import AutoConfig, AutoModelForCausalLM
 
     check_checkpoint(path)
+    if not prompts:
+        return []
     tokenizer = load_tokenizer(path)
     rendered, caps, _ = dial_prompts(prompts, budget_tokens, effort, max_reasoning_tokens)
     context = context_tokens_of(AutoConfig.from_pretrained(path))

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM
 from thinkdial.cli import main
 from thinkdial.data.completion import THINK_OPEN, count_tokens, parse_completion
 from thinkdial.errors import UsageError
-from thinkdial.eval.dial import generate
+from thinkdial.eval.dial import generate, generate_from_checkpoint
 from thinkdial.eval.think_cap import ThinkingBudgetProcessor
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
@@ -214,6 +214,7 @@ def test_a_prompt_the_context_cannot_hold_with_its_completion_is_refused_before_
     )
     with pytest.raises(UsageError, match="^prompt 1: the prompt has 10013 tokens; "):
         generate(tiny.model, tiny.tokenizer, [long], budget_tokens=8)
+    assert generate_from_checkpoint(tiny.path, []) == []  # nothing to check, nor to load a model for
 
 
 def test_bad_generate_arguments_are_refused_without_importing_torch():
