@@ -9,11 +9,17 @@ mistake) prints one line and exits 2; every other exception keeps its traceback 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import os
 import sys
 
 from thinkdial.errors import UsageError
+
+# Exit without the interpreter's last garbage collection over every object torch, TRL and transformers made:
+# frozen objects are skipped (atexit hooks, such as wandb's, have run by then).
+atexit.register(gc.freeze)
 
 # Modules whose `register(subparsers)` adds subcommands, in help order. Each must import no torch/TRL.
 COMMAND_MODULES = (
