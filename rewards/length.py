@@ -423,9 +423,7 @@ class TwoSidedReward(Reward):
     so a chain that fits is paid (less the more of the budget it uses), one that does not fit is charged
     below any answer within it (a right answer past the budget breaks the request), and where the budget is
     below what the problem needs, a direct answer beats starting a chain that cannot finish. Rows
-    without a budget (or data without the column) keep r. experiments/dial_sweep.py measured budget_floor 0.5 / 0.65 /
-    0.8 / 1.0, wasted_budget_penalty 0 / 0.25 / 0.5 and over_budget_penalty 0.5 / 1.0 on the demo (KL anchor
-    0.04): no setting passed more dial gates than the defaults.
+    without a budget (or data without the column) keep r. Why these defaults: docs/results/dial_sweep.md.
     """
 
     name = "two_sided"

@@ -91,9 +91,8 @@ class ThinkdialGRPOConfig(ActivationCheckpointing, GRPOConfig, RecipeFields):
         default=0.1,
         metadata={
             "help": "Absolute fall of batch accuracy (or of a level's accuracy, together with its reasoning) that trips "
-            "the guard; a fall of more than half the baseline trips it too (weak starts). 0.1: a level's sampled "
-            "accuracy over two log events of the tiny recipe rests on 80-600 completions, a standard deviation "
-            "of up to 0.055, so 0.05 would trip on noise."
+            "the guard; a fall of more than half the baseline trips it too (weak starts). Below 0.1 the tiny "
+            "recipe's sampling noise trips it."
         },
     )
     guard_reasoning_drop: float = field(

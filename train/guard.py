@@ -2,9 +2,9 @@
 against the first steps of the run, and say loudly when training is destroying the model.
 
 The GRPO entry's batch-metrics logger (`BatchMetrics`, rewards/metrics.py, not a reward) logs `accuracy`,
-`think_rate`, `reasoning_tokens` and `level_<k>/<metric>` for every batch; TRL logs `entropy`. Every `logging_steps` the guard compares the
-mean of its last `window_logs` log events with the baseline (the log events up to `baseline_steps`). It
-trips when
+`think_rate`, `reasoning_tokens` and `level_<k>/<metric>` for every batch; TRL logs `entropy`. Every
+`logging_steps` the guard compares the mean of its last `window_logs` log events with the baseline (the log
+events up to `baseline_steps`). It trips when
 
 - the batch accuracy fell by more than `accuracy_drop` (absolute; or by more than half its baseline when
   that is less: a weak start at 5% accuracy that falls to 0 has lost everything), or
@@ -14,10 +14,8 @@ trips when
 and in either case the fall is beyond sampling noise: more than `NOISE_Z` standard errors of the difference
 of two proportions, counted in prompts (the completions behind the baseline and the window, as the reward
 logs them, divided by `completions_per_prompt`: a group's completions share their prompt, and whether a
-prompt is solvable at all moves them together). A level with one or two prompts per step (the demo's
-levels 2-8 without a budget) moves by 10-15 points between log events on sampling alone: counted in
-completions, that noise tripped the guard on both demo seeds (a level at 0.74 -> 0.63 while its
-reasoning shrank to the minimum as intended, accuracy of the run rising).
+prompt is solvable at all moves them together; counted in completions, the sampling noise of a level with
+one or two prompts a step tripped the guard on healthy demo runs).
 
 It then prints one line on stderr with the numbers and the last checkpoint saved while healthy, logs
 `health/*` to wandb when a run is active, writes `health.json` in the output folder, and with

@@ -8,10 +8,8 @@ when, on those rows against the start,
 - they solve significantly more of them: paired z = (b - c) / sqrt(b + c) >= `Z_BETTER`, with b the rows
   only they solve and c the rows only the start solves (McNemar's statistic); or
 - they lose (almost) none of the rows the start solves (c <= `lost_rows` x rows), solve at least as many
-  (b >= c) and spend no more reasoning tokens (within `TOKEN_SLACK`): the same answers, at most as dear.
-  Without the token condition, a run on a weak start that answered directly (0 tokens, 11.7% solved) kept
-  weights that reasoned 8 tokens a row (32 on the hardest levels) for exactly the start's rows (measured,
-  experiments/generality.py, pointerchain seed 0).
+  (b >= c) and spend no more reasoning tokens (within `TOKEN_SLACK`): the same answers, at most as dear
+  (without the token condition a weak start's run kept weights that reasoned more for the same rows).
 
 The run saves the latest acceptable weights (the end of training puts them back): normally its final
 ones; those of an earlier step when training later made things worse; the start's when no step was
