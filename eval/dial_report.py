@@ -120,10 +120,17 @@ def dominated_by(settings: list[tuple[str, CostEntry]]) -> dict[str, str]:
 
 
 def forcing_at_cost(cost: CostView, total_tokens: float) -> float | None:
-    """Return the accuracy of budget forcing (free decoding as its top) read off its (total tokens, accuracy)
-    curve at `total_tokens` by linear interpolation; None outside the curve's range."""
-    points = [(c.total_tokens_mean, c.accuracy) for c in [*cost.forcing.values(), cost.free]]
-    return interpolate([(t, a) for t, a in points if a is not None], total_tokens)
+    """Return the accuracy budget forcing (free decoding as its top) reaches for `total_tokens` a request:
+    its (total tokens, accuracy) curve read by linear interpolation inside its range, its best accuracy
+    beyond its dearest point; None below its cheapest."""
+    points = [
+        (c.total_tokens_mean, c.accuracy)
+        for c in [*cost.forcing.values(), cost.free]
+        if c.accuracy is not None
+    ]
+    if points and total_tokens > max(t for t, _ in points):
+        return max(a for _, a in points)
+    return interpolate(points, total_tokens)
 
 
 def _cost_rows(label: str, cost: CostView) -> list[list[str]]:
@@ -156,15 +163,20 @@ def dial_cost_verdict(label: str, cost: CostView) -> str:
     if not dial:
         return ""
     beaten = dominated_by(cost_settings(cost))
-    lost = [n for n, _ in dial if n in beaten]
+    by_winner: dict[str, list[str]] = {}
+    for name, _ in dial:
+        if name in beaten:
+            by_winner.setdefault(beaten[name], []).append(name)
+    if not by_winner:
+        return f"**{label}**: every dial setting is on the Pareto front of accuracy against total tokens."
     control_tokens = sum(c.prompt_tokens_mean for _, c in dial) / len(dial) - cost.free.prompt_tokens_mean
     saved = cost.free.completion_tokens_mean - min(c.completion_tokens_mean for _, c in dial)
-    if not lost:
-        return f"**{label}**: every dial setting is on the Pareto front of accuracy against total tokens."
+    lost = sum(len(names) for names in by_winner.values())
     return (
-        f"**{label}**: {len(lost)} of {len(dial)} dial settings are dominated at equal total tokens "
-        f"({', '.join(f'{n} by {beaten[n]}' for n in lost)}). The control text adds {control_tokens:.1f} prompt "
-        f"tokens a request; the dial saves at most {saved:.1f} completion tokens against free decoding"
+        f"**{label}**: {lost} of {len(dial)} dial settings are dominated at equal total tokens ("
+        + "; ".join(f"by {winner}: {', '.join(names)}" for winner, names in by_winner.items())
+        + f"). The control text adds {control_tokens:.1f} prompt tokens a request; the dial saves at most "
+        f"{saved:.1f} completion tokens against free decoding"
         + (
             ", so here obeying a budget costs more than it saves."
             if control_tokens >= saved

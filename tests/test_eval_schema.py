@@ -86,8 +86,12 @@ def test_the_pareto_front_and_forcing_at_equal_cost():
     assert forcing_at_cost(cost, 16.0) == pytest.approx(
         0.5
     )  # half way from (14, 0.2) to (18, 0.8): 0.6 and 1.0 averaged
-    assert forcing_at_cost(cost, 28.0) is None  # dearer than any forcing point
+    assert forcing_at_cost(cost, 28.0) == 1.0  # dearer than any forcing point: forcing's best
+    assert forcing_at_cost(cost, 10.0) is None  # cheaper than any
     verdict = dial_cost_verdict("seed0", cost)
-    assert "2 of 2 dial settings are dominated" in verdict
+    assert (
+        "2 of 2 dial settings are dominated at equal total tokens (by free (adaptive): dial B=4, dial B=1)"
+        in verdict
+    )
     assert "The control text adds 11.0 prompt tokens a request; the dial saves at most 3.5" in verdict
     assert verdict.endswith("so here obeying a budget costs more than it saves.")
