@@ -40,7 +40,7 @@ def test_required_configs_shipped():
     [
         (
             {"name": "kimmi"},
-            r"rewards\[0\] \(kimmi\): unknown reward 'kimmi'; choose one of: correctness, cosine",
+            r"rewards\[0\] \(kimmi\): unknown reward 'kimmi'; choose one of: constrained_no_think, correctness, cosine",
         ),
         (
             {"name": "solve_rate", "params": {"betta": 1, "max_tokens": 8}},

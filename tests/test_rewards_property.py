@@ -18,6 +18,7 @@ PARAMS = {
     "overlong": {"max_tokens": 16, "buffer_tokens": 4},
     "two_sided": {"max_tokens": 16},
     "target_length": {"mode": "max"},
+    "truncation": {"max_tokens": 16},
 }
 FUNCS = [get_reward(name, TOKENIZER, PARAMS.get(name)) for name in sorted(REWARDS)]
 
@@ -38,7 +39,13 @@ golds = st.one_of(st.sampled_from(["4", "\\frac{1}{2}", "-3.5", "x^2", "", " "])
 )
 def test_any_text_gives_finite_float_or_none(completions, gold, budget):
     n = len(completions)
-    kwargs = {"prompts": ["p"] * n, "completions": completions, "answer": [gold] * n, "budget": [budget] * n}
+    kwargs = {
+        "prompts": ["p"] * n,
+        "completions": completions,
+        "answer": [gold] * n,
+        "budget": [budget] * n,
+        "ref_accuracy": [0.5] * n,  # constrained_no_think's reference accuracy column
+    }
     for func in FUNCS:
         out = func(**kwargs)
         assert len(out) == n
