@@ -142,8 +142,9 @@ def _register_generate(subparsers) -> None:
     p.add_argument(
         "--max-reasoning-tokens",
         type=int,
-        default=GENERATE_MAX_REASONING_TOKENS,
-        help="cap on reasoning tokens without a budget",
+        default=None,
+        help=f"cap on reasoning tokens without a budget (default: {GENERATE_MAX_REASONING_TOKENS}, or what the "
+        "model's context leaves after the prompt and the answer)",
     )
     p.add_argument(
         "--max-answer-tokens",
@@ -205,7 +206,7 @@ def run_generate(args) -> int:
     """Check the arguments, load the model, generate; print one JSON line per prompt; return 0."""
     requests = generate_requests(args)
     for name in ("max_reasoning_tokens", "max_answer_tokens", "batch_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 < args.temperature < math.inf:
         raise UsageError(

@@ -7,8 +7,9 @@
 Each prompt (text, or chat messages) gets the dial's control text (data/dial.py `control_prompt`: the
 effort when one is given, else the budget), then transformers generates with `ThinkingBudgetProcessor`
 (eval/think_cap.py), which forces `</think>` once the think block holds the budget: no completion has
-more reasoning tokens than its budget. Without a budget the cap is `max_reasoning_tokens`. The same as
-a command: `thinkdial generate --model PATH --budget 8 --prompt TEXT` (eval/cli.py).
+more reasoning tokens than its budget. Without a budget the cap is `max_reasoning_tokens`, by default
+GENERATE_MAX_REASONING_TOKENS or what the model's context leaves, whichever is smaller. The same as a
+command: `thinkdial generate --model PATH --budget 8 --prompt TEXT` (eval/cli.py).
 """
 
 from __future__ import annotations
@@ -41,11 +42,9 @@ def _per_prompt(value, n: int, name: str) -> list:
     return [value] * n
 
 
-def dial_prompts(
-    prompts: Sequence, budget_tokens, effort, max_reasoning_tokens: int
-) -> tuple[list, list, list]:
-    """Return (each prompt with the dial's control text, its reasoning cap in tokens, its effort) for
-    `generate`'s arguments (a budget or effort given once or per prompt)."""
+def dial_prompts(prompts: Sequence, budget_tokens, effort) -> tuple[list, list, list]:
+    """Return (each prompt with the dial's control text, its budget in reasoning tokens or None, its effort)
+    for `generate`'s arguments (a budget or effort given once or per prompt)."""
     budgets = [
         parse_budget(b, f"generate: budget_tokens[{i}]")
         for i, b in enumerate(_per_prompt(budget_tokens, len(prompts), "budget_tokens"))
@@ -55,8 +54,31 @@ def dial_prompts(
         for i, e in enumerate(_per_prompt(effort, len(prompts), "effort"))
     ]
     rendered = [control_prompt(p, b, e) for p, b, e in zip(prompts, budgets, efforts, strict=True)]
-    caps = [max_reasoning_tokens if b is None else min(b, max_reasoning_tokens) for b in budgets]
-    return rendered, caps, efforts
+    return rendered, budgets, efforts
+
+
+def reasoning_caps(
+    budgets: list[int | None],
+    prompt_ids: list[list[int]],
+    max_reasoning_tokens: int | None,
+    max_answer_tokens: int,
+    context_tokens: int | None,
+) -> list[int]:
+    """Return each prompt's reasoning cap in tokens: its budget, at most `max_reasoning_tokens`; without a
+    budget `max_reasoning_tokens`, or when that is None GENERATE_MAX_REASONING_TOKENS or what the model's
+    `context_tokens` leave after the longest prompt, the think tags and the answer (at least 1), whichever is
+    smaller."""
+    limit = max_reasoning_tokens or GENERATE_MAX_REASONING_TOKENS
+    free = max_reasoning_tokens
+    if free is None:
+        longest = max(len(ids) for ids in prompt_ids)
+        left = (
+            None
+            if context_tokens is None
+            else context_tokens - longest - THINK_TAG_TOKENS - max_answer_tokens
+        )
+        free = limit if left is None else max(1, min(limit, left))
+    return [free if b is None else min(b, limit) for b in budgets]
 
 
 def completion_room(caps: list[int], max_answer_tokens: int) -> int:
@@ -95,7 +117,7 @@ def generate(
     prompts: Sequence,
     budget_tokens: int | Sequence[int | None] | None = None,
     effort: str | Sequence[str | None] | None = None,
-    max_reasoning_tokens: int = GENERATE_MAX_REASONING_TOKENS,
+    max_reasoning_tokens: int | None = None,
     max_answer_tokens: int = GENERATE_MAX_ANSWER_TOKENS,
     do_sample: bool = False,
     temperature: float = 1.0,
@@ -105,7 +127,7 @@ def generate(
 ) -> list[dict]:
     """Return one dict per prompt: `prompt` (as rendered with the control text), `completion`, `reasoning`,
     `answer` (None when the think block never closed), `reasoning_tokens`, `budget_tokens` (the cap
-    applied: min(budget, max_reasoning_tokens), or max_reasoning_tokens without a budget) and `effort`.
+    applied, `reasoning_caps`) and `effort`.
 
     `budget_tokens` and `effort` are one value for every prompt or one per prompt (None: not set). A prompt
     that leaves the completion too few of the model's positions raises a UsageError (`check_context`).
@@ -114,15 +136,17 @@ def generate(
         return []
     if any(
         isinstance(v, bool) or not isinstance(v, int) or v < 1
-        for v in (max_reasoning_tokens, max_answer_tokens)
+        for v in (max_reasoning_tokens or 1, max_answer_tokens)
     ):
         raise ValueError("generate: max_reasoning_tokens and max_answer_tokens must be integers >= 1")
-    rendered, caps, efforts = dial_prompts(prompts, budget_tokens, effort, max_reasoning_tokens)
+    rendered, budgets, efforts = dial_prompts(prompts, budget_tokens, effort)
     prompt_ids = encode_prompts(tokenizer, rendered)
-    check_context(prompt_ids, caps, max_answer_tokens, context_tokens_of(model.config))
+    context = context_tokens_of(model.config)
+    caps = reasoning_caps(budgets, prompt_ids, max_reasoning_tokens, max_answer_tokens, context)
+    check_context(prompt_ids, caps, max_answer_tokens, context)
     config = EvalConfig(
         budgets=[UNLIMITED],
-        max_reasoning_tokens=max_reasoning_tokens,
+        max_reasoning_tokens=max(1, *caps),
         max_answer_tokens=max_answer_tokens,
         batch_size=batch_size,
         do_sample=do_sample,
@@ -162,7 +186,7 @@ def generate_from_checkpoint(
     prompts: Sequence,
     budget_tokens=None,
     effort=None,
-    max_reasoning_tokens: int = GENERATE_MAX_REASONING_TOKENS,
+    max_reasoning_tokens: int | None = None,
     max_answer_tokens: int = GENERATE_MAX_ANSWER_TOKENS,
     places: Sequence[str] | None = None,
     cpu_threads: int = 1,
@@ -177,9 +201,11 @@ def generate_from_checkpoint(
     if not prompts:
         return []
     tokenizer = load_tokenizer(path)
-    rendered, caps, _ = dial_prompts(prompts, budget_tokens, effort, max_reasoning_tokens)
+    rendered, budgets, _ = dial_prompts(prompts, budget_tokens, effort)
+    prompt_ids = encode_prompts(tokenizer, rendered)
     context = context_tokens_of(AutoConfig.from_pretrained(path))
-    check_context(encode_prompts(tokenizer, rendered), caps, max_answer_tokens, context, places)
+    caps = reasoning_caps(budgets, prompt_ids, max_reasoning_tokens, max_answer_tokens, context)
+    check_context(prompt_ids, caps, max_answer_tokens, context, places)
     set_cpu_threads(cpu_threads)
     model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
     model.to("cuda" if torch.cuda.is_available() else "cpu")

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM
 from thinkdial.cli import main
 from thinkdial.data.completion import THINK_OPEN, count_tokens, parse_completion
 from thinkdial.errors import UsageError
-from thinkdial.eval.dial import generate, generate_from_checkpoint
+from thinkdial.eval.dial import generate, generate_from_checkpoint, reasoning_caps
 from thinkdial.eval.think_cap import ThinkingBudgetProcessor
 from thinkdial.models import load_tokenizer
 from thinkdial.tiny import TinyModelConfig, build_tiny
@@ -215,6 +215,21 @@ def test_a_prompt_the_context_cannot_hold_with_its_completion_is_refused_before_
     with pytest.raises(UsageError, match="^prompt 1: the prompt has 10013 tokens; "):
         generate(tiny.model, tiny.tokenizer, [long], budget_tokens=8)
     assert generate_from_checkpoint(tiny.path, []) == []  # nothing to check, nor to load a model for
+
+
+def test_without_a_budget_the_cap_is_what_the_context_leaves():
+    ids = [[0] * 10, [0] * 20]  # prompts of 10 and 20 tokens
+    # a 256-position model, 64 answer tokens: 256 - 20 (longest prompt) - 2 (think tags) - 64 = 170
+    assert reasoning_caps([None, 8], ids, None, 64, 256) == [170, 8]
+    assert reasoning_caps([None, 2000], ids, None, 64, 4096) == [1024, 1024]  # at most the default cap
+    assert reasoning_caps([None, 8], ids, 30, 64, 256) == [30, 8]  # an explicit cap stays as given
+    assert reasoning_caps([None], ids, None, 64, None) == [1024]  # the model states no context length
+
+
+def test_generate_without_a_budget_fits_the_demo_models_context(tiny, capsys):
+    assert main(["generate", "--model", tiny.path, "--prompt", "5:CFAhbfde=", "--max-answer-tokens", "2"]) == 0
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert line["budget_tokens"] == 256 - 11 - 2 - 2  # the positions left after the prompt, tags and answer
 
 
 def test_bad_generate_arguments_are_refused_without_importing_torch():
