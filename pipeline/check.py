@@ -1,6 +1,7 @@
 """`thinkdial check`: run recipes for a few steps on random-weight models of their own architecture.
 
     thinkdial check RECIPE [RECIPE ...] [--all] [--shape tiny|real] [--steps N] [--out DIR]
+                    [--accelerate-config FILE|none]
 
 Each recipe's `model_name_or_path` is swapped for a randomly initialised model of the same architecture,
 built locally: the config values of the models the shipped recipes name are written below (ARCHITECTURES);
@@ -14,7 +15,7 @@ Everything else is the recipe's own, run through the same parser and entry a use
 config, LoRA, budget-constrained rollouts, loss, temperature, logging and saving, its accelerate config
 where the machine allows it. The check shrinks what a few steps cannot hold (the batch, the train rows,
 the lengths) and turns on what GRPO recipes must survive: checkpoint selection (validating at the start and
-at the last step), the health guard (judging from the second logged step) and the scaling-eval callback (the
+at the last step), the health guard (its baseline the first logged step) and the scaling-eval callback (the
 recipe's eval config, or one on its data's test split, at the last step). Thinking budgets (the data's dial,
 the eval's budgets) are scaled with the completion cap, so budget-constrained rollouts cut and answer.
 
@@ -26,8 +27,8 @@ and the recipes generate with TRL's transformers path.
 A recipe that names an accelerate config (`ACCEL=configs/accelerate/X.yaml` in its comments, as in its
 `make train` line) is launched through it with `accelerate launch` (pipeline/run.py's `run_command`): on
 CPU with 2 processes (gloo) and `--mixed_precision no`, on GPUs with as many processes as the config and the
-machine allow. Every other recipe runs in this process, one after the other (a fresh process per recipe
-would pay the imports each time).
+machine allow (`--accelerate-config` names one config for every recipe, or `none`). Every other recipe runs
+in this process, one after the other (a fresh process per recipe would pay the imports each time).
 
 Writes OUT/results.json (one row per recipe: ok, the error line, seconds per step, peak memory, the features
 that ran) and each recipe's log and run folder under OUT/<recipe>/. A run that warns of a deprecated setting
