@@ -4,9 +4,9 @@ at its real shape, with where the time goes; LoRA, DeepSpeed ZeRO-2 and ZeRO-3 a
     python bench/gpu_smoke.py [--shape real|tiny] [--sections eval,sides,recipes] [--recipes A,B]
                               [--budget-s 400] [--out gpu_smoke.json]
 
-Models: random weights of the real architectures (config values written below, as the models' config.json
-give them: nothing is downloaded), bf16 on a GPU (fp32 on CPU), with the embedded character-level tokenizer
-(its ids are far below the vocab), in a temporary folder. The random models rarely emit EOS, so completions
+Models: random weights of the real architectures (the config values pipeline/check.py writes down, as the
+models' config.json give them: nothing is downloaded), bf16 on a GPU (fp32 on CPU), with the recipe check's
+stand-in tokenizer (the embedded character-level one: its ids are far below the vocab), in a temporary folder. The random models rarely emit EOS, so completions
 run to their caps: the work is fixed. `--shape tiny` shrinks the widths and lengths (CPU, the slow test).
 
 Sections, in this order (bench/README.md gives the procedure and where the figures go):
@@ -51,36 +51,13 @@ from grpo_sides import ROOT, ZERO_MARKER, peak_memory_bytes, profile_records, st
 from thinkdial.eval.budget import encode_prompts
 from thinkdial.eval.config import load_eval_config
 from thinkdial.eval.run import load_eval_rows
-from thinkdial.tiny import build_tokenizer
+from thinkdial.pipeline.check import ARCHITECTURES, stand_in_config
 from thinkdial.train.rollout import ROLLOUT_GENERATION
 
-QWEN2 = {  # Qwen2 1.5B widths (hidden units), heads, layers, vocab in tokens
-    "hidden_size": 1536,
-    "num_hidden_layers": 28,
-    "num_attention_heads": 12,
-    "num_key_value_heads": 2,
-    "intermediate_size": 8960,
-    "vocab_size": 151936,
-    "rms_norm_eps": 1e-6,
-}
-TINY = {  # the same architecture shrunk for the CPU; positions cover the character-level GSM8K prompts
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 128,
-    "vocab_size": 128,
-    "rms_norm_eps": 1e-6,
-    "max_position_embeddings": 2048,
-}
-ARCHS = {  # what differs between the three 1.5B models (their config.json)
-    "qwen2.5-1.5b": {"rope_theta": 1e6, "tie_word_embeddings": True, "max_position_embeddings": 32768},
-    "qwen2.5-math-1.5b": {"rope_theta": 1e4, "tie_word_embeddings": True, "max_position_embeddings": 4096},
-    "r1-distill-qwen-1.5b": {
-        "rope_theta": 1e4,
-        "tie_word_embeddings": False,
-        "max_position_embeddings": 131072,
-    },
+MODELS = {  # this check's name -> the model id whose architecture pipeline/check.py writes down
+    "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B",
+    "qwen2.5-math-1.5b": "Qwen/Qwen2.5-Math-1.5B",
+    "r1-distill-qwen-1.5b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
 }
 RUNS = {  # per shape: GRPO steps (warmup_steps of them left out of medians), lengths in tokens
     "real": {
@@ -132,18 +109,12 @@ SECTIONS = ("eval", "sides", "recipes")
 
 
 def build_model(shape: str, arch: str, folder: Path, device: str, dtype: torch.dtype) -> int:
-    """Save a randomly initialised Qwen2 model of `arch` at `shape` (built on `device` in `dtype`) and the embedded
-    tiny tokenizer to `folder`; return its parameter count."""
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    """Save a randomly initialised model of `arch` at `shape` (built on `device` in `dtype`) with the recipe
+    check's stand-in tokenizer to `folder` (pipeline/check.py: the same architectures); return its parameter
+    count."""
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = build_tokenizer()
-    widths = QWEN2 if shape == "real" else {}
-    config = Qwen2Config(
-        **{**ARCHS[arch], **widths, **(TINY if shape == "tiny" else {})},
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config, tokenizer = stand_in_config(ARCHITECTURES[MODELS[arch]], shape)
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)

@@ -87,6 +87,9 @@ class Architecture:
 
 
 ARCHITECTURES = {
+    "Qwen/Qwen2.5-1.5B": Architecture(  # bench/gpu_smoke.py's eval and GRPO comparison
+        {**QWEN2_1_5B, "rope_theta": 1000000.0, "max_position_embeddings": 32768, "tie_word_embeddings": True}
+    ),
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": Architecture(
         {**QWEN2_1_5B, "max_position_embeddings": 131072, "tie_word_embeddings": False}, opens_think=True
     ),
