@@ -22,7 +22,7 @@ FILE_STYLES = (
     "given",
     "direct",
 )  # reasoning styles of file / adapter sources: the row's own reasoning, or none
-ADAPTERS = ("gsm8k", "math", "aime")
+ADAPTERS = ("gsm8k", "math", "aime", "deepscaler")
 SOURCES = tuple(FAMILIES) + ADAPTERS + FILE_FORMATS + ("hub",)
 
 

@@ -165,13 +165,16 @@ ADAPTER_COLUMNS = {
     "gsm8k": ("question", "answer"),
     "math": ("problem", "answer", "level", "solution"),
     "aime": ("problem", "answer"),
+    "deepscaler": ("problem", "answer"),
 }
 ADAPTER_FILES = {
     "gsm8k": {"train": "train.jsonl", "test": "test.jsonl"},
     "math": {"test": "test.jsonl"},
     "aime": {"test": "test.jsonl"},
+    "deepscaler": {"train": "train.jsonl"},
 }
-ADAPTER_ROWS = {"gsm8k": _gsm8k_row, "math": _math_row, "aime": _aime_row}
+# DeepScaleR-Preview-Dataset's rows have AIME's columns (problem, answer, solution) and no level either
+ADAPTER_ROWS = {"gsm8k": _gsm8k_row, "math": _math_row, "aime": _aime_row, "deepscaler": _aime_row}
 
 
 def _resolve_file(cfg: DataConfig, split: str) -> Path | str:

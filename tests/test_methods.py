@@ -148,3 +148,27 @@ def test_the_recipes_use_the_wired_trainer_features_and_keep_vllms_correction(mo
         ).vllm_importance_sampling_correction
         for r in RECIPES
     )
+
+
+def test_deepscaler_reads_a_local_copy_or_the_hub(monkeypatch):
+    import datasets
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("THINKDIAL_DATA_DIR", "tests/fixtures")
+    rows = build_rows(load_data_config("configs/data/deepscaler.yaml"), "train")
+    assert len(rows) == 15 and (rows[1]["answer"], rows[1]["difficulty"], rows[1]["source"]) == (
+        "25",
+        1,
+        "deepscaler",
+    )
+    calls = []
+
+    def load_dataset(name, config=None, split=None):
+        calls.append((name, config, split))
+        return datasets.Dataset.from_list([{"problem": "What is 2+2?", "answer": "4", "solution": "4"}])
+
+    monkeypatch.delenv("THINKDIAL_DATA_DIR")
+    monkeypatch.setattr("datasets.load_dataset", load_dataset)
+    rows = build_rows(load_data_config("configs/data/deepscaler.yaml"), "train")
+    assert calls == [("agentica-org/DeepScaleR-Preview-Dataset", None, "train")]
+    assert rows[0]["prompt"][1]["content"] == "What is 2+2?"
