@@ -227,7 +227,9 @@ def test_without_a_budget_the_cap_is_what_the_context_leaves():
 
 
 def test_generate_without_a_budget_fits_the_demo_models_context(tiny, capsys):
-    assert main(["generate", "--model", tiny.path, "--prompt", "5:CFAhbfde=", "--max-answer-tokens", "2"]) == 0
+    assert (
+        main(["generate", "--model", tiny.path, "--prompt", "5:CFAhbfde=", "--max-answer-tokens", "2"]) == 0
+    )
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert line["budget_tokens"] == 256 - 11 - 2 - 2  # the positions left after the prompt, tags and answer
 

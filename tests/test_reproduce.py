@@ -100,7 +100,9 @@ def test_a_run_trains_evaluates_and_writes_measured_beside_published(tmp_path, m
     assert mean["difference"]["tokens_change_pct"] == pytest.approx(-140 / 3 + 53)
     assert mean["difference"]["accuracy_change_pts"] == pytest.approx(2.0 - 2.4)
     report = (root / "out/report.md").read_text()
-    assert "| GSM8K | same | 500.0 / 480 (+20.0) | 83.0 / 83.1 (-0.1) | -50.0 / - | 3.0 / 4.1 (-1.1) |" in report
+    assert (
+        "| GSM8K | same | 500.0 / 480 (+20.0) | 83.0 / 83.1 (-0.1) | -50.0 / - | 3.0 / 4.1 (-1.1) |" in report
+    )
     ran.clear()
     run_reproduce("adaptthink", "out")  # everything finished: nothing runs again
     assert ran == []

@@ -153,7 +153,10 @@ def test_trl_gives_a_forced_token_with_a_nan_sampling_logprob_an_importance_rati
         ),
         (["--advantage_baseline", "mean"], "one of ('group', 'none')"),
         (["--advantage_baseline", "none"], "scale_rewards: none"),
-        (["--dynamic_sampling", "true", "--dynamic_sampling_reward", "truncation"], "['correctness', 'format']"),
+        (
+            ["--dynamic_sampling", "true", "--dynamic_sampling_reward", "truncation"],
+            "['correctness', 'format']",
+        ),
         (["--dynamic_sampling_reward", "correctness"], "set dynamic_sampling true"),
     ],
 )
