@@ -69,6 +69,17 @@ def test_without_a_known_chance_a_level_no_better_than_its_direct_answers_is_nam
     )
 
 
+def test_a_start_that_never_reasons_where_it_is_at_chance_is_told_to_train_on_fewer_direct_rows():
+    # own_data's pointer task with 30% direct SFT rows: greedy decoding closed the thought at every level
+    figures = level_figures(validation(0, "1" * 3 + "0" * 17, "1" * 3 + "0" * 17, tokens=0), rows(1, 20))
+    assert chance_warning(figures, "the SFT start") == (
+        "the SFT start is no better than chance or a forced direct answer at 1 of 1 levels (held-out accuracy: "
+        "level 1 0.150, chance 0.100, direct 0.150, 20 rows): GRPO has nothing to build on there; it answers "
+        "without reasoning there (at most 0.0 reasoning tokens a row: greedy decoding closes the thought at once); "
+        "give SFT fewer direct rows (the data config's reasoning_styles), then train it again"
+    )
+
+
 def test_a_learned_start_gets_no_line():
     figures = level_figures(validation(0, "1" * 18 + "00" + "1" * 9 + "0", "0" * 30), rows(2, 15))
     assert not any(f["at_chance"] for f in figures.values()) and chance_warning(figures, "the start") is None

@@ -49,6 +49,7 @@ Z_BETTER = 3.0  # paired z of a significant gain (one-sided; several validations
 Z_IMPROVED = 2.0  # SFT: paired z of a gain over the last significant one that resets the patience
 Z_NOISE = 2.0  # a level's accuracy is within noise of a reference when its one-sided z is below this
 LEARNED = 0.9  # a level solved this often has been learned, however well it is also answered directly
+NO_REASONING_TOKENS = 0.5  # a level whose mean reasoning tokens are below this is answered without reasoning
 HELDOUT = "heldout.json"  # SFT's held-out figures, in the run folder
 TOKEN_SLACK = 0.05  # a step that is not significantly better may spend up to 5% more tokens than the start
 MAX_ANSWER_TOKENS = 16  # answer tokens decoded after the think block
@@ -369,10 +370,19 @@ def chance_warning(figures: dict[str, dict], start: str) -> str | None:
         + f", direct {f['accuracy_direct']:.3f}, {f['rows']} rows"
         for level, f in weak.items()
     )
+    if all(f["reasoning_tokens_mean"] < NO_REASONING_TOKENS for f in weak.values()):
+        # greedy decoding picks `</think>` first when the task's reasoning starts with many different tokens
+        tokens = max(f["reasoning_tokens_mean"] for f in weak.values())
+        advice = (
+            f"it answers without reasoning there (at most {tokens:.1f} reasoning tokens a row: greedy decoding "
+            "closes the thought at once); give SFT fewer "
+            "direct rows (the data config's reasoning_styles), then train it again"
+        )
+    else:
+        advice = "train SFT longer (raise max_steps), add train rows, or take a bigger model"
     return (
         f"{start} is no better than chance or a forced direct answer at {len(weak)} of {len(figures)} levels "
-        f"(held-out accuracy: {shown}): GRPO has nothing to build on there; train SFT longer (raise max_steps), "
-        "add train rows, or take a bigger model"
+        f"(held-out accuracy: {shown}): GRPO has nothing to build on there; {advice}"
     )
 
 
