@@ -110,7 +110,7 @@ def test_a_reward_paying_only_shortness_on_a_start_that_needs_reasoning_trips_th
     result = thinkdial(
         "sft",
         "--config",
-        "configs/tiny/sft.yaml",
+        "configs/demo/sft.yaml",
         "--data_config",
         str(data),
         "--output_dir",

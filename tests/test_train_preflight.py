@@ -159,6 +159,7 @@ def test_no_network_and_weights_missing_offline_are_refused(monkeypatch):
         )
 
     monkeypatch.setattr("transformers.AutoConfig.from_pretrained", unreachable)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # CI exports HF_HUB_OFFLINE=1
     with pytest.raises(
         UsageError, match=r"cannot be reached on the Hugging Face Hub \(We couldn't connect to"
     ):
