@@ -55,6 +55,17 @@ def test_validation_rows_are_held_out_per_level():
     assert not {r["prompt"] for r in train} & {r["prompt"] for r in validation}
 
 
+def test_sft_convergence_validates_on_rows_without_the_dial_and_still_trains_on_them():
+    # a budget below a level's need makes its row unsolvable: SFT's held-out accuracy reads plain rows only
+    rows = [
+        {"prompt": str(i), "difficulty": 1 + i % 2, **({"budget": 1} if i % 4 < 2 else {})} for i in range(16)
+    ] + [{"prompt": "e", "difficulty": 1, "effort": "low"}]
+    train, validation = split_validation(rows, per_level=2, plain_only=True)
+    assert [r["prompt"] for r in validation] == ["2", "3", "6", "7"]
+    assert len(train) == 13 and sum("budget" in r or "effort" in r for r in train) == 9
+    assert [r["prompt"] for r in split_validation(rows, per_level=2)[1]] == ["0", "1", "2", "3"]
+
+
 def test_holding_out_more_rows_than_are_left_to_train_on_is_refused_with_the_fix():
     rows = [{"prompt": str(i), "difficulty": 1 + i % 3} for i in range(30)]
     assert len(split_validation(rows, per_level=5)[0]) == 15

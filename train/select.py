@@ -179,15 +179,19 @@ def _inference(model):
         model.train(was_training)
 
 
-def split_validation(rows: list[dict], per_level: int) -> tuple[list[dict], list[dict]]:
-    """Return (train rows, validation rows): the first `per_level` rows of every difficulty level go to
-    validation and out of training. Holding out more than half of the rows is a UsageError: a run would
-    train on (almost) nothing."""
+def split_validation(
+    rows: list[dict], per_level: int, plain_only: bool = False
+) -> tuple[list[dict], list[dict]]:
+    """Return (train rows, validation rows): the first `per_level` rows of every difficulty level (with
+    `plain_only`, of its rows without a budget or effort level: the eval's free decoding) go to validation
+    and out of training. Holding out more than half of the rows is a UsageError: a run would train on
+    (almost) nothing."""
     taken: dict = {}
     train, validation = [], []
     for row in rows:
         level = row.get("difficulty")
-        if taken.get(level, 0) < per_level:
+        dialled = row.get("budget") is not None or row.get("effort") is not None
+        if taken.get(level, 0) < per_level and not (plain_only and dialled):
             taken[level] = taken.get(level, 0) + 1
             validation.append(row)
         else:

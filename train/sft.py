@@ -145,7 +145,10 @@ def sft_dataset(config: ThinkdialSFTConfig, data: DataConfig) -> tuple:
             f"`reasoning` in {config.data_config}"
         )
     rows, validation = (
-        split_validation(rows, config.validation_rows_per_level) if config.stop_when_converged else (rows, [])
+        # a row whose budget is below its level's need cannot be solved: convergence is judged without the dial
+        split_validation(rows, config.validation_rows_per_level, plain_only=True)
+        if config.stop_when_converged
+        else (rows, [])
     )
     dataset = datasets.Dataset.from_list(
         [
