@@ -74,18 +74,27 @@ def grpo(family: str, kind: str, seed: int, out: Path) -> Path:
     return marker.parent
 
 
+def eval_models(
+    out: Path, models: dict[str, Path], data: str, config: str = EVAL_CONFIG, rows: int = EVAL_ROWS_PER_LEVEL
+) -> Results:
+    """Evaluate (unless done) `models` (label -> folder; the first is the reference of the comparisons) at
+    budgets 0 and unlimited on `rows` held-out rows a level of `data`, without the dial axes, into `out` (log:
+    `out`.log); return the results (greedy unless `config` samples)."""
+    results = out / "results.json"
+    if not results.exists():
+        argv = ["eval", "--config", config, "--data-config", data, "--budgets", "0,unlimited"]
+        argv += ["--limit", str(8 * rows), "--jobs", "1", "--no-progress", "--out", str(out)]
+        for label, path in models.items():
+            argv += ["--model", f"{label}={path}", "--no-dial", label]
+        run_command(argv, out.parent / f"{out.name}.log", cwd=ROOT)
+    return load_results(results)
+
+
 def evaluate(family: str, kind: str, seeds: list[int], out: Path) -> Results:
     """Evaluate (unless done) the start and its GRPO runs at budgets 0 and unlimited; return the results."""
     run = out / family / kind
-    results = run / "eval" / "results.json"
-    if not results.exists():
-        labels = {"start": run / "sft", **{f"seed{s}": run / f"grpo-seed{s}" for s in seeds}}
-        argv = ["eval", "--config", EVAL_CONFIG, "--data-config", f"{FAMILIES[family]}/data.yaml"]
-        argv += ["--budgets", "0,unlimited", "--limit", str(8 * EVAL_ROWS_PER_LEVEL), "--jobs", "1"]
-        for label, path in labels.items():
-            argv += ["--model", f"{label}={path}", "--no-dial", label]
-        run_command([*argv, "--out", str(run / "eval"), "--no-progress"], run / "eval.log", cwd=ROOT)
-    return load_results(results)
+    models = {"start": run / "sft", **{f"seed{s}": run / f"grpo-seed{s}" for s in seeds}}
+    return eval_models(run / "eval", models, f"{FAMILIES[family]}/data.yaml")
 
 
 def table(results: Results, seeds: list[int]) -> str:

@@ -2,7 +2,7 @@
 
 Each method of configs/methods/ (its reward and settings, scaled to the tiny model by `tiny_settings`) trains
 from three starts, two seeds each, for STEPS GRPO steps of 64 completions; then every run and its start are
-evaluated greedily on EVAL_ROWS_PER_LEVEL held-out rows a level at budgets 0 and unlimited (accuracy,
+evaluated greedily on generality.py's EVAL_ROWS_PER_LEVEL held-out rows a level at budgets 0 and unlimited (accuracy,
 forced-direct accuracy, reasoning tokens and direct rate per level: what the gates read).
 
 Starts (SFT with the demo's recipe, pipeline/demo.py SFT_RECIPE: a fixed 800 steps, only the data differs):
@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from generality import EVAL_CONFIG, eval_models
 
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
-from thinkdial.eval.schema import ModelResult, Results, load_results
+from thinkdial.eval.schema import ModelResult, Results
 from thinkdial.io import read_yaml_mapping, write_atomic, write_jsonl
 from thinkdial.pipeline.demo import GRPO_RECIPE, SFT_RECIPE, sft_launch
 from thinkdial.pipeline.gates import decide, shift_checks, two_sided_checks
@@ -56,9 +57,7 @@ TINY_CAP = 48  # tokens: the tiny recipe's max_completion_length
 TINY_LR = 2.0e-4  # configs/tiny/grpo.yaml
 REAL_LR = 1.0e-6  # configs/methods/thinkdial/grpo.yaml: thinkdial's rate on R1-Distill-1.5B
 STEPS = 200  # per run (the demo's recipe: 600); cut to fit the CPU budget (module docstring of --estimate)
-EVAL_ROWS_PER_LEVEL = 200  # the families' held-out split
 REF_ROWS_PER_LEVEL, REF_SAMPLES = 50, 4  # AdaptThink's R_ref per level
-EVAL_CONFIG = "configs/tiny/eval.yaml"
 # CPU seconds, one thread (generality.py's docstring and configs/tiny/grpo.yaml): the estimate, not a measurement
 GRPO_STEP_S, EVAL_MODEL_S, SFT_START_S = 0.7, 60.0, 800 * 0.6
 # recipe keys copied as the method sets them (absent: the default below, else the tiny recipe's value stays)
@@ -139,22 +138,6 @@ def sft_start(name: str, out: Path) -> Path:
     return folder
 
 
-def evaluate(
-    out: Path, models: dict[str, Path], data: str, config: str = EVAL_CONFIG, rows: int = EVAL_ROWS_PER_LEVEL
-) -> Results:
-    """Evaluate (unless done) `models` (label -> folder; the first is the reference of the comparisons) at
-    budgets 0 and unlimited on `rows` held-out rows a level of `data`, without the dial axes; return the
-    results (greedy unless `config` samples)."""
-    results = out / "results.json"
-    if not results.exists():
-        argv = ["eval", "--config", config, "--data-config", data, "--budgets", "0,unlimited"]
-        argv += ["--limit", str(8 * rows), "--jobs", "1", "--no-progress", "--out", str(out)]
-        for label, path in models.items():
-            argv += ["--model", f"{label}={path}", "--no-dial", label]
-        run_command(argv, out.parent / f"{out.name}.log", cwd=ROOT)
-    return load_results(results)
-
-
 def reference_accuracy(name: str, sft: Path, out: Path) -> dict[int, float]:
     """Return AdaptThink's R_ref of start `name`: {level: its accuracy sampled at AdaptThink's temperature}."""
     recipe = read_yaml_mapping(ROOT / "configs/methods/adaptthink/grpo.yaml", "recipe")
@@ -164,8 +147,12 @@ def reference_accuracy(name: str, sft: Path, out: Path) -> dict[int, float]:
         "num_samples": REF_SAMPLES,
         "temperature": recipe["temperature"],
     }
-    path = write_yaml(out / "configs" / "reference_eval.yaml", config)
-    results = evaluate(out / name / "reference", {"start": sft}, STARTS[name].data, path, REF_ROWS_PER_LEVEL)
+    path = write_yaml(
+        out / "configs" / f"reference_eval_{name}.yaml", config
+    )  # one a start: they run at once
+    results = eval_models(
+        out / name / "reference", {"start": sft}, STARTS[name].data, path, REF_ROWS_PER_LEVEL
+    )
     return {int(float(lv)): m.accuracy for lv, m in results.models["start"].levels.items()}
 
 
@@ -377,7 +364,7 @@ def main() -> int:
         folders = dict(zip(jobs, runs, strict=True))
         pairs = [(m, s) for s in args.starts for m in args.methods]
         evals = pool.map(
-            lambda ms: evaluate(
+            lambda ms: eval_models(
                 out / ms[1] / f"eval-{ms[0]}",
                 {"start": sfts[ms[1]], **{f"seed{seed}": folders[(*ms, seed)] for seed in args.seeds}},
                 STARTS[ms[1]].data,

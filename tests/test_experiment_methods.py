@@ -10,6 +10,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(
+    0, str(ROOT / "experiments")
+)  # methods.py imports its sibling generality.py, as a script does
 SPEC = importlib.util.spec_from_file_location("methods_experiment", ROOT / "experiments" / "methods.py")
 methods = importlib.util.module_from_spec(SPEC)
 sys.modules[SPEC.name] = methods  # its dataclasses look their module up there
