@@ -69,15 +69,10 @@ def reasoning_caps(
     `context_tokens` leave after the longest prompt, the think tags and the answer (at least 1), whichever is
     smaller."""
     limit = max_reasoning_tokens or GENERATE_MAX_REASONING_TOKENS
-    free = max_reasoning_tokens
-    if free is None:
+    free = limit
+    if max_reasoning_tokens is None and context_tokens is not None:
         longest = max(len(ids) for ids in prompt_ids)
-        left = (
-            None
-            if context_tokens is None
-            else context_tokens - longest - THINK_TAG_TOKENS - max_answer_tokens
-        )
-        free = limit if left is None else max(1, min(limit, left))
+        free = max(1, min(limit, context_tokens - longest - THINK_TAG_TOKENS - max_answer_tokens))
     return [free if b is None else min(b, limit) for b in budgets]
 
 
@@ -146,7 +141,7 @@ def generate(
     check_context(prompt_ids, caps, max_answer_tokens, context)
     config = EvalConfig(
         budgets=[UNLIMITED],
-        max_reasoning_tokens=max(1, *caps),
+        max_reasoning_tokens=max(1, *caps),  # a budget of 0 caps at 0; the config wants >= 1
         max_answer_tokens=max_answer_tokens,
         batch_size=batch_size,
         do_sample=do_sample,

@@ -304,11 +304,12 @@ def two_sided_checks(before: ModelResult, after: ModelResult) -> list[Evidence]:
 
 def overthought_levels(before: ModelResult) -> list[str]:
     """Return the levels where `before` spends more than ORACLE_SLACK x the oracle minimum of reasoning tokens."""
+    m = before.levels
     return [
         lv
-        for lv, m in sorted(before.levels.items(), key=lambda kv: float(kv[0]))
-        if m.min_reasoning_tokens_mean
-        and m.reasoning_tokens_mean > ORACLE_SLACK * m.min_reasoning_tokens_mean
+        for lv in _levels(before)
+        if m[lv].min_reasoning_tokens_mean
+        and m[lv].reasoning_tokens_mean > ORACLE_SLACK * m[lv].min_reasoning_tokens_mean
     ]
 
 

@@ -379,8 +379,8 @@ def chance_warning(figures: dict[str, dict], start: str) -> str | None:
         tokens = max(f["reasoning_tokens_mean"] for f in weak.values())
         advice = (
             f"it answers without reasoning there (at most {tokens:.1f} reasoning tokens a row: greedy decoding "
-            "closes the thought at once); give SFT fewer "
-            "direct rows (the data config's reasoning_styles), then train it again"
+            "closes the thought at once); give SFT fewer direct rows (the data config's reasoning_styles), then "
+            "train it again"
         )
     else:
         advice = "train SFT longer (raise max_steps), add train rows, or take a bigger model"
