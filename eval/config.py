@@ -245,10 +245,13 @@ class EvalConfig:
             if value is not None and (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
+                or not math.isfinite(value)
                 or value < 0
                 or (name == "decode_tokens_per_s" and value == 0)
             ):
-                raise UsageError(f"eval config: {name} must be a number >= 0 (speed > 0), got {value!r}")
+                raise UsageError(
+                    f"eval config: {name} must be a finite number >= 0 (speed > 0), got {value!r}"
+                )
 
     @property
     def dial_budgets(self) -> dict[str, dict[str, int]]:

@@ -4,6 +4,7 @@ view, and bad dial settings in the eval config."""
 import json
 
 import pytest
+import yaml
 from test_dial_generate import tiny_checkpoint
 
 from thinkdial.cli import main
@@ -226,14 +227,19 @@ def test_eval_writes_the_dial_axes_and_the_cost_view(dial_eval):
         ({"input_usd_per_1m_tokens": 0.1}, "set both input_usd_per_1m_tokens and output_usd_per_1m_tokens"),
         (
             {"input_usd_per_1m_tokens": -1, "output_usd_per_1m_tokens": 1},
-            "input_usd_per_1m_tokens must be a number >= 0",
+            "input_usd_per_1m_tokens must be a finite number >= 0",
         ),
+        (
+            {"input_usd_per_1m_tokens": float("nan"), "output_usd_per_1m_tokens": 1},
+            "input_usd_per_1m_tokens must be a finite number >= 0",
+        ),
+        ({"decode_tokens_per_s": float("inf")}, "decode_tokens_per_s must be a finite number"),
     ],
 )
 def test_bad_eval_dial_config_stops_with_one_line(tiny, tmp_path, capsys, overrides, message):
     config = tmp_path / "eval.yaml"
-    config.write_text(
-        json.dumps({"data_config": "configs/tiny/data.yaml", "max_reasoning_tokens": 48, **overrides})
+    config.write_text(  # YAML: it writes NaN and infinity as .nan and .inf, which the loader reads back
+        yaml.safe_dump({"data_config": "configs/tiny/data.yaml", "max_reasoning_tokens": 48, **overrides})
     )
     rc = main(["eval", "--config", str(config), "--model", f"a={tiny.path}", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
