@@ -32,6 +32,10 @@ from thinkdial.eval.config import (
 from thinkdial.models import context_tokens_of, load_tokenizer, set_cpu_threads
 
 THINK_TAG_TOKENS = 2  # room a completion keeps for the think block's two tags
+GENERATE_ADVICE = (
+    "shorten the prompt, or lower the budget (--budget), the cap without one (--max-reasoning-tokens) or "
+    "--max-answer-tokens"
+)
 
 
 def _per_prompt(value, n: int, name: str) -> list:
@@ -88,10 +92,11 @@ def check_context(
     max_answer_tokens: int,
     context_tokens: int | None,
     places: Sequence[str] | None = None,
+    advice: str = GENERATE_ADVICE,
 ) -> None:
-    """Raise a UsageError naming the longest prompt (by `places`, else `prompt N` from 1) when it and the
-    completion room exceed the model's `context_tokens` positions (None: unknown, nothing to check): past
-    them the model writes garbage. Returns None."""
+    """Raise a UsageError naming the longest prompt (by `places`, else `prompt N` from 1) and ending in
+    `advice` when it and the completion room exceed the model's `context_tokens` positions (None: unknown,
+    nothing to check): past them the model writes garbage. Returns None."""
     if context_tokens is None:
         return
     room = completion_room(caps, max_answer_tokens)
@@ -101,8 +106,7 @@ def check_context(
         raise UsageError(
             f"{place}: the prompt has {len(prompt_ids[worst])} tokens; the model's {context_tokens} positions "
             f"less {room} for the completion ({max(caps)} reasoning + {THINK_TAG_TOKENS} think tags + "
-            f"{max_answer_tokens} answer tokens) leave {max(context_tokens - room, 0)}: shorten the prompt, or "
-            "lower the budget (--budget), the cap without one (--max-reasoning-tokens) or --max-answer-tokens"
+            f"{max_answer_tokens} answer tokens) leave {max(context_tokens - room, 0)}: {advice}"
         )
 
 

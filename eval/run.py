@@ -16,16 +16,18 @@ from pathlib import Path
 import torch
 
 from thinkdial.data.config import load_data_config
+from thinkdial.data.dial import control_prompt
 from thinkdial.data.sources import build_rows
 from thinkdial.errors import UsageError
 from thinkdial.eval.adherence import add_dial_completions, add_token_counts, check_rows
 from thinkdial.eval.backends import check_checkpoint, load_backend
-from thinkdial.eval.budget import budget_completions
+from thinkdial.eval.budget import budget_completions, encode_prompts
 from thinkdial.eval.config import EvalConfig
+from thinkdial.eval.dial import check_context
 from thinkdial.eval.report import format_table, write_outputs
 from thinkdial.eval.schema import SCHEMA, Results
 from thinkdial.eval.summary import comparisons, example_records, model_summary
-from thinkdial.models import set_cpu_threads
+from thinkdial.models import context_tokens_of, load_tokenizer, set_cpu_threads
 
 
 def parse_models(specs: list[str]) -> dict[str, str]:
@@ -53,6 +55,34 @@ def load_eval_rows(config: EvalConfig) -> list[dict]:
         raise UsageError(f"{config.data_config}: the {config.split} split has no rows to evaluate")
     check_rows(rows, config)
     return rows
+
+
+def check_room(
+    models: dict[str, str], rows: list[dict], config: EvalConfig, no_dial: tuple[str, ...]
+) -> None:
+    """Raise a UsageError naming the model and row, before any weights load, when a model's positions cannot
+    hold the eval's longest prompt (with each of the dial's control texts where it is evaluated on the dial)
+    and the completion room: max_reasoning_tokens, the think tags and max_answer_tokens. Returns None."""
+    from transformers import AutoConfig
+
+    for label, path in models.items():
+        context = context_tokens_of(AutoConfig.from_pretrained(path))
+        if context is None:
+            continue
+        tokenizer = load_tokenizer(path)
+        lengths = [len(ids) for ids in encode_prompts(tokenizer, [r["prompt"] for r in rows])]
+        worst = max(range(len(rows)), key=lengths.__getitem__)
+        prompt = rows[worst]["prompt"]
+        prompts = [prompt]
+        if label not in no_dial:
+            prompts += [control_prompt(prompt, b, None) for b in config.requested_budgets]
+            prompts += [control_prompt(prompt, None, e) for e in config.efforts]
+        places = [f"--model {label}: eval row {worst + 1}"] * len(prompts)
+        caps = [config.max_reasoning_tokens]
+        advice = "lower the eval config's max_reasoning_tokens or max_answer_tokens, or shorten the prompts"
+        check_context(
+            encode_prompts(tokenizer, prompts), caps, config.max_answer_tokens, context, places, advice
+        )
 
 
 def evaluate(backend, rows: list[dict], config: EvalConfig, dial: bool = True) -> list[dict]:
@@ -144,6 +174,7 @@ def run_eval(
     if unknown:
         raise UsageError(f"--no-dial: {unknown} name(s) no --model label; labels: {sorted(models)}")
     rows = load_eval_rows(config)
+    check_room(models, rows, config, no_dial)
     results = results_header(config, rows)
     records_by_model = {}
     for label, (records, summary) in evaluate_all(models, rows, config, no_dial, log).items():
