@@ -266,6 +266,12 @@ def test_bad_input_stops_with_one_line_before_generation(tiny, tmp_path, capsys,
     assert not (tmp_path / "out").exists()
 
 
+def eval_errors(config, model: str, out, capsys) -> tuple[int, list[str]]:
+    """Return `thinkdial eval`'s exit code and stderr lines for `config` and model `a=model`, writing to `out`."""
+    rc = main(["eval", "--config", str(config), "--model", f"a={model}", "--out", str(out)])
+    return rc, capsys.readouterr().err.strip().splitlines()
+
+
 def test_a_prompt_the_context_cannot_hold_with_its_completion_stops_before_any_model_loads(
     tiny, tmp_path, capsys, monkeypatch
 ):
@@ -274,16 +280,7 @@ def test_a_prompt_the_context_cannot_hold_with_its_completion_stops_before_any_m
         "data_config: configs/tiny/data.yaml\nmax_reasoning_tokens: 250\nmax_answer_tokens: 4\nlimit: 8\n"
     )
     monkeypatch.setattr("thinkdial.eval.run.load_backend", lambda *a: pytest.fail("a model loaded"))
-    args = [
-        "--config",
-        str(tmp_path / "eval.yaml"),
-        "--model",
-        f"a={tiny.path}",
-        "--out",
-        str(tmp_path / "o"),
-    ]
-    rc = main(["eval", *args])
-    err = capsys.readouterr().err.strip().splitlines()
+    rc, err = eval_errors(tmp_path / "eval.yaml", tiny.path, tmp_path / "o", capsys)
     assert rc == 2 and len(err) == 1 and not (tmp_path / "o").exists()
     assert (
         "--model a: eval row" in err[0] and "the model's 256 positions less 256 for the completion" in err[0]
@@ -294,18 +291,7 @@ def test_empty_eval_set_is_refused(tiny, tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "data.yaml").write_text("source: jsonl\npath: empty.jsonl\n")
     (tmp_path / "eval.yaml").write_text(f"data_config: {tmp_path / 'data.yaml'}\n")
-    rc = main(
-        [
-            "eval",
-            "--config",
-            str(tmp_path / "eval.yaml"),
-            "--model",
-            f"a={tiny.path}",
-            "--out",
-            str(tmp_path / "o"),
-        ]
-    )
-    err = capsys.readouterr().err.strip().splitlines()
+    rc, err = eval_errors(tmp_path / "eval.yaml", tiny.path, tmp_path / "o", capsys)
     assert rc == 2 and len(err) == 1 and "empty" in err[0] and not (tmp_path / "o").exists()
 
 
