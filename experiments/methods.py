@@ -3,13 +3,17 @@
 Each method of configs/methods/ (its reward and settings, scaled to the tiny model by `tiny_settings`) trains
 from three starts, two seeds each, for STEPS GRPO steps of 64 completions; then every run and its start are
 evaluated greedily on generality.py's EVAL_ROWS_PER_LEVEL held-out rows a level at budgets 0 and unlimited (accuracy,
-forced-direct accuracy, reasoning tokens and direct rate per level: what the gates read).
+forced-direct accuracy, reasoning tokens and direct rate per level: what the gates read: the demo's shift gates,
+the two-sided ones and generality.py's learned-start gates).
 
-Starts (SFT with the demo's recipe, pipeline/demo.py SFT_RECIPE: a fixed 800 steps, only the data differs):
-- `demo`: the demo's start (permchain, wrong both ways: verbose on levels 1-6, gives up on 7-8); the demo's
-  own runs/demo/sft when a demo has run, else built the same way;
-- `weak`: pointerchain with the same recipe: a start that has not learned its task (near chance);
-- `overthink`: permchain with verbose or rechecking traces at every level (no direct answers, no giving up).
+Starts (only the data and the SFT recipe differ; GRPO runs on the start family's prompts):
+- `demo`: the demo's start (permchain, wrong both ways: verbose on levels 1-6, gives up on 7-8; the demo's
+  fixed 800-step SFT recipe); the demo's own runs/demo/sft when a demo has run, else built the same way;
+- `weak`: affinechain, wrong both ways, trained to convergence (configs/tiny/sft.yaml): it learns levels 1-6
+  and gives up on 7-8 by design, 0.76 held out; the same start as generality.py's, whose folder it reuses;
+- `overthink`: permchain with the demo's trace styles minus direct answers and giving up, at every level
+  (OVERTHINK_STYLES; verbose and rechecking traces alone did not learn the task), trained to convergence
+  (configs/tiny/sft.yaml).
 
 Scaling (the same rule for every method; thinkdial's own default is the demo's GRPO recipe as it is):
 - lengths: every token length of the method's recipe and reward (completion cap, reward limits, E1's budgets,
@@ -41,14 +45,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from generality import EVAL_CONFIG, eval_models
+from generality import EVAL_CONFIG, SFT_RECIPE, eval_models
+from generality import sft as generality_sft
 
 from thinkdial.data.config import load_data_config
 from thinkdial.data.sources import build_rows
 from thinkdial.eval.schema import ModelResult, Results
 from thinkdial.io import read_yaml_mapping, write_atomic, write_jsonl
-from thinkdial.pipeline.demo import GRPO_RECIPE, SFT_RECIPE, sft_launch
-from thinkdial.pipeline.gates import decide, shift_checks, two_sided_checks
+from thinkdial.pipeline.demo import GRPO_RECIPE, sft_launch
+from thinkdial.pipeline.demo import SFT_RECIPE as DEMO_SFT_RECIPE
+from thinkdial.pipeline.gates import decide, learned_start_checks, shift_checks, two_sided_checks
 from thinkdial.pipeline.run import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +65,8 @@ REAL_LR = 1.0e-6  # configs/methods/thinkdial/grpo.yaml: thinkdial's rate on R1-
 STEPS = 200  # per run (the demo's recipe: 600); cut to fit the CPU budget (module docstring of --estimate)
 REF_ROWS_PER_LEVEL, REF_SAMPLES = 50, 4  # AdaptThink's R_ref per level
 # CPU seconds, one thread (generality.py's docstring and configs/tiny/grpo.yaml): the estimate, not a measurement
-GRPO_STEP_S, EVAL_MODEL_S, SFT_START_S = 0.7, 60.0, 800 * 0.6
+# SFT: the demo's 800 steps; a converged start's 1,500-1,700 (generality.md)
+GRPO_STEP_S, EVAL_MODEL_S, SFT_START_S = 0.7, 60.0, 1700 * 0.6
 # recipe keys copied as the method sets them (absent: the default below, else the tiny recipe's value stays)
 SETTING_KEYS = (
     "num_generations",
@@ -85,7 +92,7 @@ COLLAPSE = 0.5  # a run collapses a start when its accuracy falls below this sha
 
 @dataclass(frozen=True)
 class Start:
-    """An SFT start: its SFT data (None: the demo's own), the family's GRPO prompts and held-out rows."""
+    """An SFT start: its SFT data (None: the demo's own start), the family's GRPO prompts and held-out rows."""
 
     sft_data: str | None
     grpo_data: str
@@ -95,13 +102,13 @@ class Start:
 STARTS = {
     "demo": Start(None, "configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
     "weak": Start(
-        "configs/families/pointerchain/sft_data.yaml",
-        "configs/families/pointerchain/grpo_data.yaml",
-        "configs/families/pointerchain/data.yaml",
+        "configs/families/affinechain/sft_data.yaml",
+        "configs/families/affinechain/grpo_data.yaml",
+        "configs/families/affinechain/data.yaml",
     ),
     "overthink": Start("overthink", "configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
 }
-OVERTHINK_STYLES = {"verbose": 0.75, "recheck": 0.25}  # every level, no direct answers, no giving up
+OVERTHINK_STYLES = {"verbose": 0.5, "recheck": 0.25, "minimal": 0.25}  # the demo mix, no direct, no giving up
 
 
 def estimate_cpu_minutes(methods: list[str], starts: list[str], seeds: list[int], steps: int) -> float:
@@ -118,23 +125,28 @@ def write_yaml(path: Path, mapping: dict) -> str:
 
 
 def sft_start(name: str, out: Path) -> Path:
-    """Train (unless done) the SFT start `name` with the demo's SFT recipe; return its folder (the demo's own
-    runs/demo/sft for `demo` when a demo has run and this grid has no start of its own)."""
+    """Train (unless done) the SFT start `name` (module docstring); return its folder: the demo's own
+    runs/demo/sft for `demo` when a demo has run and this grid has no start of its own, generality.py's
+    affinechain start for `weak`."""
+    if name == "weak":
+        return generality_sft("affinechain", "wrong_both_ways", ROOT / "runs/generality")
     folder = out / name / "sft"
     demo = ROOT / "runs/demo/sft"
     if name == "demo" and not folder.exists() and (demo / "tokenizer_config.json").exists():
         return demo
-    if not (folder / "tokenizer_config.json").exists():
-        data = STARTS[name].sft_data
-        if data == "overthink":
-            mapping = read_yaml_mapping(ROOT / "configs/tiny/sft_data.yaml", "data config")
-            mapping.pop("reasoning_styles_by_level")
-            data = write_yaml(
-                out / "configs" / "overthink_sft_data.yaml", {**mapping, "reasoning_styles": OVERTHINK_STYLES}
-            )
-        argv = ["sft", "--config", SFT_RECIPE, "--output_dir", str(folder), "--disable_tqdm", "true"]
-        argv += ["--data_config", data] if data else []
+    if (folder / "tokenizer_config.json").exists():
+        return folder
+    if name == "demo":
+        argv = ["sft", "--config", DEMO_SFT_RECIPE, "--output_dir", str(folder), "--disable_tqdm", "true"]
         run_command(**sft_launch(argv), log=out / name / "sft.log", cwd=ROOT)
+        return folder
+    mapping = read_yaml_mapping(ROOT / "configs/tiny/sft_data.yaml", "data config")
+    mapping.pop("reasoning_styles_by_level")
+    data = write_yaml(
+        out / "configs" / "overthink_sft_data.yaml", {**mapping, "reasoning_styles": OVERTHINK_STYLES}
+    )
+    argv = ["sft", "--config", SFT_RECIPE, "--data_config", data, "--output_dir", str(folder)]
+    run_command([*argv, "--cpu_threads", "1", "--disable_tqdm", "true"], out / name / "sft.log", cwd=ROOT)
     return folder
 
 
@@ -271,8 +283,9 @@ def level_cells(model: ModelResult) -> dict[str, tuple[float, float]]:
 
 def summarize(results: Results, seeds: list[int], folders: dict[int, Path]) -> dict:
     """Return one method's row from one start (`results`: the start, then each seed's run, on the same rows):
-    per-level accuracy and tokens (mean of the seeds), and per seed the gates passed (`shift_checks` and
-    `two_sided_checks`, each decided over the run's gates, paired with the start) with the close calls, whether
+    per-level accuracy and tokens (mean of the seeds), and per seed the gates passed (`shift_checks`,
+    `two_sided_checks` and `learned_start_checks`, each decided over the run's gates, paired with the start)
+    with the close calls, whether
     the run collapsed the start (accuracy below COLLAPSE x the start's) and when its health guard tripped."""
     start = results.models["start"]
     runs = {seed: results.models[f"seed{seed}"] for seed in seeds}
@@ -285,6 +298,7 @@ def summarize(results: Results, seeds: list[int], folders: dict[int, Path]) -> d
         comparison = results.comparisons[f"seed{seed}"]
         shift = decide(shift_checks(start, after, comparison.paired))
         two = decide(two_sided_checks(start, after))
+        learned = decide(learned_start_checks(start, after, comparison.paired))
         health = folders[seed] / "health.json"
         out[seed] = {
             "accuracy": after.accuracy,
@@ -296,6 +310,9 @@ def summarize(results: Results, seeds: list[int], folders: dict[int, Path]) -> d
             "two_sided_passed": sum(c.passed for c in two),
             "two_sided_total": len(two),
             "two_sided_failed": [c.name for c in two if not c.passed],
+            "learned_passed": sum(c.passed for c in learned),
+            "learned_total": len(learned),
+            "learned_failed": [c.name for c in learned if not c.passed],
             "collapsed": after.accuracy < COLLAPSE * start.accuracy,
             "guard_tripped_at": json.loads(health.read_text()).get("tripped_at_step")
             if health.exists()
@@ -310,11 +327,12 @@ def start_table(name: str, start: ModelResult, rows: dict[str, dict]) -> str:
     levels = sorted(start.levels, key=float)
     head = " | ".join(f"L{lv}" for lv in levels)
     lines = [
-        f"| {name} | {head} | all | shift gates (seeds) | two-sided gates | collapsed | guard tripped |",
-        "|---|" + "---|" * (len(levels) + 5),
+        f"| {name} | {head} | all | shift gates (seeds) | two-sided gates | learned-start gates | collapsed "
+        "| guard tripped |",
+        "|---|" + "---|" * (len(levels) + 6),
     ]
     cells = " | ".join(f"{a:.2f} / {t:.1f}" for a, t in level_cells(start).values())
-    lines.append(f"| start | {cells} | {start.accuracy:.3f} / {start.reasoning_tokens_mean:.1f} | | | | |")
+    lines.append(f"| start | {cells} | {start.accuracy:.3f} / {start.reasoning_tokens_mean:.1f} | | | | | |")
     for method, row in rows.items():
         seeds = row["seeds"].values()
         cells = " | ".join(f"{row['levels'][lv][0]:.2f} / {row['levels'][lv][1]:.1f}" for lv in levels)
@@ -322,10 +340,11 @@ def start_table(name: str, start: ModelResult, rows: dict[str, dict]) -> str:
         tokens = sum(s["tokens"] for s in seeds) / len(seeds)
         shift = ", ".join(f"{s['shift_passed']}/{s['shift_total']}" for s in seeds)
         two = ", ".join(f"{s['two_sided_passed']}/{s['two_sided_total']}" for s in seeds)
+        learned = ", ".join(f"{s['learned_passed']}/{s['learned_total']}" for s in seeds)
         collapsed = ", ".join("yes" if s["collapsed"] else "no" for s in seeds)
         guard = ", ".join(str(s["guard_tripped_at"] or "-") for s in seeds)
         lines.append(
-            f"| {method} | {cells} | {acc:.3f} / {tokens:.1f} | {shift} | {two} | {collapsed} | {guard} |"
+            f"| {method} | {cells} | {acc:.3f} / {tokens:.1f} | {shift} | {two} | {learned} | {collapsed} | {guard} |"
         )
     return "\n".join(lines)
 

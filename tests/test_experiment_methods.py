@@ -41,7 +41,7 @@ def test_dler_keeps_its_settings_with_the_lengths_and_rate_scaled(tmp_path):
     rewards = yaml.safe_load(Path(got["--reward_config"]).read_text())["rewards"]
     assert rewards[1]["params"] == {"max_tokens": 48, "truncated_share": 0.0}
     data = yaml.safe_load(Path(got["--data_config"]).read_text())
-    assert data["source"] == "pointerchain" and "dial" not in data
+    assert data["source"] == "affinechain" and "dial" not in data
 
 
 def test_thinkprune_tightens_48_36_24_and_elastic_splits_its_cap(tmp_path):
@@ -68,5 +68,5 @@ def test_l1_max_budgets_and_slope_scale_with_its_cap(tmp_path):
 
 def test_thinkdial_is_the_demos_recipe_on_the_family_prompts(tmp_path):
     assert methods.tiny_settings("thinkdial", "weak", tmp_path, Path("unused")) == [
-        ["--data_config", "configs/families/pointerchain/grpo_data.yaml"]
+        ["--data_config", "configs/families/affinechain/grpo_data.yaml"]
     ]
