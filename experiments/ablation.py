@@ -10,9 +10,9 @@ reward over the first 5 logged steps, and the eval's accuracy / mean reasoning t
   Its rate is scaled like every method's (2e-6 x 200 = 4e-4) and its naive advantage has no baseline but
   R_ref: the rate divided by 10, and the group mean as the baseline (TRL's GRPO advantage, no std scaling).
 - `thinkdial-overthink`: from the start that learned and overthinks only, thinkdial's default cut the fewest
-  tokens of the methods that kept accuracy: without its KL anchor (beta 0), on the family's plain prompts
-  (no dial control text) like the other methods, and on those without its direct exploration (1 in 8 forced
-  direct answers, at chance on this start).
+  tokens of the methods that kept accuracy: without its KL anchor (beta 0), without its direct exploration
+  (1 in 8 forced direct answers, at chance on this start), on the family's plain prompts (no dial control
+  text) like the other methods, and on those without direct exploration.
 
     .venv/bin/python experiments/ablation.py adaptthink-demo [--seeds 0 1] [--out runs/methods_tiny/ablation]
 
@@ -46,6 +46,7 @@ ABLATIONS = {
         "overthink",
         {
             "no KL": {"--beta": "0.0"},
+            "no direct exploration": {"--direct_exploration": "0.0"},
             "plain prompts": {"--data_config": PLAIN},
             "plain prompts, no direct exploration": {"--data_config": PLAIN, "--direct_exploration": "0.0"},
         },
