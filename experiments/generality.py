@@ -75,17 +75,22 @@ def grpo(family: str, kind: str, seed: int, out: Path) -> Path:
 
 
 def eval_models(
-    out: Path, models: dict[str, Path], data: str, config: str = EVAL_CONFIG, rows: int = EVAL_ROWS_PER_LEVEL
+    out: Path,
+    models: dict[str, Path],
+    data: str,
+    config: str = EVAL_CONFIG,
+    rows: int = EVAL_ROWS_PER_LEVEL,
+    dial: tuple[str, ...] = (),
 ) -> Results:
     """Evaluate (unless done) `models` (label -> folder; the first is the reference of the comparisons) at
-    budgets 0 and unlimited on `rows` held-out rows a level of `data`, without the dial axes, into `out` (log:
-    `out`.log); return the results (greedy unless `config` samples)."""
+    budgets 0 and unlimited on `rows` held-out rows a level of `data`, with `config`'s dial axes only for the
+    labels in `dial`, into `out` (log: `out`.log); return the results (greedy unless `config` samples)."""
     results = out / "results.json"
     if not results.exists():
         argv = ["eval", "--config", config, "--data-config", data, "--budgets", "0,unlimited"]
         argv += ["--limit", str(8 * rows), "--jobs", "1", "--no-progress", "--out", str(out)]
         for label, path in models.items():
-            argv += ["--model", f"{label}={path}", "--no-dial", label]
+            argv += ["--model", f"{label}={path}", *(["--no-dial", label] if label not in dial else [])]
         run_command(argv, out.parent / f"{out.name}.log", cwd=ROOT)
     return load_results(results)
 

@@ -4,7 +4,8 @@ Each method of configs/methods/ (its reward and settings, scaled to the tiny mod
 from three starts, two seeds each, for STEPS GRPO steps of 64 completions; then every run and its start are
 evaluated greedily on generality.py's EVAL_ROWS_PER_LEVEL held-out rows a level at budgets 0 and unlimited (accuracy,
 forced-direct accuracy, reasoning tokens and direct rate per level: what the gates read: the demo's shift gates,
-the two-sided ones and generality.py's learned-start gates).
+the two-sided ones and generality.py's learned-start gates). L1-Max's runs are also evaluated as its paper reads
+them, a budget in every prompt (`l1_budget_eval`).
 
 Starts (only the data and the SFT recipe differ; GRPO runs on the start family's prompts):
 - `demo`: the demo's start (permchain, wrong both ways: verbose on levels 1-6, gives up on 7-8; the demo's
@@ -88,6 +89,8 @@ SETTING_KEYS = (
 )
 SETTING_DEFAULTS = {"direct_exploration": 0.0}  # the tiny recipe's 0.125 is thinkdial's own
 COLLAPSE = 0.5  # a run collapses a start when its accuracy falls below this share of the start's
+L1_BUDGETS = [1, 2, 4, 8, 16]  # reasoning tokens: L1-Max read as its paper reads it, a budget in every prompt
+L1_ROWS_PER_LEVEL = 100  # the dial's axes cost 6x the plain eval
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,57 @@ def grpo(
     return run
 
 
+def l1_eval_config(out: Path) -> str:
+    """Write the eval config of L1-Max at its budgets (the tiny eval with L1_BUDGETS as the dial's requested
+    budgets, no effort levels); return its path."""
+    config = {
+        **read_yaml_mapping(ROOT / EVAL_CONFIG, "eval config"),
+        "requested_budgets": L1_BUDGETS,
+        "efforts": [],
+        "effort_budgets": {},
+    }
+    return write_yaml(out / "configs" / "l1_budgets_eval.yaml", config)
+
+
+def l1_budget_eval(start: str, sft: Path, runs: dict[int, Path], out: Path, config: str) -> Results:
+    """Evaluate (unless done) L1-Max's `runs` (seed -> folder) from `start` with `config` (`l1_eval_config`): a
+    budget of each of L1_BUDGETS in the prompt (the dial's control text, which its training data carries) and
+    forced at it, beside the start forced at it; return the results."""
+    labels = {f"seed{seed}": folder for seed, folder in runs.items()}
+    return eval_models(
+        out / start / "eval-l1_max-budgets",
+        {"start": sft, **labels},
+        STARTS[start].data,
+        config,
+        L1_ROWS_PER_LEVEL,
+        dial=tuple(labels),
+    )
+
+
+def l1_budget_table(results: Results) -> str:
+    """Return the markdown table of L1-Max at its budgets: per budget B, the start forced at B, and L1-Max (mean
+    of the seeds) with B in the prompt (accuracy / tokens / share within B) and forced at B."""
+    start = results.models["start"]
+    runs = [m for label, m in results.models.items() if label != "start"]
+    lines = [
+        "| budget B (tokens) | start forced at B: accuracy | L1-Max, B in the prompt: accuracy / tokens / within B "
+        "| L1-Max forced at B: accuracy |",
+        "|---|---|---|---|",
+    ]
+    for b in L1_BUDGETS:
+        cells = [r.dial.requested[str(b)] for r in runs]
+        acc, tokens, within, forced = (
+            sum(getattr(c, key) for c in cells) / len(cells)
+            for key in ("accuracy", "reasoning_tokens_mean", "control", "forcing_accuracy")
+        )
+        lines.append(
+            f"| {b} | {start.budget_curve[str(b)]:.3f} | {acc:.3f} / {tokens:.1f} / {within:.2f} | {forced:.3f} |"
+        )
+    free = sum(r.accuracy for r in runs) / len(runs)
+    lines.append(f"| none | {start.accuracy:.3f} | {free:.3f} (free, no budget in the prompt) | |")
+    return "\n".join(lines)
+
+
 def level_cells(model: ModelResult) -> dict[str, tuple[float, float]]:
     """Return {level: (accuracy, mean reasoning tokens)} of an evaluated model."""
     return {lv: (m.accuracy, m.reasoning_tokens_mean) for lv, m in model.levels.items()}
@@ -391,6 +445,12 @@ def main() -> int:
             pairs,
         )
         evals = dict(zip(pairs, evals, strict=True))
+        l1 = {}
+        if "l1_max" in args.methods:
+            config = l1_eval_config(out)
+            runs = {s: {seed: folders[("l1_max", s, seed)] for seed in args.seeds} for s in args.starts}
+            done = pool.map(lambda s: l1_budget_eval(s, sfts[s], runs[s], out, config), args.starts)
+            l1 = dict(zip(args.starts, done, strict=True))
     summary, report = (
         {},
         [f"# Methods side by side, tiny model, {args.steps} GRPO steps, seeds {args.seeds}\n"],
@@ -405,6 +465,8 @@ def main() -> int:
         report.append(
             f"## {s} start (accuracy / mean reasoning tokens per level)\n\n{start_table(s, start, rows)}\n"
         )
+        if s in l1:
+            report.append(f"L1-Max at its budgets, {s} start:\n\n{l1_budget_table(l1[s])}\n")
     write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_atomic(out / "report.md", "\n".join(report))
     print("\n".join(report))
