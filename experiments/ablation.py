@@ -13,6 +13,7 @@ reward over the first 5 logged steps, and the eval's accuracy / mean reasoning t
   tokens of the methods that kept accuracy: without its KL anchor (beta 0), without its direct exploration
   (1 in 8 forced direct answers, at chance on this start), on the family's plain prompts (no dial control
   text) like the other methods, and on those without direct exploration.
+- `thinkdial-demo`: what the demo's start loses without that direct exploration.
 
     .venv/bin/python experiments/ablation.py adaptthink-demo [--seeds 0 1] [--out runs/methods_tiny/ablation]
 
@@ -41,6 +42,7 @@ ABLATIONS = {
         "demo",
         {"rate/10": {"--learning_rate": "4e-05"}, "group baseline": {"--advantage_baseline": "group"}},
     ),
+    "thinkdial-demo": ("thinkdial", "demo", {"no direct exploration": {"--direct_exploration": "0.0"}}),
     "thinkdial-overthink": (
         "thinkdial",
         "overthink",
