@@ -29,10 +29,9 @@ import sys
 from pathlib import Path
 
 from generality import eval_models
-from methods import GRPO_RECIPE, ROOT, STARTS, STEPS, TINY_CAP, sft_start, tiny_data, tiny_settings
+from methods import GRPO_RECIPE, ROOT, STARTS, STEPS, TINY_CAP, grpo, sft_start, tiny_data, tiny_settings
 
 from thinkdial.io import read_yaml_mapping
-from thinkdial.pipeline.run import run_command
 
 GRID = ROOT / "runs/methods_tiny"
 PLAIN = "plain"  # a --data_config value: the start family's prompts without the dial (`tiny_data`)
@@ -61,34 +60,6 @@ def logged_steps(log: Path) -> list[dict]:
     return [ast.literal_eval(line) for line in log.read_text().splitlines() if line.startswith("{'loss'")]
 
 
-def train(method: str, change: dict, seed: int, overrides: list[str], sft: Path, folder: Path) -> Path:
-    """Train (unless done) `method` with `seed`, the grid's `overrides` and `change` into `folder`; return it."""
-    if not (folder / "tokenizer_config.json").exists():
-        settings = dict(zip(overrides[::2], overrides[1::2], strict=True)) | change
-        argv = [
-            "grpo",
-            "--config",
-            GRPO_RECIPE,
-            "--model_name_or_path",
-            str(sft),
-            "--output_dir",
-            str(folder),
-        ]
-        argv += [
-            "--seed",
-            str(seed),
-            "--max_steps",
-            str(STEPS),
-            "--cpu_threads",
-            "1",
-            "--save_strategy",
-            "no",
-        ]
-        argv += ["--disable_tqdm", "true", *(a for kv in settings.items() for a in kv)]
-        run_command(argv, folder.with_suffix(".log"), cwd=ROOT)
-    return folder
-
-
 def main() -> int:
     """Train and evaluate every variant and seed of one ablation, print one markdown row each; return 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -107,9 +78,11 @@ def main() -> int:
     }
     labels = {f"grid-seed{s}": GRID / start / f"{method}-seed{s}" for s in args.seeds}
     for name, change in changes.items():
-        for s in args.seeds:
-            folder = out / f"{re.sub(r'[^A-Za-z0-9]+', '_', name)}-seed{s}"
-            labels[f"{name}-seed{s}"] = train(method, change, s, overrides, sft, folder)
+        settings = dict(zip(overrides[::2], overrides[1::2], strict=True)) | change
+        rounds = [[a for kv in settings.items() for a in kv]]
+        for s in args.seeds:  # the grid's own trainer, into OUT/<variant>/<start>/<method>-seed<s>
+            variant = out / re.sub(r"[^A-Za-z0-9]+", "_", name)
+            labels[f"{name}-seed{s}"] = grpo(method, start, s, rounds, variant, STEPS, sft)
     results = eval_models(out / "eval", {"start": sft, **labels}, STARTS[start].data)
     every = read_yaml_mapping(ROOT / GRPO_RECIPE, "recipe")["logging_steps"]
     print(
