@@ -54,14 +54,20 @@ FAMILIES = {
 KINDS = {"wrong_both_ways": "sft_data.yaml", "minimal": "sft_data_minimal.yaml"}
 
 
+def train_sft(data: str, folder: Path) -> Path:
+    """Train (unless done) an SFT start on data config `data` to convergence into `folder` (its log beside it,
+    `<folder>.log`); return the folder."""
+    if not (folder / "tokenizer_config.json").exists():
+        argv = ["sft", "--config", SFT_RECIPE, "--data_config", data, "--output_dir", str(folder)]
+        run_command(
+            [*argv, "--cpu_threads", "1", "--disable_tqdm", "true"], folder.with_suffix(".log"), cwd=ROOT
+        )
+    return folder
+
+
 def sft(family: str, kind: str, out: Path) -> Path:
     """Train (unless done) the SFT start of `family` and `kind` to convergence; return its folder."""
-    folder = out / family / kind / "sft"
-    if not (folder / "tokenizer_config.json").exists():
-        argv = ["sft", "--config", SFT_RECIPE, "--data_config", f"{FAMILIES[family]}/{KINDS[kind]}"]
-        argv += ["--output_dir", str(folder), "--cpu_threads", "1", "--disable_tqdm", "true"]
-        run_command(argv, out / family / kind / "sft.log", cwd=ROOT)
-    return folder
+    return train_sft(f"{FAMILIES[family]}/{KINDS[kind]}", out / family / kind / "sft")
 
 
 def grpo(family: str, kind: str, seed: int, out: Path) -> Path:

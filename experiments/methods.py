@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from generality import EVAL_CONFIG, SFT_RECIPE, eval_models
+from generality import EVAL_CONFIG, eval_models, train_sft
 from generality import sft as generality_sft
 
 from thinkdial.data.config import load_data_config
@@ -95,21 +95,19 @@ L1_ROWS_PER_LEVEL = 100  # the dial's axes cost 6x the plain eval
 
 @dataclass(frozen=True)
 class Start:
-    """An SFT start: its SFT data (None: the demo's own start), the family's GRPO prompts and held-out rows."""
+    """An SFT start (built by `sft_start`): the family's GRPO prompts and held-out rows."""
 
-    sft_data: str | None
     grpo_data: str
     data: str
 
 
 STARTS = {
-    "demo": Start(None, "configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
+    "demo": Start("configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
     "weak": Start(
-        "configs/families/affinechain/sft_data.yaml",
         "configs/families/affinechain/grpo_data.yaml",
         "configs/families/affinechain/data.yaml",
     ),
-    "overthink": Start("overthink", "configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
+    "overthink": Start("configs/tiny/grpo_data.yaml", "configs/tiny/data.yaml"),
 }
 OVERTHINK_STYLES = {"verbose": 0.5, "recheck": 0.25, "minimal": 0.25}  # the demo mix, no direct, no giving up
 
@@ -148,9 +146,7 @@ def sft_start(name: str, out: Path) -> Path:
     data = write_yaml(
         out / "configs" / "overthink_sft_data.yaml", {**mapping, "reasoning_styles": OVERTHINK_STYLES}
     )
-    argv = ["sft", "--config", SFT_RECIPE, "--data_config", data, "--output_dir", str(folder)]
-    run_command([*argv, "--cpu_threads", "1", "--disable_tqdm", "true"], out / name / "sft.log", cwd=ROOT)
-    return folder
+    return train_sft(data, folder)
 
 
 def reference_accuracy(name: str, sft: Path, out: Path) -> dict[int, float]:
